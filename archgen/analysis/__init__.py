@@ -1,0 +1,18 @@
+"""Exact analysis of a spec without building it: shapes, parameters, MACs; and the size limits built on them.
+
+Imports no torch: the search's budget filter and `archgen validate` rely on it being instant.
+"""
+
+from archgen.analysis.complexity import Complexity, Cost, PartCost, StageCost, analyze, conv_out
+from archgen.analysis.limits import MAX_PARAMS, size_limit_check
+
+__all__ = [
+    "MAX_PARAMS",
+    "Complexity",
+    "Cost",
+    "PartCost",
+    "StageCost",
+    "analyze",
+    "conv_out",
+    "size_limit_check",
+]

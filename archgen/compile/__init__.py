@@ -1,0 +1,9 @@
+"""Compiling specs into torch modules, and loading torchvision/timm weights into them.
+
+Reads specs; never imports analysis, data or train.
+"""
+
+from archgen.compile.convert import convert_state_dict
+from archgen.compile.network import FeatureNetwork, Network, build_model
+
+__all__ = ["FeatureNetwork", "Network", "build_model", "convert_state_dict"]

@@ -1,0 +1,74 @@
+"""Published numbers for the paper networks, so reports can print them beside archgen's.
+
+Pure data from ../shared/REFERENCE.md (He et al. 2016a/b; torchvision and timm); imports nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PaperNumbers:
+    """What is known about one published network: exact counts and what the paper printed."""
+
+    params: int
+    """Exact parameter count (BN affine and classifier bias included, running statistics excluded)."""
+    gmacs: float | None
+    """Multiply-accumulates of conv and linear layers in billions, rounded to three decimals."""
+    macs: int | None = None
+    """Exact multiply-accumulates where a reference states them."""
+    paper_params: str | None = None
+    """The parameter count as the paper prints it (e.g. "0.27M")."""
+    paper_gflops: float | None = None
+    """The paper's "FLOPs (multiply-adds)" in billions (Table 1)."""
+    paper_error: float | None = None
+    """The paper's error in percent: top-1 10-crop on ImageNet (Table 3), test error on CIFAR-10."""
+    source: str = ""
+
+
+def _cifar(params: int, macs: int, paper_params: str, error: float | None) -> PaperNumbers:
+    return PaperNumbers(
+        params=params,
+        gmacs=round(macs / 1e9, 3),
+        macs=macs,
+        paper_params=paper_params,
+        paper_error=error,
+        source="He et al. 2016, Sec. 4.2, Table 6 (CIFAR-10, option A)",
+    )
+
+
+_TABLE_1 = "He et al. 2016, Table 1; params as torchvision/timm"
+
+PAPER_NUMBERS: dict[str, PaperNumbers] = {
+    # ImageNet, option B, stride in the bottleneck's 1x1 as in the paper ("v1").
+    "resnet18": PaperNumbers(11_689_512, 1.814, 1_814_073_344, "11.7M", 1.8, None, _TABLE_1),
+    "resnet34": PaperNumbers(21_797_672, 3.664, None, "21.8M", 3.6, 24.52, _TABLE_1 + "; error Table 3 (B)"),
+    "resnet50": PaperNumbers(25_557_032, 3.858, 3_857_973_248, "25.6M", 3.8, None, _TABLE_1),
+    "resnet101": PaperNumbers(44_549_160, 7.570, None, "44.5M", 7.6, None, _TABLE_1),
+    "resnet152": PaperNumbers(60_192_808, 11.282, None, "60.2M", 11.3, None, _TABLE_1),
+    # ImageNet "v1.5": the stride sits in the 3x3, as in torchvision and timm.
+    "resnet50-v1.5": PaperNumbers(25_557_032, 4.089, 4_089_184_256, None, 3.8, None, "torchvision/timm resnet50"),
+    "resnet101-v1.5": PaperNumbers(44_549_160, 7.801, 7_801_405_440, None, 7.6, None, "torchvision/timm resnet101"),
+    "resnet152-v1.5": PaperNumbers(60_192_808, 11.514, 11_513_626_624, None, 11.3, None, "torchvision/timm resnet152"),
+    # Plain ImageNet nets: the same layers without shortcuts; the paper's 1.8/3.6 GFLOPs count these.
+    "plain18": PaperNumbers(11_515_688, 1.795, None, None, 1.8, None, _TABLE_1),
+    # REFERENCE.md prints 3.645 for plain-34, a double rounding (3.64449 -> 3.6445 -> 3.645) of the
+    # 3,644,493,824 MACs that FlopCounterMode measures on the built net (ResNet-34 minus its projections).
+    "plain34": PaperNumbers(21_623_848, 3.644, 3_644_493_824, None, 3.6, 28.54, _TABLE_1 + "; error Table 3"),
+    # CIFAR-10, 6n+2 layers, option A: residual and plain nets have exactly the same parameters.
+    "resnet20": _cifar(269_722, 40_551_040, "0.27M", 8.75),
+    "resnet32": _cifar(464_154, 68_862_592, "0.46M", 7.51),
+    "resnet44": _cifar(658_586, 97_174_144, "0.66M", 7.17),
+    "resnet56": _cifar(853_018, 125_485_696, "0.85M", 6.97),
+    "resnet110": _cifar(1_727_962, 252_887_680, "1.7M", 6.43),
+    "resnet1202": _cifar(19_421_274, 2_829_238_912, "19.4M", 7.93),
+    "plain20": _cifar(269_722, 40_551_040, "0.27M", None),
+    "plain32": _cifar(464_154, 68_862_592, "0.46M", None),
+    "plain44": _cifar(658_586, 97_174_144, "0.66M", None),
+    "plain56": _cifar(853_018, 125_485_696, "0.85M", None),
+    "plain110": _cifar(1_727_962, 252_887_680, "1.7M", None),
+    # Pre-activation bottleneck nets on CIFAR-10, 9n+2 layers (He et al. 2016b).
+    "resnet164": PaperNumbers(1_703_258, 0.248, None, "1.7M", None, None, "He et al. 2016b"),
+    "resnet1001": PaperNumbers(10_327_706, None, None, "10.2M", None, 4.62, "He et al. 2016b"),
+}

@@ -1,0 +1,20 @@
+"""The spec language: pydantic models, TOML loading with located errors, and the shipped library.
+
+Imports no torch, so `archgen validate` and the search's budget filter stay instant.
+"""
+
+from archgen.spec.loader import load_spec, parse_spec, resolve_spec_path
+from archgen.spec.schema import Body, Head, Input, NetSpec, Stage, Stem, Train
+
+__all__ = [
+    "Body",
+    "Head",
+    "Input",
+    "NetSpec",
+    "Stage",
+    "Stem",
+    "Train",
+    "load_spec",
+    "parse_spec",
+    "resolve_spec_path",
+]

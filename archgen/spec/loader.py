@@ -1,0 +1,235 @@
+"""From TOML files to a validated `NetSpec`: `extends` chains, merging, and located error messages.
+
+Every problem becomes `path:line: field.path: message`, pointing into the file that wrote the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from archgen.errors import Problem, SpecError
+from archgen.spec import library, rules
+from archgen.spec.schema import NetSpec
+from archgen.spec.source import Loc, Source, read_source
+
+MAX_EXTENDS = 16
+
+Check = Callable[[NetSpec], list[rules.RuleViolation]]
+Owners = dict[Loc, Source]
+
+
+def load_spec(path_or_name: str | Path, *, checks: Sequence[Check] = ()) -> NetSpec:
+    """Load a spec file (or a shipped spec by name), following `extends`, and check every rule.
+
+    `checks` add rules from outside the language (e.g. the analysis' size limits).
+    Raises SpecError with every problem found, each located in the file that caused it.
+    """
+    path = resolve_spec_path(path_or_name)
+    source = read_source(path)
+    boundary = library.LIBRARY_ROOT if _inside(path, library.LIBRARY_ROOT) else path.resolve().parent
+    data, owners = _load_chain(source, boundary, seen=())
+    return _validate(data, owners, default=source, checks=checks)
+
+
+def parse_spec(data: dict[str, Any], *, origin: Path | None = None, checks: Sequence[Check] = ()) -> NetSpec:
+    """Validate spec data that did not come from a file (a search trial's proposal, a test's dict)."""
+    source = Source(path=origin or Path("<spec>"), data=data, lines={})
+    return _validate(data, {}, default=source, checks=checks)
+
+
+def resolve_spec_path(path_or_name: str | Path) -> Path:
+    """A path as given, or the shipped spec of that name; a missing name suggests close ones."""
+    path = Path(path_or_name)
+    if path.exists() or not library.looks_like_name(str(path_or_name)):
+        return path
+    shipped = library.find_shipped(str(path_or_name))
+    if shipped is not None:
+        return shipped
+    hint = _did_you_mean(str(path_or_name), library.close_names(str(path_or_name)))
+    raise SpecError([Problem(path, f"no such file, and no shipped spec of that name{hint}")])
+
+
+# --- extends ---------------------------------------------------------------------------------
+
+
+def _load_chain(source: Source, boundary: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], Owners]:
+    """The file's data merged over its parents', and which file wrote each key path."""
+    data = dict(source.data)
+    data.setdefault("name", source.path.stem)
+    owners: Owners = {loc: source for loc in _locs(data)}
+    extends = data.pop("extends", None)
+    if extends is None:
+        return data, owners
+    parent = read_source(_resolve_extends(extends, source, boundary, seen))
+    parent_data, parent_owners = _load_chain(parent, boundary, (*seen, source.path.resolve()))
+    for key in _OWN_FIELDS:  # a variant is a different network: it names and describes itself
+        parent_data.pop(key, None)
+    return _merge(parent_data, data), {**parent_owners, **owners}
+
+
+_OWN_FIELDS = ("name", "description", "reference")
+
+
+def _resolve_extends(extends: object, source: Source, boundary: Path, seen: tuple[Path, ...]) -> Path:
+    def fail(message: str) -> SpecError:
+        return SpecError([Problem(source.path, message, source.line_of(("extends",)), field="extends")])
+
+    if not isinstance(extends, str) or not extends:
+        raise fail(f"must name a spec file or a shipped spec, got {_show(extends)}")
+    if len(seen) >= MAX_EXTENDS:
+        raise fail(f"more than {MAX_EXTENDS} specs in one extends chain")
+    if library.looks_like_name(extends):
+        parent = library.find_shipped(extends)
+        if parent is None:
+            raise fail(f"no shipped spec named {extends!r}{_did_you_mean(extends, library.close_names(extends))}")
+    else:
+        if Path(extends).is_absolute():
+            raise fail(f"must be a path relative to this file, got the absolute path {extends!r}")
+        parent = (source.path.parent / extends).resolve()
+        if not _inside(parent, boundary):
+            raise fail(f"{extends!r} leaves the spec's folder {boundary}; extend a shipped spec by name or a file below that folder")
+        if not parent.is_file():
+            raise fail(f"{extends!r}: no such file (looked for {parent})")
+    chain = (*seen, source.path.resolve())
+    if parent.resolve() in chain:
+        cycle = " -> ".join(path.name for path in (*chain, parent))
+        raise fail(f"extends cycle: {cycle}")
+    return parent
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+# A body is written in one of two forms; a child that writes one form replaces the parent's other.
+_BODY_FORMS = ({"depths", "width"}, {"stages"})
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any], loc: Loc = ()) -> dict[str, Any]:
+    merged = dict(base)
+    if loc == ("body",):
+        for form, other in (_BODY_FORMS, _BODY_FORMS[::-1]):
+            if form & override.keys():
+                for key in other:
+                    merged.pop(key, None)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, (*loc, key))
+        else:
+            merged[key] = value
+    return merged
+
+
+def _locs(value: Any, loc: Loc = ()) -> Iterable[Loc]:
+    if loc:
+        yield loc
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _locs(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _locs(item, (*loc, index))
+
+
+# --- validation and messages -------------------------------------------------------------------
+
+
+def _validate(data: dict[str, Any], owners: Owners, *, default: Source, checks: Sequence[Check]) -> NetSpec:
+    try:
+        spec = NetSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError([_locate(tuple(e["loc"]), _message(e), owners, default) for e in error.errors()]) from None
+    violations = rules.check(spec)
+    if not violations:
+        violations = [violation for check in checks for violation in check(spec)]
+    if violations:
+        raise SpecError([_locate(loc, message, owners, default) for loc, message in violations])
+    return spec
+
+
+def _locate(loc: Loc, message: str, owners: Owners, default: Source) -> Problem:
+    """The problem at `loc`, in the file that wrote the nearest written key path."""
+    for end in range(len(loc), -1, -1):
+        source = owners.get(loc[:end])
+        if source is not None:
+            break
+    else:
+        source = default
+    field = ".".join(str(part) for part in loc) or None
+    return Problem(source.path, message, line=source.line_of(loc) or 1, field=field)
+
+
+def _message(error: Any) -> str:
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    if kind == "extra_forbidden":
+        allowed = _field_names(loc[:-1])
+        return f"unknown key {str(loc[-1])!r}{_did_you_mean(str(loc[-1]), difflib.get_close_matches(str(loc[-1]), allowed, n=1))}" + (
+            f" (allowed: {', '.join(allowed)})" if allowed else ""
+        )
+    if kind == "literal_error":
+        choices = [str(choice) for choice in _literal_choices(loc)]
+        hint = _did_you_mean(str(value), difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5))
+        return f"{_show(value)} is not allowed{hint} (choose from {', '.join(map(repr, choices))})"
+    if kind == "missing":
+        return "required, but not given"
+    if kind in {"model_type", "dict_type"}:
+        return f"must be a table, got {_show(value)}"
+    message = str(error["msg"]).replace("Input should be", "must be")
+    message = message.replace("a valid integer", "an integer").replace("a valid number", "a number")
+    return f"{message}, got {_show(value)}"
+
+
+def _did_you_mean(given: str, matches: Sequence[str]) -> str:
+    return f"; did you mean {matches[0]!r}?" if matches else ""
+
+
+_TOML_TYPES = {dict: "table", list: "array", str: "string", bool: "boolean", int: "integer", float: "float"}
+
+
+def _show(value: object) -> str:
+    """A value as the user wrote it in TOML, shortened: huge inputs must not flood the terminal."""
+    kind = _TOML_TYPES.get(type(value))
+    if kind in {"table", "array"}:
+        return f"a {kind}"
+    text = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{kind} {text}" if kind in {"string"} else text
+
+
+def _annotation_at(loc: Loc) -> Any:
+    """The type annotation of the field at `loc` within NetSpec (indices skipped)."""
+    annotation: Any = NetSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        model = next((leaf for leaf in _leaves(annotation) if isinstance(leaf, type) and issubclass(leaf, BaseModel)), None)
+        if model is None or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+    return annotation
+
+
+def _leaves(annotation: Any) -> list[Any]:
+    """The innermost types of an annotation, through Optional, Annotated and tuple[...]."""
+    origin = typing.get_origin(annotation)
+    if origin in {typing.Union, types.UnionType, tuple, typing.Annotated}:
+        args = typing.get_args(annotation)
+        return [leaf for arg in (args[:1] if origin is typing.Annotated else args) for leaf in _leaves(arg)]
+    return [annotation]
+
+
+def _field_names(loc: Loc) -> list[str]:
+    models = [leaf for leaf in _leaves(_annotation_at(loc)) if isinstance(leaf, type) and issubclass(leaf, BaseModel)]
+    return list(models[0].model_fields) if models else []
+
+
+def _literal_choices(loc: Loc) -> list[object]:
+    return [choice for leaf in _leaves(_annotation_at(loc)) if typing.get_origin(leaf) is typing.Literal for choice in typing.get_args(leaf)]

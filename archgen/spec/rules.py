@@ -1,0 +1,152 @@
+"""Rules that relate several fields of a spec, each reported with the rule, the value and a field path.
+
+Pure arithmetic on the spec; knows nothing of files (the loader adds lines) or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archgen.spec.schema import NetSpec, Stage
+
+Loc = tuple[str | int, ...]
+RuleViolation = tuple[Loc, str]
+
+MAX_TOTAL_BLOCKS = 2000
+MAX_OUT_WIDTH = 32768
+
+
+def check(spec: NetSpec) -> list[RuleViolation]:
+    """Every rule the spec breaks, in the order a reader meets the fields."""
+    return [
+        *_bottleneck_only_fields(spec),
+        *_body_form(spec),
+        *_groups(spec),
+        *_option_a_widths(spec),
+        *_strides(spec),
+        *_declared_depth(spec),
+        *_size_limits(spec),
+    ]
+
+
+def stage_loc(spec: NetSpec, index: int, field: str) -> Loc:
+    """Where a stage's field is written: `body.stages.i.field`, or the rule-form key it derives from."""
+    if spec.body.stages is not None:
+        return ("body", "stages", index, field)
+    return ("body", "depths", index) if field == "depth" else ("body", "width")
+
+
+def _bottleneck_only_fields(spec: NetSpec) -> Iterator[RuleViolation]:
+    body = spec.body
+    if body.bottleneck:
+        return
+    for field in ("expansion", "stride_at", "width_per_group"):
+        if getattr(body, field) is not None:
+            yield ("body", field), f"applies to bottleneck blocks only, but block = {body.block!r}"
+
+
+def _body_form(spec: NetSpec) -> Iterator[RuleViolation]:
+    body = spec.body
+    if body.stages is not None and (body.depths is not None or body.width is not None):
+        extra = "depths" if body.depths is not None else "width"
+        yield ("body", extra), "write the body either by rule (depths + width) or as [[body.stages]], not both"
+    elif body.stages is None:
+        for field in ("depths", "width"):
+            if getattr(body, field) is None:
+                yield ("body", field), "required: the body needs depths and width, or [[body.stages]]"
+
+
+def _stage_widths(spec: NetSpec) -> Iterator[tuple[int, Stage, int, int]]:
+    """(index, stage, input channels, output channels) of every stage."""
+    in_width = spec.stem.width
+    for index, stage in enumerate(spec.body.resolved_stages()):
+        out_width = stage.width * spec.body.out_expansion
+        yield index, stage, in_width, out_width
+        in_width = out_width
+
+
+def _groups(spec: NetSpec) -> Iterator[RuleViolation]:
+    body, groups = spec.body, spec.body.groups
+    if groups == 1:
+        return
+    if not body.bottleneck and spec.stem.width % groups:
+        yield ("stem", "width"), (
+            f"must be divisible by groups={groups}, since it feeds stage 1's grouped 3x3 conv; got {spec.stem.width}"
+        )
+    for index, stage in enumerate(body.resolved_stages()):
+        if body.bottleneck and body.inner_width(stage.width) < groups:
+            yield stage_loc(spec, index, "width"), (
+                f"stage {index + 1}'s 3x3 width int({stage.width} x {body.width_per_group or 64} / 64) x {groups} "
+                f"= {body.inner_width(stage.width)} leaves less than one channel per group"
+            )
+        elif not body.bottleneck and stage.width % groups:
+            yield stage_loc(spec, index, "width"), f"stage {index + 1} width must be divisible by groups={groups}, got {stage.width}"
+
+
+def _option_a_widths(spec: NetSpec) -> Iterator[RuleViolation]:
+    if spec.body.shortcut != "A" or not spec.body.residual:
+        return
+    for index, _, in_width, out_width in _stage_widths(spec):
+        if out_width < in_width:
+            yield stage_loc(spec, index, "width"), (
+                f"shortcut A zero-pads channels, so widths must not decrease: "
+                f"stage {index + 1} goes from {in_width} to {out_width} channels (use shortcut B or C)"
+            )
+
+
+def _stem_strides(spec: NetSpec) -> tuple[int, ...]:
+    """Strides of the stem's down-sampling layers, in order."""
+    return {"cifar": (), "imagenet": (2, 2), "deep": (2, 2)}[spec.stem.kind]
+
+
+def _strides(spec: NetSpec) -> Iterator[RuleViolation]:
+    size = spec.input.size
+    for stride in _stem_strides(spec):
+        if size < stride:
+            yield ("stem", "kind"), (
+                f"the {spec.stem.kind} stem's stride {stride} meets a {size}x{size} map; "
+                f"input.size = {spec.input.size} is too small for this stem"
+            )
+            return
+        size = -(-size // stride)
+    for index, stage in enumerate(spec.body.resolved_stages()):
+        if size < stage.stride:
+            yield stage_loc(spec, index, "stride"), (
+                f"the input is down to {size}x{size} before stage {index + 1}, "
+                f"whose stride {stage.stride} would reduce it to nothing; "
+                f"input.size = {spec.input.size} is too small for this many strided stages"
+            )
+            return
+        size = -(-size // stage.stride)
+
+
+def _declared_depth(spec: NetSpec) -> Iterator[RuleViolation]:
+    if spec.depth is None:
+        return
+    stages = spec.body.resolved_stages()
+    if not stages:
+        return
+    per_block = 3 if spec.body.bottleneck else 2
+    blocks = [stage.depth for stage in stages]
+    actual = 2 + per_block * sum(blocks)
+    if actual == spec.depth:
+        return
+    if len(set(blocks)) == 1 and len(blocks) == 3:
+        formula = f"{3 * per_block}n+2 with n = {blocks[0]} blocks per stage gives {actual}"
+    else:
+        formula = f"1 stem conv + {per_block} x {sum(blocks)} block convs + 1 classifier = {actual}"
+    yield ("depth",), f"declared depth {spec.depth} does not match the body: {formula}"
+
+
+def _size_limits(spec: NetSpec) -> Iterator[RuleViolation]:
+    stages = spec.body.resolved_stages()
+    total = sum(stage.depth for stage in stages)
+    if total > MAX_TOTAL_BLOCKS:
+        yield ("body", "stages" if spec.body.stages is not None else "depths"), (
+            f"{total} blocks in all is more than archgen builds (at most {MAX_TOTAL_BLOCKS}; ResNet-1202 has 600)"
+        )
+    for index, _, _, out_width in _stage_widths(spec):
+        if out_width > MAX_OUT_WIDTH:
+            yield stage_loc(spec, index, "width"), (
+                f"stage {index + 1} outputs {out_width} channels, more than archgen builds (at most {MAX_OUT_WIDTH})"
+            )

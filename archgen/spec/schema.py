@@ -1,0 +1,217 @@
+"""The spec language: frozen pydantic models for input, stem, body, head and training recipe.
+
+Shapes and field-level bounds live here; rules that relate several fields live in `rules`.
+Imports no torch: validating a spec must stay instant.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from archgen.reference import PAPER_NUMBERS
+
+# Sane upper bounds: an absurd spec gets an error in validation, never an out-of-memory.
+MAX_CHANNELS = 64
+MAX_SIZE = 4096
+MAX_CLASSES = 100_000
+MAX_WIDTH = 8192
+MAX_STAGES = 8
+MAX_STAGE_DEPTH = 1000
+MAX_EPOCHS = 100_000
+
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+Width = Annotated[int, Strict(), Field(ge=1, le=MAX_WIDTH)]
+
+BlockKind = Literal["basic", "bottleneck", "preact_basic", "preact_bottleneck"]
+StemKind = Literal["cifar", "imagenet", "deep"]
+ShortcutOption = Literal["A", "B", "C"]
+PaperNet = Literal[tuple(PAPER_NUMBERS)]  # type: ignore[valid-type]
+
+BOTTLENECK_BLOCKS = ("bottleneck", "preact_bottleneck")
+PREACT_BLOCKS = ("preact_basic", "preact_bottleneck")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+    )
+
+
+class Input(_Frozen):
+    """What the network sees: image channels and size, and how many classes it tells apart."""
+
+    channels: Annotated[int, Strict(), Field(ge=1, le=MAX_CHANNELS)] = 3
+    """Image channels (3 for RGB, 1 for grey)."""
+    size: Annotated[int, Strict(), Field(ge=1, le=MAX_SIZE)]
+    """Height and width of the (square) input in pixels: 32 for CIFAR, 224 for ImageNet."""
+    classes: Annotated[int, Strict(), Field(ge=1, le=MAX_CLASSES)]
+    """Number of classes the classifier outputs."""
+
+
+class Stem(_Frozen):
+    """The layers before the first stage."""
+
+    kind: StemKind
+    """cifar: one 3x3 conv; imagenet: 7x7/2 conv and 3x3/2 max-pool; deep: three 3x3 convs (the first /2) and a 3x3/2 max-pool."""
+    width: Width
+    """Output channels of the stem (the deep stem's inner convs use half of it, as timm's resnet*c/d)."""
+
+
+class Stage(_Frozen):
+    """One stage: `depth` blocks of `width`; only the first block may change the shape."""
+
+    depth: Annotated[int, Strict(), Field(ge=1, le=MAX_STAGE_DEPTH)]
+    """Number of blocks."""
+    width: Width
+    """Block width: the channels of its 3x3 convs (a bottleneck outputs width x expansion)."""
+    stride: Annotated[int, Strict(), Field(ge=1, le=4)]
+    """Stride of the stage's first block: 2 halves the spatial size."""
+
+
+class Body(_Frozen):
+    """Stages of blocks, written by rule (`depths` + `width`) or explicitly (`[[body.stages]]`)."""
+
+    block: BlockKind
+    """basic (two 3x3), bottleneck (1x1, 3x3, 1x1), or their pre-activation forms (He et al. 2016b)."""
+    depths: Annotated[tuple[Annotated[int, Strict(), Field(ge=1, le=MAX_STAGE_DEPTH)], ...], Field(min_length=1, max_length=MAX_STAGES)] | None = None
+    """Rule form: blocks per stage; each later stage halves the spatial size and doubles the width."""
+    width: Width | None = None
+    """Rule form: width of the first stage."""
+    stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=MAX_STAGES)] | None = None
+    """Explicit form: depth, width and stride of every stage."""
+    shortcut: ShortcutOption = "B"
+    """A: identity, channels zero-padded and space subsampled where the shape changes; B: 1x1 projection where the shape changes; C: projection in every block."""
+    residual: Bool = True
+    """false: the plain network, with exactly the same layers and no shortcuts."""
+    expansion: Annotated[int, Strict(), Field(ge=1, le=16)] | None = None
+    """Bottleneck only: output channels = width x expansion (default 4)."""
+    stride_at: Literal["1x1", "3x3"] | None = None
+    """Bottleneck only: where a stage's stride sits; "1x1" as in the paper (v1), "3x3" as in torchvision/timm (v1.5, default)."""
+    groups: Annotated[int, Strict(), Field(ge=1, le=MAX_WIDTH)] = 1
+    """Groups of the 3x3 convs (ResNeXt cardinality)."""
+    width_per_group: Annotated[int, Strict(), Field(ge=1, le=MAX_WIDTH)] | None = None
+    """Bottleneck only: the 3x3 width is int(width x width_per_group / 64) x groups, as torchvision's base_width (default 64)."""
+    zero_init_residual: Bool = False
+    """Start each residual branch's last BN at zero, so every block begins as the identity (Goyal et al. 2017)."""
+
+    @property
+    def default_expansion(self) -> int:
+        return 4 if self.block in BOTTLENECK_BLOCKS else 1
+
+    @property
+    def out_expansion(self) -> int:
+        """Output channels per unit of block width."""
+        return self.expansion or self.default_expansion
+
+    @property
+    def preact(self) -> bool:
+        return self.block in PREACT_BLOCKS
+
+    @property
+    def bottleneck(self) -> bool:
+        return self.block in BOTTLENECK_BLOCKS
+
+    def inner_width(self, width: int) -> int:
+        """Channels of a block's 3x3 conv(s) for a stage of the given width."""
+        if not self.bottleneck:
+            return width
+        return int(width * (self.width_per_group or 64) / 64) * self.groups
+
+    def projects(self, in_channels: int, out_channels: int, stride: int) -> bool:
+        """Whether a block's shortcut is a 1x1 projection: option B where the shape changes, C always."""
+        if not self.residual or self.shortcut == "A":
+            return False
+        return self.shortcut == "C" or stride != 1 or in_channels != out_channels
+
+    def block_strides(self, stride: int) -> tuple[int, int]:
+        """(1x1 stride, 3x3 stride) of a bottleneck: v1 strides in the 1x1, v1.5 (default) in the 3x3."""
+        return (stride, 1) if self.stride_at == "1x1" else (1, stride)
+
+    def resolved_stages(self) -> tuple[Stage, ...]:
+        """The canonical stage list both forms resolve to (empty only for an invalid body)."""
+        if self.stages is not None:
+            return self.stages
+        if self.depths is None or self.width is None:
+            return ()
+        # He et al. 2016, Sec. 3.3: each new stage halves the feature map and doubles the filters.
+        return tuple(
+            Stage(depth=depth, width=self.width * 2**index, stride=1 if index == 0 else 2)
+            for index, depth in enumerate(self.depths)
+        )
+
+
+class Head(_Frozen):
+    """Global pooling, optional dropout and the linear classifier."""
+
+    pool: Literal["avg", "max"] = "avg"
+    """Global pooling over space."""
+    dropout: Annotated[float, Strict(), Field(ge=0.0, lt=1.0)] = 0.0
+    """Dropout before the classifier (the papers use none)."""
+
+
+class Train(_Frozen):
+    """The training recipe; defaults are the paper's CIFAR-10 recipe (He et al. 2016, Sec. 4.2)."""
+
+    epochs: Annotated[int, Strict(), Field(ge=1, le=MAX_EPOCHS)] = 164
+    """Epochs to train (the paper's 64k iterations at batch 128 are about 164 epochs of 50k images)."""
+    batch_size: Annotated[int, Strict(), Field(ge=1, le=65536)] = 128
+    """Images per optimiser step (across all processes)."""
+    optimizer: Literal["sgd", "nesterov", "adamw", "lamb"] = "sgd"
+    """sgd: SGD with momentum, as the paper; nesterov; adamw; lamb."""
+    lr: Annotated[float, Strict(), Field(gt=0.0, le=100.0)] = 0.1
+    """Peak learning rate."""
+    momentum: Annotated[float, Strict(), Field(ge=0.0, lt=1.0)] = 0.9
+    """Momentum for sgd and nesterov (beta1 for adamw and lamb)."""
+    weight_decay: Annotated[float, Strict(), Field(ge=0.0, le=1.0)] = 1e-4
+    """L2 weight decay."""
+    schedule: Literal["multistep", "cosine", "constant"] = "multistep"
+    """multistep: lr x gamma at each milestone (the paper); cosine: cosine decay to zero; constant."""
+    milestones: Annotated[tuple[Annotated[float, Strict(), Field(gt=0.0, lt=1.0)], ...], Field(max_length=16)] = (0.5, 0.75)
+    """multistep: fractions of training at which the lr is multiplied by gamma (32k and 48k of 64k iterations)."""
+    gamma: Annotated[float, Strict(), Field(gt=0.0, le=1.0)] = 0.1
+    """multistep: the factor applied at each milestone."""
+    warmup_epochs: Annotated[int, Strict(), Field(ge=0, le=MAX_EPOCHS)] = 0
+    """Epochs of linear warm-up from warmup_lr to lr (ResNet-110 warms up at 0.01)."""
+    warmup_lr: Annotated[float, Strict(), Field(ge=0.0, le=100.0)] = 0.01
+    """Learning rate at the start of warm-up."""
+    label_smoothing: Annotated[float, Strict(), Field(ge=0.0, lt=1.0)] = 0.0
+    """Label smoothing of the cross-entropy loss."""
+    mixed_precision: Bool = True
+    """bf16 autocast on GPUs (ignored on CPU)."""
+    channels_last: Bool = True
+    """channels_last memory format on GPUs (ignored on CPU)."""
+    compile: Bool = False
+    """Compile the model with torch.compile."""
+    augment: Bool = True
+    """The paper's augmentation: 4-pixel padding, random crop, horizontal flip (scaled to the image size)."""
+
+
+class NetSpec(_Frozen):
+    """A residual (or plain) convolutional network: input, stem, stages of blocks, head, and its training recipe."""
+
+    name: Annotated[str, Strict(), Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+    """Short name: letters, digits, '_', '-', '.' (run folders are named after it)."""
+    description: Annotated[str, Strict(), Field(max_length=2000)] = ""
+    """One or two sentences for people."""
+    reference: PaperNet | None = None
+    """A published network this spec reproduces; `archgen build` prints its numbers beside archgen's."""
+    depth: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = None
+    """Declared depth in weighted layers (e.g. 56), checked against the body: 2 + 2 x blocks (basic) or 2 + 3 x blocks (bottleneck), i.e. 6n+2 or 9n+2 on CIFAR."""
+    input: Input
+    """Image channels and size, and the number of classes."""
+    stem: Stem
+    """The layers before the first stage."""
+    body: Body
+    """Stages of blocks."""
+    head: Head = Head()
+    """Global pooling, dropout and classifier."""
+    train: Train = Train()
+    """The training recipe `archgen train` follows."""
