@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archgen.analysis import Complexity, analyze, size_limit_check
+from archgen.analysis import SPEC_CHECKS, Complexity, analyze
 from archgen.errors import ArchgenError, DataError, Problem, RunError, SearchError, SpecError
 from archgen.spec import NetSpec, parse_spec
 
@@ -42,7 +42,7 @@ def load_spec(path_or_name: str | Path) -> NetSpec:
     """
     from archgen.spec import load_spec as load
 
-    return load(path_or_name, checks=(size_limit_check,))
+    return load(path_or_name, checks=SPEC_CHECKS)
 
 
 def build_model(spec: NetSpec | str | Path, *, features_only: bool = False) -> nn.Module:
@@ -51,7 +51,7 @@ def build_model(spec: NetSpec | str | Path, *, features_only: bool = False) -> n
 
     if not isinstance(spec, NetSpec):
         spec = load_spec(spec)
-    problems = size_limit_check(spec)
+    problems = [problem for check in SPEC_CHECKS for problem in check(spec)]
     if problems:
         raise SpecError([Problem(None, message, field=".".join(map(str, loc))) for loc, message in problems])
     return build(spec, features_only=features_only)

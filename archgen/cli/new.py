@@ -1,0 +1,1 @@
+"""`archgen new`."""
