@@ -26,6 +26,10 @@ Float = Annotated[float, Strict()]
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
 Width = Annotated[int, Strict(), Field(ge=1, le=MAX_WIDTH)]
+StageDepths = Annotated[
+    tuple[Annotated[int, Strict(), Field(ge=1, le=MAX_STAGE_DEPTH)], ...], Field(min_length=1, max_length=MAX_STAGES)
+]
+Milestones = Annotated[tuple[Annotated[float, Strict(), Field(gt=0.0, lt=1.0)], ...], Field(max_length=16)]
 
 BlockKind = Literal["basic", "bottleneck", "preact_basic", "preact_bottleneck"]
 StemKind = Literal["cifar", "imagenet", "deep"]
@@ -60,7 +64,8 @@ class Stem(_Frozen):
     """The layers before the first stage."""
 
     kind: StemKind
-    """cifar: one 3x3 conv; imagenet: 7x7/2 conv and 3x3/2 max-pool; deep: three 3x3 convs (the first /2) and a 3x3/2 max-pool."""
+    """cifar: one 3x3 conv; imagenet: 7x7/2 conv and 3x3/2 max-pool;
+    deep: three 3x3 convs (the first /2) and a 3x3/2 max-pool."""
     width: Width
     """Output channels of the stem (the deep stem's inner convs use half of it, as timm's resnet*c/d)."""
 
@@ -81,26 +86,29 @@ class Body(_Frozen):
 
     block: BlockKind
     """basic (two 3x3), bottleneck (1x1, 3x3, 1x1), or their pre-activation forms (He et al. 2016b)."""
-    depths: Annotated[tuple[Annotated[int, Strict(), Field(ge=1, le=MAX_STAGE_DEPTH)], ...], Field(min_length=1, max_length=MAX_STAGES)] | None = None
+    depths: StageDepths | None = None
     """Rule form: blocks per stage; each later stage halves the spatial size and doubles the width."""
     width: Width | None = None
     """Rule form: width of the first stage."""
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=MAX_STAGES)] | None = None
     """Explicit form: depth, width and stride of every stage."""
     shortcut: ShortcutOption = "B"
-    """A: identity, channels zero-padded and space subsampled where the shape changes; B: 1x1 projection where the shape changes; C: projection in every block."""
+    """A: identity, channels zero-padded and space subsampled where the shape changes;
+    B: 1x1 projection where the shape changes; C: projection in every block."""
     residual: Bool = True
     """false: the plain network, with exactly the same layers and no shortcuts."""
     expansion: Annotated[int, Strict(), Field(ge=1, le=16)] | None = None
     """Bottleneck only: output channels = width x expansion (default 4)."""
     stride_at: Literal["1x1", "3x3"] | None = None
-    """Bottleneck only: where a stage's stride sits; "1x1" as in the paper (v1), "3x3" as in torchvision/timm (v1.5, default)."""
+    """Bottleneck only: where a stage's stride sits; "1x1" as in the paper (v1),
+    "3x3" as in torchvision/timm (v1.5, the default)."""
     groups: Annotated[int, Strict(), Field(ge=1, le=MAX_WIDTH)] = 1
     """Groups of the 3x3 convs (ResNeXt cardinality)."""
     width_per_group: Annotated[int, Strict(), Field(ge=1, le=MAX_WIDTH)] | None = None
-    """Bottleneck only: the 3x3 width is int(width x width_per_group / 64) x groups, as torchvision's base_width (default 64)."""
+    """Bottleneck only: the 3x3 width is int(width x width_per_group / 64) x groups,
+    as torchvision's base_width (default 64)."""
     zero_init_residual: Bool = False
-    """Start each residual branch's last BN at zero, so every block begins as the identity (Goyal et al. 2017)."""
+    """Start each residual branch's last BN at zero: every block begins as the identity (Goyal et al. 2017)."""
 
     @property
     def default_expansion(self) -> int:
@@ -174,7 +182,7 @@ class Train(_Frozen):
     """L2 weight decay."""
     schedule: Literal["multistep", "cosine", "constant"] = "multistep"
     """multistep: lr x gamma at each milestone (the paper); cosine: cosine decay to zero; constant."""
-    milestones: Annotated[tuple[Annotated[float, Strict(), Field(gt=0.0, lt=1.0)], ...], Field(max_length=16)] = (0.5, 0.75)
+    milestones: Milestones = (0.5, 0.75)
     """multistep: fractions of training at which the lr is multiplied by gamma (32k and 48k of 64k iterations)."""
     gamma: Annotated[float, Strict(), Field(gt=0.0, le=1.0)] = 0.1
     """multistep: the factor applied at each milestone."""
@@ -204,7 +212,8 @@ class NetSpec(_Frozen):
     reference: PaperNet | None = None
     """A published network this spec reproduces; `archgen build` prints its numbers beside archgen's."""
     depth: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = None
-    """Declared depth in weighted layers (e.g. 56), checked against the body: 2 + 2 x blocks (basic) or 2 + 3 x blocks (bottleneck), i.e. 6n+2 or 9n+2 on CIFAR."""
+    """Declared depth in weighted layers (e.g. 56), checked against the body: 2 + 2 x blocks (basic)
+    or 2 + 3 x blocks (bottleneck), i.e. 6n+2 or 9n+2 on CIFAR."""
     input: Input
     """Image channels and size, and the number of classes."""
     stem: Stem
