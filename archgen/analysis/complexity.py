@@ -92,7 +92,9 @@ def conv_out(size: int, kernel: int, stride: int) -> int:
     return (size + 2 * (kernel // 2) - kernel) // stride + 1
 
 
-def _conv(in_channels: int, out_channels: int, kernel: int, stride: int, size: int, groups: int = 1) -> tuple[Cost, int]:
+def _conv(
+    in_channels: int, out_channels: int, kernel: int, stride: int, size: int, groups: int = 1
+) -> tuple[Cost, int]:
     out = conv_out(size, kernel, stride)
     weights = out_channels * (in_channels // groups) * kernel * kernel
     return Cost(weights, weights * out * out), out

@@ -15,4 +15,5 @@ def size_limit_check(spec: NetSpec) -> list[RuleViolation]:
     params = analyze(spec).params
     if params <= MAX_PARAMS:
         return []
-    return [(("body",), f"the network would have {params:,} parameters, more than archgen builds (at most {MAX_PARAMS:,})")]
+    message = f"the network would have {params:,} parameters, more than archgen builds (at most {MAX_PARAMS:,})"
+    return [(("body",), message)]
