@@ -1,0 +1,110 @@
+"""A spec back to TOML: short files (non-default fields only) that `load_spec` reads to an equal NetSpec.
+
+Used by `archgen new`, run folders and search winners. Knows the schema, not where the text goes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel
+
+from archgen.spec.schema import NetSpec, Stage
+
+COMMENT_WIDTH = 100
+
+# Written even when they hold the default: a reader should not have to know these defaults.
+_ALWAYS_WRITTEN = {("input", "channels"), ("body", "shortcut")}
+
+
+def dump_spec(spec: NetSpec, *, comments: bool = False, defaults: bool = False, header: str | None = None) -> str:
+    """`spec` as TOML text.
+
+    comments: put each field's documentation above it (what `archgen new` writes).
+    defaults: write every field, defaults included (a record that stays true if defaults change).
+    header: text for a comment block at the top (one `#` line per line of text).
+    The body keeps the form the spec was written in: `depths` + `width`, or `[[body.stages]]`.
+    """
+    lines = [*_comment(header, width=None), ""] if header else []
+    lines += _table_lines(_data(spec, defaults=defaults), NetSpec, (), comments=comments)
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def _data(spec: NetSpec, *, defaults: bool) -> dict[str, Any]:
+    data = spec.model_dump(mode="python", exclude_defaults=not defaults, exclude_none=True)
+    for table, key in _ALWAYS_WRITTEN:
+        data.setdefault(table, {}).setdefault(key, getattr(getattr(spec, table), key))
+    return data
+
+
+def _table_lines(
+    data: Mapping[str, Any], model: type[BaseModel], loc: tuple[str, ...], *, comments: bool
+) -> Iterator[str]:
+    """Scalars and arrays first, then sub-tables, then arrays of tables, as TOML requires."""
+    data = {key: data[key] for key in model.model_fields if key in data}  # the schema's order
+    scalars = {key: value for key, value in data.items() if not _is_table(value) and not _is_table_array(value)}
+    tables = {key: value for key, value in data.items() if _is_table(value)}
+    arrays = {key: value for key, value in data.items() if _is_table_array(value)}
+    for key, value in scalars.items():
+        if comments:
+            yield from _comment(_doc(model, key))
+        yield f"{_key(key)} = {_literal(value)}"
+    for key, value in tables.items():
+        child = _field_model(model, key)
+        yield ""
+        if comments:
+            yield from _comment(_doc(model, key))
+        yield f"[{'.'.join(map(_key, (*loc, key)))}]"
+        yield from _table_lines(value, child, (*loc, key), comments=comments)
+    for key, items in arrays.items():
+        child = _field_model(model, key)
+        for index, item in enumerate(items):
+            yield ""
+            if comments and index == 0:
+                yield from _comment(_doc(model, key))
+            yield f"[[{'.'.join(map(_key, (*loc, key)))}]]"
+            yield from _table_lines(item, child, (*loc, key), comments=False)
+
+
+def _is_table(value: object) -> bool:
+    return isinstance(value, Mapping)
+
+
+def _is_table_array(value: object) -> bool:
+    return isinstance(value, list | tuple) and bool(value) and all(isinstance(item, Mapping) for item in value)
+
+
+def _literal(value: object) -> str:
+    """One TOML value; arrays of scalars stay on one line (`depths = [3, 4, 6, 3]`)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = "):].rstrip("\n")
+
+
+def _key(key: str) -> str:
+    return tomli_w.dumps({key: 0}).rpartition(" = ")[0]
+
+
+def _field_model(model: type[BaseModel], key: str) -> type[BaseModel]:
+    """The model class of a sub-table or of the items of an array of tables."""
+    if key == "stages":  # tuple[Stage, ...] | None: the language's one array of tables
+        return Stage
+    annotation = model.model_fields[key].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, BaseModel), f"{key} is not a table"
+    return annotation
+
+
+def _doc(model: type[BaseModel], key: str) -> str:
+    field = model.model_fields.get(key)
+    return "" if field is None else field.description or ""
+
+
+def _comment(text: str, *, width: int | None = COMMENT_WIDTH) -> Iterator[str]:
+    for paragraph in text.splitlines():
+        if width is None or len(paragraph) + 2 <= width:
+            yield f"# {paragraph}".rstrip()
+        else:
+            yield from (f"# {line}" for line in textwrap.wrap(paragraph, width - 2))
