@@ -200,6 +200,10 @@ class Train(_Frozen):
     """Compile the model with torch.compile."""
     augment: Bool = True
     """The paper's augmentation: 4-pixel padding, random crop, horizontal flip (scaled to the image size)."""
+    data: Annotated[str, Strict(), Field(min_length=1, max_length=4096)] = "digits"
+    """What to train on: digits, cifar10:DIR, imagefolder:DIR or synthetic[:CxHxW,...] (`--data` overrides)."""
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)] = 0
+    """Seed of initialisation, data order and augmentation; a run folder's spec retrains identically (`--seed` overrides)."""
 
 
 class NetSpec(_Frozen):
