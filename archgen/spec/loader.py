@@ -6,6 +6,8 @@ Every problem becomes `path:line: field.path: message`, pointing into the file t
 from __future__ import annotations
 
 import difflib
+import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -52,7 +54,7 @@ def resolve_spec_path(path_or_name: str | Path) -> Path:
     shipped = library.find_shipped(str(path_or_name))
     if shipped is not None:
         return shipped
-    hint = _did_you_mean(str(path_or_name), library.close_names(str(path_or_name)))
+    hint = _did_you_mean(str(path_or_name), library.shipped_specs())
     raise SpecError([Problem(path, f"no such file, and no shipped spec of that name{hint}")])
 
 
@@ -88,13 +90,17 @@ def _resolve_extends(extends: object, source: Source, boundary: Path, seen: tupl
     if library.looks_like_name(extends):
         parent = library.find_shipped(extends)
         if parent is None:
-            raise fail(f"no shipped spec named {extends!r}{_did_you_mean(extends, library.close_names(extends))}")
+            raise fail(f"no shipped spec named {extends!r}{_did_you_mean(extends, library.shipped_specs())}")
     else:
         if Path(extends).is_absolute():
             raise fail(f"must be a path relative to this file, got the absolute path {extends!r}")
-        parent = (source.path.parent / extends).resolve()
+        # normalised, not resolved: problems in the parent keep the path the user typed, relative stays relative
+        parent = Path(os.path.normpath(source.path.parent / extends))
         if not _inside(parent, boundary):
-            raise fail(f"{extends!r} leaves the spec's folder {boundary}; extend a shipped spec by name or a file below that folder")
+            raise fail(
+                f"{extends!r} leaves the spec's folder {boundary}; "
+                "extend a shipped spec by name or a file below that folder"
+            )
         if not parent.is_file():
             raise fail(f"{extends!r}: no such file (looked for {parent})")
     chain = (*seen, source.path.resolve())
@@ -145,13 +151,19 @@ def _validate(data: dict[str, Any], owners: Owners, *, default: Source, checks: 
     try:
         spec = NetSpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError([_locate(tuple(e["loc"]), _message(e), owners, default) for e in error.errors()]) from None
+        problems = [_locate(tuple(e["loc"]), _message(e), owners, default) for e in error.errors()]
+        raise SpecError(sorted(problems, key=_reading_order)) from None
     violations = rules.check(spec)
     if not violations:
         violations = [violation for check in checks for violation in check(spec)]
     if violations:
         raise SpecError([_locate(loc, message, owners, default) for loc, message in violations])
     return spec
+
+
+def _reading_order(problem: Problem) -> tuple[str, int]:
+    """Problems by file, then line: the order a reader meets them (pydantic reports in schema order)."""
+    return str(problem.file), problem.line or 0
 
 
 def _locate(loc: Loc, message: str, owners: Owners, default: Source) -> Problem:
@@ -170,24 +182,35 @@ def _message(error: Any) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     if kind == "extra_forbidden":
         allowed = _field_names(loc[:-1])
-        return f"unknown key {str(loc[-1])!r}{_did_you_mean(str(loc[-1]), difflib.get_close_matches(str(loc[-1]), allowed, n=1))}" + (
-            f" (allowed: {', '.join(allowed)})" if allowed else ""
-        )
+        listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"unknown key {str(loc[-1])!r}{_did_you_mean(str(loc[-1]), allowed)}{listed}"
     if kind == "literal_error":
         choices = [str(choice) for choice in _literal_choices(loc)]
-        hint = _did_you_mean(str(value), difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5))
+        hint = _did_you_mean(str(value), choices, cutoff=0.5)
         return f"{_show(value)} is not allowed{hint} (choose from {', '.join(map(repr, choices))})"
     if kind == "missing":
         return "required, but not given"
     if kind in {"model_type", "dict_type"}:
         return f"must be a table, got {_show(value)}"
-    message = str(error["msg"]).replace("Input should be", "must be")
+    if kind == "string_pattern_mismatch" and loc == ("name",):
+        return f"must start with a letter or digit and hold only letters, digits, '_', '-' and '.', got {_show(value)}"
+    # pydantic's "Input should be …" / "String should have …" read as the rule: "must be …"
+    message = re.sub(r"^(Input|String|Tuple|List|Value) should ", "must ", str(error["msg"]))
     message = message.replace("a valid integer", "an integer").replace("a valid number", "a number")
+    if kind in {"too_long", "too_short"}:  # the message already counts the items
+        return message.replace(" after validation", "")
     return f"{message}, got {_show(value)}"
 
 
-def _did_you_mean(given: str, matches: Sequence[str]) -> str:
-    return f"; did you mean {matches[0]!r}?" if matches else ""
+def _did_you_mean(given: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """`; did you mean 'x'?` for the closest choices (all of those tied for closest, case ignored), or ''."""
+    scores = {choice: difflib.SequenceMatcher(None, given.casefold(), choice.casefold()).ratio() for choice in choices}
+    best = max(scores.values(), default=0.0)
+    if best < cutoff:
+        return ""
+    matches = [repr(choice) for choice, score in scores.items() if score == best][:3]
+    listed = matches[0] if len(matches) == 1 else f"{', '.join(matches[:-1])} or {matches[-1]}"
+    return f"; did you mean {listed}?"
 
 
 _TOML_TYPES = {dict: "table", list: "array", str: "string", bool: "boolean", int: "integer", float: "float"}
@@ -197,7 +220,7 @@ def _show(value: object) -> str:
     """A value as the user wrote it in TOML, shortened: huge inputs must not flood the terminal."""
     kind = _TOML_TYPES.get(type(value))
     if kind in {"table", "array"}:
-        return f"a {kind}"
+        return f"an {kind}" if kind == "array" else f"a {kind}"
     text = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
     if len(text) > 40:
         text = text[:37] + "..."
@@ -210,7 +233,7 @@ def _annotation_at(loc: Loc) -> Any:
     for part in loc:
         if isinstance(part, int):
             continue
-        model = next((leaf for leaf in _leaves(annotation) if isinstance(leaf, type) and issubclass(leaf, BaseModel)), None)
+        model = next(iter(_models(annotation)), None)
         if model is None or part not in model.model_fields:
             return None
         annotation = model.model_fields[part].annotation
@@ -227,9 +250,14 @@ def _leaves(annotation: Any) -> list[Any]:
 
 
 def _field_names(loc: Loc) -> list[str]:
-    models = [leaf for leaf in _leaves(_annotation_at(loc)) if isinstance(leaf, type) and issubclass(leaf, BaseModel)]
+    models = _models(_annotation_at(loc))
     return list(models[0].model_fields) if models else []
 
 
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    return [leaf for leaf in _leaves(annotation) if isinstance(leaf, type) and issubclass(leaf, BaseModel)]
+
+
 def _literal_choices(loc: Loc) -> list[object]:
-    return [choice for leaf in _leaves(_annotation_at(loc)) if typing.get_origin(leaf) is typing.Literal for choice in typing.get_args(leaf)]
+    literals = [leaf for leaf in _leaves(_annotation_at(loc)) if typing.get_origin(leaf) is typing.Literal]
+    return [choice for leaf in literals for choice in typing.get_args(leaf)]

@@ -30,10 +30,14 @@ def check(spec: NetSpec) -> list[RuleViolation]:
 
 
 def stage_loc(spec: NetSpec, index: int, field: str) -> Loc:
-    """Where a stage's field is written: `body.stages.i.field`, or the rule-form key it derives from."""
+    """Where a stage's field is written: `body.stages.i.field`, or the rule-form key it derives from.
+
+    In the rule form a stage's depth and its stride (there because it is not the first) come from
+    `depths[i]`; its width from `width`.
+    """
     if spec.body.stages is not None:
         return ("body", "stages", index, field)
-    return ("body", "depths", index) if field == "depth" else ("body", "width")
+    return ("body", "width") if field == "width" else ("body", "depths", index)
 
 
 def _bottleneck_only_fields(spec: NetSpec) -> Iterator[RuleViolation]:
@@ -71,16 +75,18 @@ def _groups(spec: NetSpec) -> Iterator[RuleViolation]:
         return
     if not body.bottleneck and spec.stem.width % groups:
         yield ("stem", "width"), (
-            f"must be divisible by groups={groups}, since it feeds stage 1's grouped 3x3 conv; got {spec.stem.width}"
+            f"must be divisible by groups={groups}, since it feeds stages.0's grouped 3x3 conv; got {spec.stem.width}"
         )
     for index, stage in enumerate(body.resolved_stages()):
         if body.bottleneck and body.inner_width(stage.width) < groups:
             yield stage_loc(spec, index, "width"), (
-                f"stage {index + 1}'s 3x3 width int({stage.width} x {body.width_per_group or 64} / 64) x {groups} "
+                f"stages.{index}'s 3x3 width int({stage.width} x {body.width_per_group or 64} / 64) x {groups} "
                 f"= {body.inner_width(stage.width)} leaves less than one channel per group"
             )
         elif not body.bottleneck and stage.width % groups:
-            yield stage_loc(spec, index, "width"), f"stage {index + 1} width must be divisible by groups={groups}, got {stage.width}"
+            yield stage_loc(spec, index, "width"), (
+                f"stages.{index} width must be divisible by groups={groups}, got {stage.width}"
+            )
 
 
 def _option_a_widths(spec: NetSpec) -> Iterator[RuleViolation]:
@@ -90,7 +96,7 @@ def _option_a_widths(spec: NetSpec) -> Iterator[RuleViolation]:
         if out_width < in_width:
             yield stage_loc(spec, index, "width"), (
                 f"shortcut A zero-pads channels, so widths must not decrease: "
-                f"stage {index + 1} goes from {in_width} to {out_width} channels (use shortcut B or C)"
+                f"stages.{index} goes from {in_width} to {out_width} channels (use shortcut B or C)"
             )
 
 
@@ -112,9 +118,8 @@ def _strides(spec: NetSpec) -> Iterator[RuleViolation]:
     for index, stage in enumerate(spec.body.resolved_stages()):
         if size < stage.stride:
             yield stage_loc(spec, index, "stride"), (
-                f"the input is down to {size}x{size} before stage {index + 1}, "
-                f"whose stride {stage.stride} would reduce it to nothing; "
-                f"input.size = {spec.input.size} is too small for this many strided stages"
+                f"the map is down to {size}x{size} before stages.{index}, too small for its stride {stage.stride}: "
+                f"input.size = {spec.input.size} does not survive this many strided stages"
             )
             return
         size = -(-size // stage.stride)
@@ -148,5 +153,5 @@ def _size_limits(spec: NetSpec) -> Iterator[RuleViolation]:
     for index, _, _, out_width in _stage_widths(spec):
         if out_width > MAX_OUT_WIDTH:
             yield stage_loc(spec, index, "width"), (
-                f"stage {index + 1} outputs {out_width} channels, more than archgen builds (at most {MAX_OUT_WIDTH})"
+                f"stages.{index} outputs {out_width} channels, more than archgen builds (at most {MAX_OUT_WIDTH})"
             )

@@ -45,7 +45,7 @@ def read_source(path: Path) -> Source:
     try:
         data = tomli.loads(text)
     except tomli.TOMLDecodeError as error:
-        raise _fail(path, error.msg, error.lineno, error.colno) from None
+        raise _fail(path, f"invalid TOML: {error.msg}", error.lineno, error.colno) from None
     except RecursionError:
         raise _fail(path, f"arrays or tables nested too deeply (archgen reads at most {MAX_NESTING} levels)",
                     _line_of_deepest(text)) from None
@@ -168,8 +168,8 @@ def locate_keys(text: str) -> dict[Loc, int]:
             table = _split_key(match.group(1))
             lines.setdefault(table, number)
         elif match := _ASSIGN.match(line):
-            key = (*table, *_split_key(match.group(1)))
-            lines[key] = number
+            assigned: Loc = (*table, *_split_key(match.group(1)))
+            lines[assigned] = number
             value = line[match.end():]
             in_string = _opens_multiline_string(value)
             if in_string is None:
