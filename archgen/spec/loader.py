@@ -151,7 +151,8 @@ def _validate(data: dict[str, Any], owners: Owners, *, default: Source, checks: 
     try:
         spec = NetSpec.model_validate(data)
     except ValidationError as error:
-        problems = [_locate(tuple(e["loc"]), _message(e), owners, default) for e in error.errors()]
+        errors = _without_echoes(error.errors())
+        problems = [_locate(tuple(e["loc"]), _message(e), owners, default) for e in errors]
         raise SpecError(sorted(problems, key=_reading_order)) from None
     violations = rules.check(spec)
     if not violations:
@@ -159,6 +160,12 @@ def _validate(data: dict[str, Any], owners: Owners, *, default: Source, checks: 
     if violations:
         raise SpecError([_locate(loc, message, owners, default) for loc, message in violations])
     return spec
+
+
+def _without_echoes(errors: list[Any]) -> list[Any]:
+    """Drop "at least 1 item, not 0" where an item failed: pydantic counts only the items that passed."""
+    failed_items = {tuple(e["loc"][:at]) for e in errors for at, part in enumerate(e["loc"]) if isinstance(part, int)}
+    return [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_items)]
 
 
 def _reading_order(problem: Problem) -> tuple[str, int]:
@@ -196,7 +203,8 @@ def _message(error: Any) -> str:
         return f"must start with a letter or digit and hold only letters, digits, '_', '-' and '.', got {_show(value)}"
     # pydantic's "Input should be …" / "String should have …" read as the rule: "must be …"
     message = re.sub(r"^(Input|String|Tuple|List|Value) should ", "must ", str(error["msg"]))
-    message = message.replace("a valid integer", "an integer").replace("a valid number", "a number")
+    message = message.replace("a valid integer", "an integer").replace("a valid ", "a ")
+    message = message.replace("a tuple", "an array").replace("a list", "an array").replace("a dictionary", "a table")
     if kind in {"too_long", "too_short"}:  # the message already counts the items
         return message.replace(" after validation", "")
     return f"{message}, got {_show(value)}"

@@ -51,10 +51,13 @@ def read_source(path: Path) -> Source:
                     _line_of_deepest(text)) from None
     except ValueError:  # an integer beyond Python's 4300-digit conversion limit
         raise _fail(path, "integer too large to read (more than 4300 digits)", _line_of_long_number(text)) from None
+    source = Source(path=path, data=data, lines=locate_keys(text))
     if _nesting(data) > MAX_NESTING:
+        deep = _too_deep(data) or ()
+        line = min((line for loc, line in source.lines.items() if deep and loc[: len(deep)] == deep), default=None)
         raise _fail(path, f"arrays or tables nested too deeply (archgen reads at most {MAX_NESTING} levels)",
-                    _line_of_deepest(text))
-    return Source(path=path, data=data, lines=locate_keys(text))
+                    line or _line_of_deepest(text))
+    return source
 
 
 def _fail(path: Path, message: str, line: int | None = None, column: int | None = None) -> SpecError:
@@ -105,6 +108,18 @@ def _nesting(value: Any, depth: int = 0) -> int:
     if isinstance(value, list):
         return max((_nesting(item, depth + 1) for item in value), default=depth + 1)
     return depth
+
+
+def _too_deep(value: Any, loc: Loc = ()) -> Loc | None:
+    """The first key path nested deeper than MAX_NESTING (dotted table headers nest without brackets)."""
+    if len(loc) > MAX_NESTING:
+        return loc
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _too_deep(item, (*loc, key))
+        if found:
+            return found
+    return None
 
 
 def _line_of_deepest(text: str) -> int | None:
