@@ -3,21 +3,25 @@
 Imports no torch: the search's budget filter and `archgen validate` rely on it being instant.
 """
 
+from archgen.analysis.budget import BudgetCheck, budget_check, check_budget
 from archgen.analysis.complexity import Complexity, Cost, PartCost, StageCost, analyze, conv_out
 from archgen.analysis.limits import MAX_PARAMS, size_limit_check
 
 # Every check beyond the language's own rules that a spec must pass before anything is built;
 # `archgen.load_spec` and `archgen validate` run them all.
-SPEC_CHECKS = (size_limit_check,)
+SPEC_CHECKS = (size_limit_check, budget_check)
 
 __all__ = [
     "MAX_PARAMS",
     "SPEC_CHECKS",
+    "BudgetCheck",
     "Complexity",
     "Cost",
     "PartCost",
     "StageCost",
     "analyze",
+    "budget_check",
+    "check_budget",
     "conv_out",
     "size_limit_check",
 ]

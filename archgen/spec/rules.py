@@ -18,7 +18,7 @@ MAX_OUT_WIDTH = 32768
 
 def check(spec: NetSpec) -> list[RuleViolation]:
     """Every rule the spec breaks, in the order a reader meets the fields."""
-    return [
+    violations = [
         *_bottleneck_only_fields(spec),
         *_body_form(spec),
         *_groups(spec),
@@ -27,6 +27,11 @@ def check(spec: NetSpec) -> list[RuleViolation]:
         *_declared_depth(spec),
         *_size_limits(spec),
     ]
+    if not violations and spec.search is not None:
+        from archgen.spec.search_points import check_search  # a search space is judged on a valid base
+
+        violations += check_search(spec)
+    return violations
 
 
 def stage_loc(spec: NetSpec, index: int, field: str) -> Loc:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from archgen.reference import PAPER_NUMBERS
+from archgen.spec.search_space import SearchSpace
 
 # Sane upper bounds: an absurd spec gets an error in validation, never an out-of-memory.
 MAX_CHANNELS = 64
@@ -228,3 +229,5 @@ class NetSpec(_Frozen):
     """Global pooling, dropout and classifier."""
     train: Train = Train()
     """The training recipe `archgen train` follows."""
+    search: SearchSpace | None = None
+    """A search spec: which fields `archgen search` varies, its objectives and budgets (absent in a plain spec)."""

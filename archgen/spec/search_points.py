@@ -1,0 +1,311 @@
+"""What a search space means for its base spec: field paths, points applied to the base's data, and the space's rules.
+
+A point is data (`{"body.width": 16}`) turned into spec data, never a module. No torch, no Optuna.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import math
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from archgen.errors import SpecError
+from archgen.spec.schema import NetSpec
+from archgen.spec.search_space import Choice, Param, SearchSpace
+
+Loc = tuple[str | int, ...]
+Violation = tuple[Loc, str]
+Point = Mapping[str, Choice]
+
+# Fields a search may not vary: they name the network, hold the space, or come from the data.
+FIXED_FIELDS = ("name", "description", "reference", "depth", "search", "input")
+# Range ends and choices of every parameter combined; enough for the usual handful of parameters.
+MAX_CORNERS = 256
+ALL = "*"
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A resolved spec path: its parts, the scalar kind it holds, and the annotation that validates a value."""
+
+    parts: tuple[str, ...]
+    kind: str  # "int" | "float" | "bool" | "str" | "literal"
+    annotation: Any
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in {"int", "float"}
+
+
+class PathError(ValueError):
+    """A search path that names no field of a spec."""
+
+
+def resolve(path: str) -> FieldRef:
+    """The scalar field `path` names in NetSpec ("body.depths.0", "body.depths.*", "train.lr")."""
+    parts = tuple(path.split("."))
+    if not path or any(not part for part in parts):
+        raise PathError(f"{path!r} is not a field path (write it like 'body.width' or 'body.depths.0')")
+    if parts[0] in FIXED_FIELDS:
+        raise PathError(f"{parts[0]!r} cannot vary in a search (fixed: {', '.join(FIXED_FIELDS)})")
+    annotation: Any = NetSpec
+    for index, part in enumerate(parts):
+        full, bare = _core(annotation)
+        where = ".".join(parts[:index]) or "the spec"
+        if _is_model(bare):
+            if part not in bare.model_fields:
+                names = list(bare.model_fields)
+                hint = difflib.get_close_matches(part, names, n=1)
+                guess = f"; did you mean {'.'.join((*parts[:index], hint[0]))!r}?" if hint else ""
+                raise PathError(f"{where} has no field {part!r}{guess} (fields: {', '.join(names)})")
+            annotation = bare.model_fields[part].annotation
+        elif typing.get_origin(bare) is tuple:
+            if part != ALL and not part.isdigit():
+                raise PathError(f"{where} is an array: index it with a number or '*', got {part!r}")
+            annotation = typing.get_args(bare)[0]
+        else:
+            raise PathError(f"{where} is a single value, it has no field {part!r}")
+    full, bare = _core(annotation)
+    if _is_model(bare) or typing.get_origin(bare) is tuple:
+        example = f"{path}.0' or '{path}.*" if typing.get_origin(bare) is tuple else f"{path}.<field>"
+        raise PathError(f"{path!r} is a table or array; vary one of its values, e.g. '{example}'")
+    return FieldRef(parts=parts, kind=_kind(bare), annotation=full)
+
+
+def _core(annotation: Any) -> tuple[Any, Any]:
+    """(annotation without `| None`, the bare type under Annotated)."""
+    if typing.get_origin(annotation) in {typing.Union, types.UnionType}:
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        annotation = args[0] if len(args) == 1 else annotation
+    bare = annotation
+    while typing.get_origin(bare) is typing.Annotated:
+        bare = typing.get_args(bare)[0]
+    return annotation, bare
+
+
+def _is_model(bare: Any) -> bool:
+    return isinstance(bare, type) and issubclass(bare, BaseModel)
+
+
+def _kind(bare: Any) -> str:
+    if typing.get_origin(bare) is typing.Literal:
+        return "literal"
+    return {bool: "bool", int: "int", float: "float", str: "str"}.get(bare, "literal")
+
+
+def field_error(ref: FieldRef, value: Choice) -> str | None:
+    """Why `value` can never be held by the field, or None if it can."""
+    if ref.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    try:
+        TypeAdapter(ref.annotation).validate_python(value, strict=True)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        if detail["type"] == "literal_error":
+            choices = ", ".join(repr(choice) for choice in typing.get_args(_core(ref.annotation)[1]))
+            return f"{value!r} is not a {'.'.join(ref.parts)} value (choose from {choices})"
+        message = str(detail["msg"]).replace("Input should be", "must be")
+        return f"{value!r} is not a valid {'.'.join(ref.parts)}: {message}"
+    return None
+
+
+# --- points -----------------------------------------------------------------------------------------
+
+
+def base_data(spec: NetSpec) -> dict[str, Any]:
+    """The spec as plain data without its search table: what every trial's point is applied to."""
+    return spec.model_dump(mode="json", exclude_none=True, exclude={"search"})
+
+
+def apply_point(base: Mapping[str, Any], point: Point, *, name: str | None = None) -> dict[str, Any]:
+    """Spec data: `base` with each path of `point` set; `*` sets every entry of an array.
+
+    The point is a different network: it drops the base's declared depth and paper reference.
+    Raises PathError where a path indexes past the base's arrays.
+    """
+    data = copy.deepcopy(dict(base))
+    for key in ("depth", "reference"):
+        data.pop(key, None)
+    if name is not None:
+        data["name"] = name
+    for path, value in point.items():
+        ref = resolve(path)
+        if ref.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        _set(data, ref.parts, value, path)
+    return data
+
+
+def _set(node: Any, parts: tuple[str, ...], value: Any, path: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        indices = range(len(node)) if head == ALL else [int(head)]
+        for index in indices:
+            if index >= len(node):
+                raise PathError(
+                    f"{path!r}: the base spec has {len(node)} entries there, so index {index} does not exist"
+                )
+            if rest:
+                _set(node[index], rest, value, path)
+            else:
+                node[index] = value
+        return
+    if not rest:
+        node[head] = value
+        return
+    child = node.setdefault(head, {} if not rest[0].isdigit() and rest[0] != ALL else None)
+    if child is None:
+        where = ".".join(path.split(".")[: len(path.split(".")) - len(rest)])
+        raise PathError(f"{path!r}: the base spec does not write {where}, so it has no entries to vary")
+    _set(child, rest, value, path)
+
+
+def corner_points(space: SearchSpace) -> tuple[list[dict[str, Choice]], bool]:
+    """Every combination of range ends and choices (capped at MAX_CORNERS), and whether that is all of them.
+
+    Depth and width only ever add parameters and MACs, so the cheapest point of a space is one of these.
+    """
+    paths = list(space.params)
+    combos = itertools.product(*(space.params[path].ends() for path in paths))
+    points = [dict(zip(paths, combo, strict=True)) for combo in itertools.islice(combos, MAX_CORNERS + 1)]
+    return points[:MAX_CORNERS], len(points) <= MAX_CORNERS
+
+
+def valid_points(spec: NetSpec, points: list[dict[str, Choice]]) -> tuple[list[NetSpec], str | None]:
+    """The points that make valid specs, and the first reason one did not."""
+    from archgen.spec.loader import parse_spec  # the loader runs the rules, which run this module's checks
+
+    base, specs, reason = base_data(spec), [], None
+    for point in points:
+        try:
+            specs.append(parse_spec(apply_point(base, point)))
+        except (SpecError, PathError) as error:
+            reason = reason or f"{describe(point)}: {error.problems[0] if isinstance(error, SpecError) else error}"
+    return specs, reason
+
+
+def describe(point: Point) -> str:
+    return ", ".join(f"{path}={value!r}" for path, value in point.items())
+
+
+# --- the space's rules ---------------------------------------------------------------------------------
+
+
+def check_search(spec: NetSpec) -> list[Violation]:
+    """Every way `spec.search` is wrong for its base: unknown fields, empty ranges, bad choices, no valid point."""
+    space = spec.search
+    if space is None:
+        return []
+    violations = [*_check_settings(space)]
+    base = base_data(spec)
+    for path, param in space.params.items():
+        violations += [(("search", "params", path, *loc), message) for loc, message in _check_param(path, param, base)]
+    violations += _check_overlaps(space)
+    if violations:
+        return violations
+    points, _ = corner_points(space)
+    specs, reason = valid_points(spec, points)
+    if not specs:
+        return [(("search", "params"), f"no point of this space is a valid spec; e.g. {reason}")]
+    return []
+
+
+def _check_settings(space: SearchSpace) -> Iterator[Violation]:
+    if len(set(space.objectives)) != len(space.objectives):
+        yield ("search", "objectives"), f"lists an objective twice: {list(space.objectives)}"
+    if "accuracy" not in space.objectives:
+        yield ("search", "objectives"), f"must include 'accuracy' (the others are costs), got {list(space.objectives)}"
+    if space.pruner == "hyperband" and len(space.objectives) > 1:
+        yield (
+            ("search", "pruner"),
+            "hyperband prunes one objective only; with several objectives use 'median' or 'none'",
+        )
+    if space.resolved_sampler == "grid":
+        continuous = [path for path, param in space.params.items() if param.grid() is None]
+        if continuous:
+            yield ("search", "sampler"), f"grid needs finite ranges; give {continuous[0]} a step or choices"
+
+
+def _check_param(path: str, param: Param, base: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:
+    try:
+        ref = resolve(path)
+        apply_point(base, {path: param.ends()[0]} if param.ends() else {})
+    except PathError as error:
+        yield (), str(error)
+        return
+    if param.choices is not None:
+        yield from _check_choices(ref, param)
+    else:
+        yield from _check_range(ref, param)
+
+
+def _check_choices(ref: FieldRef, param: Param) -> Iterator[tuple[Loc, str]]:
+    assert param.choices is not None
+    for key in ("low", "high", "step"):
+        if getattr(param, key) is not None or param.log:
+            yield (
+                (key if key != "step" or not param.log else "log",),
+                "give either choices or a range (low, high), not both",
+            )
+            return
+    seen: list[Choice] = []
+    for index, value in enumerate(param.choices):
+        if value in seen and type(value) in {type(item) for item in seen}:
+            yield ("choices", index), f"{value!r} is listed twice"
+        seen.append(value)
+        message = field_error(ref, value)
+        if message:
+            yield ("choices", index), message
+
+
+def _check_range(ref: FieldRef, param: Param) -> Iterator[tuple[Loc, str]]:
+    if param.low is None or param.high is None:
+        missing = "low" if param.low is None else "high"
+        yield (missing,), "a range needs low and high (or write choices = [...])"
+        return
+    if not ref.numeric:
+        yield (), f"{'.'.join(ref.parts)} takes a {ref.kind} value, not a number: list the values as choices = [...]"
+        return
+    if ref.kind == "int" and any(isinstance(v, float) for v in (param.low, param.high, param.step)):
+        yield (), f"{'.'.join(ref.parts)} is an integer field: low, high and step must be integers"
+        return
+    if param.low > param.high:
+        yield ("high",), f"empty range: high {param.high} is below low {param.low}"
+        return
+    for key in ("low", "high"):
+        message = field_error(ref, getattr(param, key))
+        if message:
+            yield (key,), message
+    yield from _check_step(param)
+
+
+def _check_step(param: Param) -> Iterator[tuple[Loc, str]]:
+    assert param.low is not None and param.high is not None
+    if param.log and param.low <= 0:
+        yield ("log",), f"a log range needs low > 0, got {param.low}"
+    if param.step is None:
+        return
+    if param.log:
+        yield ("step",), "a log range cannot also have a step"
+    elif param.step <= 0:
+        yield ("step",), f"must be positive, got {param.step}"
+    else:
+        count = (param.high - param.low) / param.step
+        if not math.isclose(count, round(count), abs_tol=1e-9):
+            yield ("high",), f"high {param.high} is not low {param.low} plus a multiple of step {param.step}"
+
+
+def _check_overlaps(space: SearchSpace) -> Iterator[Violation]:
+    paths = list(space.params)
+    for first, second in itertools.combinations(paths, 2):
+        a, b = first.split("."), second.split(".")
+        if len(a) == len(b) and all(x == y or ALL in (x, y) for x, y in zip(a, b, strict=True)):
+            yield ("search", "params", second), f"sets the same field as {first!r}; keep one of them"

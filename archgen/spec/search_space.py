@@ -1,0 +1,108 @@
+"""The search-space language: the `[search]` table of a spec, which fields vary and how, objectives and budgets.
+
+Structure only (pydantic); what the paths mean for a base spec is checked in `search_points`.
+Knows nothing of Optuna: `archgen.search` turns these models into trial suggestions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+Objective = Literal["accuracy", "params", "macs", "latency"]
+SamplerKind = Literal["tpe", "nsga2", "grid", "random", "qmc"]
+PrunerKind = Literal["median", "hyperband", "none"]
+# A categorical choice is any scalar a spec field can hold; strict, so `true` stays a bool and `3` an int.
+Choice = Annotated[bool, Strict()] | Annotated[int, Strict()] | Annotated[float, Strict()] | Annotated[str, Strict()]
+Number = Annotated[int, Strict()] | Annotated[float, Strict()]
+
+MAX_PARAMS_IN_SPACE = 64
+MAX_CHOICES = 1000
+MAX_TRIAL_EPOCHS = 10_000
+
+
+class _Frozen(BaseModel):
+    # the same settings as the spec's own models (schema._Frozen); repeated to keep this module a leaf
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
+
+
+class Param(_Frozen):
+    """How one field varies: a range (`low`, `high`, optional `step` or `log`) or a list of `choices`."""
+
+    low: Number | None = None
+    """Smallest value of a range (included)."""
+    high: Number | None = None
+    """Largest value of a range (included)."""
+    step: Number | None = None
+    """Distance between neighbouring values of a range (integer ranges: default 1)."""
+    log: Annotated[bool, Strict()] = False
+    """Sample the range on a log scale (learning rates, weight decay, widths)."""
+    choices: Annotated[tuple[Choice, ...], Field(min_length=1, max_length=MAX_CHOICES)] | None = None
+    """The values to choose from (block kinds, shortcut options, true/false, or a few numbers)."""
+
+    @property
+    def is_range(self) -> bool:
+        return self.choices is None
+
+    def grid(self) -> tuple[Choice, ...] | None:
+        """Every value this parameter can take, or None for a continuous range."""
+        if self.choices is not None:
+            return self.choices
+        if self.low is None or self.high is None:
+            return ()
+        if isinstance(self.low, int) and isinstance(self.high, int) and not isinstance(self.step, float):
+            step = self.step or 1
+            return tuple(range(self.low, self.high + 1, step)) if step > 0 else ()
+        if self.step is None or self.step <= 0:
+            return None
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return tuple(self.low + index * self.step for index in range(max(count, 0)))
+
+    def ends(self) -> tuple[Choice, ...]:
+        """The values that bound this parameter: both ends of a range, or every choice."""
+        if self.choices is not None:
+            return self.choices
+        return tuple(dict.fromkeys(value for value in (self.low, self.high) if value is not None))
+
+
+class SearchSpace(_Frozen):
+    """What `archgen search` varies in this spec, what it optimises, and what no trial may exceed."""
+
+    params: Annotated[dict[str, Param], Field(min_length=1, max_length=MAX_PARAMS_IN_SPACE)]
+    """The fields that vary, by spec path: "body.width", "body.depths.0" (stage 1), "body.depths.*" (every stage),
+    "body.stages.1.width", "body.block", "train.lr", …"""
+    objectives: Annotated[tuple[Objective, ...], Field(min_length=1, max_length=4)] = ("accuracy",)
+    """accuracy (validation, maximised) and, for a Pareto front, params, macs or latency (measured on this
+    device; minimised)."""
+    max_params: Annotated[int, Strict(), Field(ge=1)] | None = None
+    """Budget: no trial trains a network with more parameters; checked by analysis before anything is built."""
+    max_macs: Annotated[int, Strict(), Field(ge=1)] | None = None
+    """Budget: no trial trains a network with more multiply-accumulates per image."""
+    sampler: SamplerKind | None = None
+    """tpe, nsga2 (multi-objective), grid (every point, needs finite ranges), random or qmc; default: tpe, or
+    nsga2 for several objectives."""
+    pruner: PrunerKind = "median"
+    """Stop unpromising trials early on validation accuracy: median (several objectives too), hyperband (one
+    objective), or none."""
+    epochs: Annotated[int, Strict(), Field(ge=1, le=MAX_TRIAL_EPOCHS)] = 3
+    """Epochs each trial trains (`archgen search --epochs` overrides); trials train on `train.data`."""
+    trials: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
+    """Trials to complete when `--trials` is not given (default: the grid's size, or 50)."""
+
+    @property
+    def resolved_sampler(self) -> SamplerKind:
+        if self.sampler is not None:
+            return self.sampler
+        return "nsga2" if len(self.objectives) > 1 else "tpe"
+
+    def size(self) -> int | None:
+        """Number of distinct points, or None when a float range is continuous."""
+        total = 1
+        for param in self.params.values():
+            values = param.grid()
+            if values is None:
+                return None
+            total *= len(values)
+        return total
