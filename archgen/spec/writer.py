@@ -6,6 +6,8 @@ Used by `archgen new`, run folders and search winners. Knows the schema, not whe
 from __future__ import annotations
 
 import textwrap
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -46,7 +48,8 @@ def _table_lines(
     """Scalars and arrays first, then sub-tables, then arrays of tables, as TOML requires."""
     data = {key: data[key] for key in model.model_fields if key in data}  # the schema's order
     scalars = {key: value for key, value in data.items() if not _is_table(value) and not _is_table_array(value)}
-    tables = {key: value for key, value in data.items() if _is_table(value)}
+    tables = {key: value for key, value in data.items() if _is_table(value) and not _is_inline_map(model, key)}
+    maps = {key: value for key, value in data.items() if _is_table(value) and _is_inline_map(model, key)}
     arrays = {key: value for key, value in data.items() if _is_table_array(value)}
     for key, value in scalars.items():
         if comments:
@@ -59,6 +62,11 @@ def _table_lines(
             yield from _comment(_doc(model, key))
         yield f"[{'.'.join(map(_key, (*loc, key)))}]"
         yield from _table_lines(value, child, (*loc, key), comments=comments)
+    for key, entries in maps.items():  # search.params: one inline table per spec path
+        yield ""
+        yield f"[{'.'.join(map(_key, (*loc, key)))}]"
+        for name, entry in entries.items():
+            yield f"{_key(name)} = {{ {', '.join(f'{_key(k)} = {_literal(v)}' for k, v in entry.items())} }}"
     for key, items in arrays.items():
         child = _field_model(model, key)
         for index, item in enumerate(items):
@@ -71,6 +79,14 @@ def _table_lines(
 
 def _is_table(value: object) -> bool:
     return isinstance(value, Mapping)
+
+
+def _is_inline_map(model: type[BaseModel], key: str) -> bool:
+    """A field holding a dict of tables (search.params), written as inline tables under one header."""
+    annotation = model.model_fields[key].annotation
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return typing.get_origin(annotation) is dict
 
 
 def _is_table_array(value: object) -> bool:
@@ -93,6 +109,8 @@ def _field_model(model: type[BaseModel], key: str) -> type[BaseModel]:
     if key == "stages":  # tuple[Stage, ...] | None: the language's one array of tables
         return Stage
     annotation = model.model_fields[key].annotation
+    if typing.get_origin(annotation) in {typing.Union, types.UnionType}:  # `search: SearchSpace | None`
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
     assert isinstance(annotation, type) and issubclass(annotation, BaseModel), f"{key} is not a table"
     return annotation
 
