@@ -1,0 +1,110 @@
+"""Batches from in-memory images: the order and augmentation of each epoch are a function of (seed, epoch, rank).
+
+Nothing to save but the epoch and step, so a run resumes mid-epoch on exactly the batches it would
+have seen. Augmentation (pad, random crop, flip) and normalisation run batched on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DistributedSampler
+
+from archgen.data.images import Split
+
+RESIDENT_BYTES = 4 * 2**30  # data sets up to this size live on the GPU for the whole run
+PAPER_PAD, PAPER_SIZE = 4, 32  # He et al. 2016, Sec. 4.2: 4 pixels padded on each side of 32x32 images
+
+
+class BatchLoader:
+    """Batches (images (B, C, H, W) float32 normalised, labels (B,) int64) of one split for one process."""
+
+    def __init__(
+        self,
+        split: Split,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        augment: bool,
+        mirror: bool,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        seed: int,
+        device: torch.device,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.augment, self.mirror = augment, mirror
+        self.rank, self.world, self.device = rank, world, device
+        resident = device.type != "cpu" and split.images.numel() <= RESIDENT_BYTES
+        self.images = split.images.to(device) if resident else split.images
+        self.labels = split.labels.to(device) if resident else split.labels
+        channel = (1, -1, 1, 1)
+        self.scale = (1 / (255 * torch.tensor(std))).view(channel).to(device)  # x/255 - mean, over std
+        self.shift = (-torch.tensor(mean) / torch.tensor(std)).view(channel).to(device)
+        self.pad = max(1, round(PAPER_PAD * split.images.shape[-1] / PAPER_SIZE))
+        indices: Any = range(len(split))  # the sampler needs only len()
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            indices, num_replicas=world, rank=rank, shuffle=True, seed=seed
+        )
+
+    @property
+    def samples(self) -> int:
+        """Images this process sees per epoch (training shards are padded to equal size, as DistributedSampler)."""
+        if self.shuffle:
+            return len(self.sampler)
+        return len(range(self.rank, len(self.labels), self.world))
+
+    def __len__(self) -> int:
+        """Steps per epoch."""
+        return -(-self.samples // self.batch_size)
+
+    def batches(self, epoch: int, *, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """The epoch's batches from step `start` on; the same (seed, epoch, rank) always gives the same batches."""
+        order = self._order(epoch)
+        offsets, flips = self._augmentation(epoch, len(order))
+        for first in range(start * self.batch_size, len(order), self.batch_size):
+            index = order[first : first + self.batch_size]
+            images, labels = self._fetch(index)
+            if self.augment:
+                images = self._crop_flip(images, offsets[first : first + len(index)], flips[first : first + len(index)])
+            yield images.float() * self.scale + self.shift, labels
+
+    def _order(self, epoch: int) -> Tensor:
+        if not self.shuffle:
+            return torch.arange(self.rank, len(self.labels), self.world)
+        self.sampler.set_epoch(epoch)
+        return torch.tensor(list(self.sampler), dtype=torch.int64)
+
+    def _augmentation(self, epoch: int, count: int) -> tuple[Tensor, Tensor]:
+        """Crop offsets (count, 2) in [0, 2 pad] and flips (count,), drawn up front for the whole epoch."""
+        seed = int(np.random.SeedSequence([self.seed, epoch, self.rank]).generate_state(1)[0])
+        generator = torch.Generator().manual_seed(seed)
+        offsets = torch.randint(0, 2 * self.pad + 1, (count, 2), generator=generator)
+        flips = torch.randint(0, 2, (count,), generator=generator).bool() & self.mirror
+        return offsets.to(self.device), flips.to(self.device)
+
+    def _fetch(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        if self.images.device == self.device:
+            index = index.to(self.device)
+            return self.images[index], self.labels[index]
+        images, labels = self.images[index], self.labels[index]
+        if self.device.type == "cuda":
+            images, labels = images.pin_memory(), labels.pin_memory()
+        return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+    def _crop_flip(self, images: Tensor, offsets: Tensor, flips: Tensor) -> Tensor:
+        """The paper's augmentation on a uint8 batch: zero-pad, crop back to size at each offset, mirror some."""
+        count, _, height, width = images.shape
+        padded = F.pad(images, (self.pad,) * 4)  # (B, C, H + 2p, W + 2p)
+        rows = offsets[:, :1] + torch.arange(height, device=images.device)  # (B, H)
+        cols = offsets[:, 1:] + torch.arange(width, device=images.device)  # (B, W)
+        batch = torch.arange(count, device=images.device)[:, None, None]
+        cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
+        return torch.where(flips[:, None, None, None], cropped.flip(3), cropped)

@@ -1,0 +1,58 @@
+"""Fitting a spec to its data: channels and classes come from the data; the size is kept or the images resized.
+
+The rule (documented in `archgen train --help` and the README): the network runs at the data's own
+image size whenever its strides allow (it is convolutional up to global pooling); otherwise the
+images are resized (antialiased) to the spec's `input.size`. Either way a note says what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archgen.analysis import SPEC_CHECKS
+from archgen.data import ImageData
+from archgen.errors import Problem, SpecError
+from archgen.spec import rules
+from archgen.spec.schema import Input, NetSpec
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The spec as it will train, the data at the size it will train on, and what was changed."""
+
+    spec: NetSpec
+    data: ImageData
+    notes: tuple[str, ...] = ()
+
+
+def fit_to_data(spec: NetSpec, data: ImageData) -> Fitted:
+    wanted = spec.input
+    notes = []
+    if (data.channels, data.classes) != (wanted.channels, wanted.classes):
+        notes.append(
+            f"{data.source} has {data.channels}-channel images of {data.classes} classes: the network's input and "
+            f"classifier follow the data (the spec says {wanted.channels} channels, {wanted.classes} classes)"
+        )
+    candidate = _with_input(spec, Input(channels=data.channels, size=data.size, classes=data.classes))
+    if data.size != wanted.size:
+        if not rules.check(candidate):
+            notes.append(f"training at the data's {data.size}x{data.size} (the spec says {wanted.size}x{wanted.size}): "
+                         "the network is convolutional up to its global pooling")
+        else:
+            notes.append(f"resizing {data.source}'s {data.size}x{data.size} images to the spec's "
+                         f"{wanted.size}x{wanted.size}: the network's strides need larger inputs")
+            data = data.resized(wanted.size)
+            candidate = _with_input(spec, Input(channels=data.channels, size=data.size, classes=data.classes))
+    elif data.native_size is not None:
+        notes.append(f"{data.source}: images of several sizes, resized to {data.size}x{data.size}")
+    violations = [*rules.check(candidate), *(v for check in SPEC_CHECKS for v in check(candidate))]
+    if violations:
+        raise SpecError([Problem(None, message, field=".".join(map(str, loc))) for loc, message in violations])
+    return Fitted(candidate, data, tuple(notes))
+
+
+def _with_input(spec: NetSpec, shape: Input) -> NetSpec:
+    if shape == spec.input:
+        return spec
+    # a network on other inputs no longer reproduces the published one
+    return spec.model_copy(update={"input": shape, "reference": None})

@@ -1,0 +1,60 @@
+"""What the pipeline tells its caller: the plan before training, the result after. Plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from archgen.spec.schema import NetSpec
+from archgen.train.metrics import EpochMetrics
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is about to train, where, on what; given to `on_start` before the first step."""
+
+    spec: NetSpec
+    """The spec as it trains: input fitted to the data, recipe with every override applied."""
+    data: str
+    train_images: int
+    val_images: int
+    image_shape: tuple[int, int, int]
+    """(channels, height, width) as the network sees them."""
+    classes: int
+    device: str
+    world: int
+    """Processes (torchrun workers)."""
+    batch_size: int
+    """Images per optimiser step over all processes."""
+    steps_per_epoch: int
+    params: int
+    macs: int
+    run_dir: Path | None
+    start_epoch: int = 0
+    """Epochs already done (resumed runs)."""
+    start_step: int = 0
+    notes: tuple[str, ...] = ()
+    """What archgen changed or noticed: input fitted to the data, damaged checkpoints skipped."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished training: every epoch's metrics and the network's size."""
+
+    spec: NetSpec
+    history: tuple[EpochMetrics, ...]
+    params: int
+    macs: int
+    run_dir: Path | None
+
+    @property
+    def final_val_error(self) -> float:
+        return self.history[-1].val_error if self.history else float("nan")
+
+    @property
+    def best_val_error(self) -> float:
+        return min((m.val_error for m in self.history), default=float("nan"))
+
+    @property
+    def final_train_error(self) -> float:
+        return self.history[-1].train_error if self.history else float("nan")

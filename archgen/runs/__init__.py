@@ -1,0 +1,21 @@
+"""Run folders: the resolved spec, per-epoch metrics, crash-safe checkpoints, final weights and a summary.
+
+File I/O only: knows training states (`archgen.train.TrainState`) as data, never how they are made.
+"""
+
+from archgen.runs.checkpoints import Loaded, load_latest, save_checkpoint
+from archgen.runs.folder import CURVES, METRICS, SPEC, SUMMARY, WEIGHTS, RunFolder, read_metrics, read_summary
+
+__all__ = [
+    "CURVES",
+    "METRICS",
+    "SPEC",
+    "SUMMARY",
+    "WEIGHTS",
+    "Loaded",
+    "RunFolder",
+    "load_latest",
+    "read_metrics",
+    "read_summary",
+    "save_checkpoint",
+]

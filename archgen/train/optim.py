@@ -1,0 +1,51 @@
+"""Optimisers (torch, timm's LAMB) and per-step learning-rate schedules (timm) built from the recipe.
+
+Schedules are functions of the update count, so resuming needs only that count (saved anyway).
+"""
+
+from __future__ import annotations
+
+import torch
+from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
+from timm.scheduler.scheduler import Scheduler
+from torch import nn
+
+from archgen.spec.schema import Train
+
+
+def build_optimizer(model: nn.Module, recipe: Train) -> torch.optim.Optimizer:
+    """The recipe's optimiser over every parameter; weight decay on all of them, as the paper."""
+    params = model.parameters()
+    if recipe.optimizer in ("sgd", "nesterov"):
+        return torch.optim.SGD(
+            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+            nesterov=recipe.optimizer == "nesterov",
+        )
+    betas = (recipe.momentum, 0.999)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay)
+    from timm.optim import Lamb
+
+    return Lamb(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, recipe: Train, *, steps_per_epoch: int) -> Scheduler:
+    """A per-update schedule: call `step_update(updates_done)` before each optimiser step.
+
+    multistep: lr x gamma from each milestone on (the paper: /10 at 32k and 48k of 64k iterations);
+    cosine: cosine decay to zero after warm-up; constant. Warm-up rises linearly from warmup_lr.
+    """
+    total = recipe.epochs * steps_per_epoch
+    warmup = min(recipe.warmup_epochs * steps_per_epoch, total)
+    if recipe.schedule == "cosine":
+        return CosineLRScheduler(
+            optimizer, t_initial=max(1, total - warmup), lr_min=0.0, warmup_t=warmup, warmup_lr_init=recipe.warmup_lr,
+            warmup_prefix=True, t_in_epochs=False,
+        )
+    # timm applies milestone m from update m - 1 on; +1 makes "from update m on", as torch's MultiStepLR.
+    fractions = recipe.milestones if recipe.schedule == "multistep" else ()
+    milestones = sorted(round(fraction * total) + 1 for fraction in fractions)
+    return MultiStepLRScheduler(
+        optimizer, decay_t=milestones, decay_rate=recipe.gamma, warmup_t=warmup, warmup_lr_init=recipe.warmup_lr,
+        warmup_prefix=False, t_in_epochs=False,
+    )
