@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -12,6 +14,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+# Arguments and options more than one command takes, defined once.
+SpecArgument = Annotated[str, typer.Argument(help="A spec file, or a shipped spec by name (resnet34, resnet20, ...).")]
+PlainOption = Annotated[bool, typer.Option("--plain", help="The plain counterpart: the same layers without shortcuts.")]
 
 
 @app.callback()

@@ -30,7 +30,7 @@ def dump_spec(spec: NetSpec, *, comments: bool = False, defaults: bool = False, 
     header: text for a comment block at the top (one `#` line per line of text).
     The body keeps the form the spec was written in: `depths` + `width`, or `[[body.stages]]`.
     """
-    lines = [*_comment(header, width=None), ""] if header else []
+    lines = [*_comment(header), ""] if header else []
     lines += _table_lines(_data(spec, defaults=defaults), NetSpec, (), comments=comments)
     return "\n".join(lines).strip("\n") + "\n"
 
@@ -120,9 +120,8 @@ def _doc(model: type[BaseModel], key: str) -> str:
     return "" if field is None else field.description or ""
 
 
-def _comment(text: str, *, width: int | None = COMMENT_WIDTH) -> Iterator[str]:
+def _comment(text: str) -> Iterator[str]:
+    """`# ` lines wrapped at COMMENT_WIDTH (long words, such as paths, are never broken)."""
     for paragraph in text.splitlines():
-        if width is None or len(paragraph) + 2 <= width:
-            yield f"# {paragraph}".rstrip()
-        else:
-            yield from (f"# {line}" for line in textwrap.wrap(paragraph, width - 2))
+        lines = textwrap.wrap(paragraph, COMMENT_WIDTH - 2, break_long_words=False, break_on_hyphens=False)
+        yield from (f"# {line}" for line in lines or [""])

@@ -1,0 +1,190 @@
+"""`archgen build`'s output: the per-stage table, the paper's numbers beside archgen's, and the same facts as JSON.
+
+Renders a `Complexity` the analysis computed; counts nothing itself. MACs are multiply-accumulates
+of convs and the classifier; FLOPs are printed only as 2 x MACs, and say so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from archgen.analysis import Complexity, PartCost, StageCost
+from archgen.reference import PAPER_NUMBERS, PaperNumbers
+from archgen.spec.schema import NetSpec
+
+_STEMS = {
+    "cifar": "3x3 conv",
+    "imagenet": "7x7/2 conv, 3x3/2 pool",
+    "deep": "3 x 3x3 conv, 3x3/2 pool",
+}
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """One published number beside archgen's: `matches` is None where there is nothing to compare."""
+
+    quantity: str
+    ours: str
+    theirs: str
+    matches: bool | None
+
+
+def build_report(complexity: Complexity, spec: NetSpec, *, blocks: bool = False) -> RenderableType:
+    """The stage table with its totals and, for a paper network, the reference table."""
+    parts: list[RenderableType] = [stage_table(complexity, spec, blocks=blocks)]
+    numbers = PAPER_NUMBERS.get(spec.reference or "")
+    if numbers is not None and spec.reference is not None:
+        parts += [Text(""), reference_table(spec.reference, numbers, reference_checks(complexity, numbers))]
+    return Group(*parts)
+
+
+def stage_table(complexity: Complexity, spec: NetSpec, *, blocks: bool = False) -> Table:
+    """stem, every stage (and with `blocks`, every block), head, total and FLOPs: shapes, params, MACs.
+
+    Fits an 80-column terminal: what every row shares (block kind, shortcuts) is in the title.
+    """
+    body = spec.body
+    shortcuts = f"shortcut {body.shortcut}" if body.residual else "plain: no shortcuts"
+    title = " · ".join(
+        (complexity.name, f"{_shape(complexity.input_shape)} → {spec.input.classes} classes", body.block, shortcuts)
+    )
+    caption = (
+        f"stem: {_STEMS[spec.stem.kind]} · head: {spec.head.pool} pool, fc\n"
+        f"MACs: convs and fc · FLOPs = 2 × MACs = {complexity.flops:,}"
+    )
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left",
+                  padding=(0, 1), pad_edge=False, collapse_padding=True)
+    table.add_column("part", no_wrap=True)
+    for header in ("blocks", "width", "stride", "output", "params", "MACs"):
+        table.add_column(header, justify="right", no_wrap=True)
+    stem_stride = complexity.input_shape[1] // complexity.stem.out_shape[1]
+    table.add_row("stem", "", str(spec.stem.width), str(stem_stride), *_cost(complexity.stem))
+    for stage in complexity.stages:
+        width = str(stage.width) if stage.width == stage.out_width else f"{stage.width}→{stage.out_width}"
+        table.add_row(stage_path(stage), str(stage.depth), width, str(stage.stride), *_cost(stage))
+        if blocks:
+            for block in stage.blocks:
+                table.add_row(block.path, "", "", "", *_cost(block), style="dim")
+    table.add_row("head", "", "", "", *_cost(complexity.head), end_section=True)
+    depth = str(sum(stage.depth for stage in complexity.stages))
+    table.add_row("total", depth, "", "", "", f"{complexity.params:,}", f"{complexity.macs:,}", style="bold")
+    millions = complexity.params / 1e6
+    table.add_row("", "", "", "", "", f"{millions:.{1 if millions >= 10 else 2}f} M", f"{complexity.macs / 1e9:.3f} G")
+    return table
+
+
+def reference_table(name: str, numbers: PaperNumbers, checks: tuple[ReferenceCheck, ...]) -> Table:
+    table = Table(title=f"reference: {name}", caption=numbers.source, box=box.SIMPLE_HEAD, title_justify="left",
+                  caption_justify="left", padding=(0, 1), pad_edge=False, collapse_padding=True)
+    for header in ("", "archgen", "reference", ""):
+        table.add_column(header, justify="left" if not header else "right", no_wrap=True)
+    for check in checks:
+        mark = "" if check.matches is None else "[green]✓[/]" if check.matches else "[red]✗[/]"
+        table.add_row(check.quantity, check.ours, check.theirs, mark)
+    return table
+
+
+def reference_checks(complexity: Complexity, numbers: PaperNumbers) -> tuple[ReferenceCheck, ...]:
+    """archgen's numbers beside the reference's: exact counts must be equal, printed ones equal at their precision."""
+    gmacs = complexity.macs / 1e9
+    checks = [_exact("params", complexity.params, numbers.params)]
+    if numbers.macs is not None:
+        checks.append(_exact("MACs", complexity.macs, numbers.macs))
+    if numbers.gmacs is not None:
+        checks.append(ReferenceCheck("GMACs", f"{gmacs:.3f}", f"{numbers.gmacs:.3f}", round(gmacs, 3) == numbers.gmacs))
+    if numbers.paper_params is not None:
+        checks.append(_printed("paper: params", complexity.params / 1e6, numbers.paper_params.removesuffix("M"), "M"))
+    if numbers.paper_gflops is not None:
+        checks.append(_printed("paper: GFLOPs (mult-adds)", gmacs, str(numbers.paper_gflops), ""))
+    if numbers.paper_error is not None:
+        checks.append(ReferenceCheck("paper: error %", "", f"{numbers.paper_error:.2f}", None))
+    return tuple(checks)
+
+
+def _exact(quantity: str, ours: int, theirs: int) -> ReferenceCheck:
+    return ReferenceCheck(quantity, f"{ours:,}", f"{theirs:,}", ours == theirs)
+
+
+def _printed(quantity: str, ours: float, printed: str, unit: str) -> ReferenceCheck:
+    """A number as the paper prints it: ours matches when it is within one unit of the printed last digit."""
+    decimals = len(printed.partition(".")[2])
+    matches = abs(ours - float(printed)) < 10.0**-decimals
+    return ReferenceCheck(quantity, f"{ours:.3f}{unit}", f"{printed}{unit}", matches)
+
+
+def build_json(complexity: Complexity, spec: NetSpec) -> str:
+    """The same facts as the table, for scripts: totals, stem, stages with their blocks, head, reference."""
+    data: dict[str, Any] = {
+        "name": complexity.name,
+        "input_shape": list(complexity.input_shape),
+        "classes": spec.input.classes,
+        "residual": spec.body.residual,
+        "params": complexity.params,
+        "macs": complexity.macs,
+        "gmacs": round(complexity.macs / 1e9, 3),
+        "flops": complexity.flops,
+        "flops_note": "FLOPs = 2 x MACs; MACs are multiply-accumulates of convs and the classifier",
+        "stem": _part(complexity.stem),
+        "stages": [_stage(stage) for stage in complexity.stages],
+        "head": _part(complexity.head),
+        "reference": _reference(complexity, spec),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def stage_path(stage: StageCost) -> str:
+    return f"stages.{stage.index}"
+
+
+def _cost(part: PartCost | StageCost) -> tuple[str, str, str]:
+    return _shape(part.out_shape), f"{part.params:,}", f"{part.macs:,}"
+
+
+def _shape(shape: tuple[int, int, int]) -> str:
+    return "×".join(map(str, shape))
+
+
+def _part(part: PartCost) -> dict[str, Any]:
+    return {"path": part.path, "out_shape": list(part.out_shape), "params": part.params, "macs": part.macs}
+
+
+def _stage(stage: StageCost) -> dict[str, Any]:
+    return {
+        "path": stage_path(stage),
+        "depth": stage.depth,
+        "width": stage.width,
+        "out_width": stage.out_width,
+        "stride": stage.stride,
+        "out_shape": list(stage.out_shape),
+        "params": stage.params,
+        "macs": stage.macs,
+        "blocks": [_part(block) for block in stage.blocks],
+    }
+
+
+def _reference(complexity: Complexity, spec: NetSpec) -> dict[str, Any] | None:
+    numbers = PAPER_NUMBERS.get(spec.reference or "")
+    if numbers is None:
+        return None
+    checks = reference_checks(complexity, numbers)
+    return {
+        "name": spec.reference,
+        "source": numbers.source,
+        "params": numbers.params,
+        "macs": numbers.macs,
+        "gmacs": numbers.gmacs,
+        "paper_params": numbers.paper_params,
+        "paper_gflops": numbers.paper_gflops,
+        "paper_error": numbers.paper_error,
+        "checks": [
+            {"quantity": check.quantity, "archgen": check.ours, "reference": check.theirs, "matches": check.matches}
+            for check in checks
+        ],
+    }
