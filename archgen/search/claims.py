@@ -1,0 +1,89 @@
+"""Claiming the next trial so that a study finishes exactly `--trials` trials, however many workers share it.
+
+Under the study's claim lock a worker fails stale trials, counts finished trials (see `outcome`) and
+running ones, and creates a trial only while finished + running < target. A worker that finds every
+slot taken waits: a running trial may still fail (NaN, a killed worker) and free its slot. Sampling
+happens under the lock too, so each worker sees the others' running points (no duplicates) and the
+sampler is seeded by (seed, trial number): every trial, on every worker and machine, gets its own seed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import optuna
+from optuna.trial import TrialState
+
+from archgen.search import outcome
+from archgen.search.config import SearchConfig
+from archgen.search.liveness import Worker, reap_stale
+from archgen.search.policy import make_sampler
+from archgen.search.proposal import suggest
+from archgen.search.storage import claim_lock
+from archgen.spec.search_space import Choice
+
+Verdict = Literal["done", "timeout", "exhausted"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A trial this worker now owns, its sampled point, and an earlier trial with the same point, if any."""
+
+    trial: optuna.Trial
+    point: dict[str, Choice]
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True)
+class Tally:
+    finished: int
+    running: int
+    settled_points: int
+
+
+def tally(trials: list[optuna.trial.FrozenTrial]) -> Tally:
+    running = sum(trial.state == TrialState.RUNNING for trial in trials)  # WAITING retries take a slot when asked
+    finished = sum(outcome.counts(trial) for trial in trials)
+    settled = len({outcome.point_key(trial) for trial in trials if outcome.settled_point(trial)})
+    return Tally(finished, running, settled)
+
+
+def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | None) -> Claim | Verdict:
+    """The next trial for this worker, or why there is none: target reached, time up, or no new point left."""
+    size = config.space.size()
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            return "timeout"
+        with claim_lock(config.storage, config.study):
+            reap_stale(study, config.storage)
+            trials = study.get_trials(deepcopy=False)
+            count = tally(trials)
+            if count.finished >= config.trials:
+                return "done"
+            if size is not None and count.settled_points >= size and count.running == 0:
+                return "exhausted"
+            if count.finished + count.running < config.trials:
+                return _create(study, config, number=len(trials))
+        time.sleep(config.poll_seconds)
+
+
+def _create(study: optuna.Study, config: SearchConfig, *, number: int) -> Claim:
+    study.sampler = make_sampler(config.space, seed=(config.seed * 1_000_003 + number) % 2**32)
+    trial = study.ask()
+    study._storage.set_trial_user_attr(trial._trial_id, outcome.WORKER, Worker.this().label)
+    study._storage.set_trial_user_attr(trial._trial_id, outcome.OUTCOME, "running")
+    if config.storage.journal is None:
+        study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]  # RDB: beat before any kill
+    point = suggest(trial, config.space)
+    return Claim(trial, point, _duplicate_of(study, trial.number, point))
+
+
+def _duplicate_of(study: optuna.Study, number: int, point: dict[str, Choice]) -> int | None:
+    key = tuple(sorted(point.items()))
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
+        live = outcome.outcome(other) in ("complete", "pruned", "running")
+        if other.number != number and live and outcome.point_key(other) == key:
+            return other.number
+    return None

@@ -1,0 +1,159 @@
+"""Running a search: one worker in this process, or `--workers N` spawned processes sharing the study.
+
+Every worker runs the same loop (claim, run, tell) until the study has its trials; machines joining a
+PostgreSQL study run the same command. An unexpected error in any worker stops them all with one line.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import optuna
+
+from archgen.errors import ArchgenError, SearchError
+from archgen.search import outcome
+from archgen.search.claims import Verdict, claim_next
+from archgen.search.config import SearchConfig
+from archgen.search.policy import make_pruner
+from archgen.search.storage import open_storage
+from archgen.search.study import create_or_resume
+from archgen.search.trial import Stopped, run_claimed
+
+optuna.logging.set_verbosity(
+    optuna.logging.WARNING
+)  # the live view reports trials; Optuna's log lines would interleave
+
+Listener = Callable[[optuna.Study], None]
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """How a search command ended: why it stopped, and how long it took."""
+
+    study: str
+    verdict: Verdict
+    seconds: float
+
+
+def open_study(config: SearchConfig) -> optuna.Study:
+    """The study of `config`, created or resumed (refused if its spec changed)."""
+    pruner = make_pruner(config.space, epochs=config.space.epochs)
+    return create_or_resume(open_storage(config.storage), config.study, config.spec, pruner=pruner)
+
+
+def run_search(config: SearchConfig, *, on_progress: Listener | None = None) -> SearchRun:
+    """Run the search to `config.trials` finished trials (or the timeout), in this process or `config.workers`."""
+    start = time.monotonic()
+    study = open_study(config)  # refuse a changed spec before spawning anything
+    if config.workers > 1:
+        verdict = _run_parallel(config, study, on_progress)
+    else:
+        verdict = run_worker(config, study=study, on_progress=on_progress)
+    return SearchRun(config.study, verdict, time.monotonic() - start)
+
+
+def run_worker(
+    config: SearchConfig, *, study: optuna.Study | None = None, on_progress: Listener | None = None
+) -> Verdict:
+    """One worker's loop: claim a trial, run it, tell the study; until the study has its trials."""
+    study = study or open_study(config)
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
+    rejected = 0
+
+    def notify() -> None:
+        if on_progress is not None:
+            on_progress(study)
+
+    while True:
+        claim = claim_next(study, config, deadline=deadline)
+        if isinstance(claim, str):
+            notify()
+            return claim
+        notify()
+        report = run_claimed(study, claim, config, on_epoch=notify)
+        notify()
+        rejected = rejected + 1 if report.outcome in outcome.REJECTED else 0
+        if rejected >= config.max_rejections:
+            raise SearchError(
+                f"the last {rejected} proposals were all rejected before training (the last: {report.reason}); "
+                "widen the space or the budgets"
+            )
+
+
+# --- several processes -----------------------------------------------------------------------------
+
+
+def _run_parallel(config: SearchConfig, study: optuna.Study, on_progress: Listener | None) -> Verdict:
+    context = multiprocessing.get_context("spawn")  # no forked Optuna/torch state, the same on every OS
+    errors: Any = context.Queue()
+    workers = [
+        context.Process(target=_worker_main, args=(config, index, errors), name=f"archgen-worker-{index}")
+        for index in range(config.workers)
+    ]
+    for process in workers:
+        process.start()
+    try:
+        while any(process.is_alive() for process in workers):
+            if on_progress is not None:
+                on_progress(study)
+            failed = [process for process in workers if process.exitcode not in (None, 0)]
+            if failed:
+                raise SearchError(_failure(failed[0], errors))
+            time.sleep(config.poll_seconds)
+        failed = [process for process in workers if process.exitcode != 0]
+        if failed:
+            raise SearchError(_failure(failed[0], errors))
+    finally:
+        _stop(workers)
+    if on_progress is not None:
+        on_progress(study)
+    deadline_hit = config.timeout is not None and not _reached(study, config)
+    return "timeout" if deadline_hit else "done" if _reached(study, config) else "exhausted"
+
+
+def _reached(study: optuna.Study, config: SearchConfig) -> bool:
+    return sum(outcome.counts(trial) for trial in study.get_trials(deepcopy=False)) >= config.trials
+
+
+def _failure(process: Any, errors: Any) -> str:
+    messages = []
+    while not errors.empty():
+        messages.append(errors.get_nowait())
+    detail = messages[0] if messages else f"exit code {process.exitcode}"
+    return f"{process.name} stopped, so the search stopped: {detail}"
+
+
+def _stop(workers: list[Any]) -> None:
+    for process in workers:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: the worker fails its running trial and exits
+    for process in workers:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(f"signal {signum}")
+
+
+def _worker_main(config: SearchConfig, index: int, errors: Any) -> None:
+    """A spawned worker: its own storage connection, the shared study, and one line back if it fails."""
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        run_worker(config)
+    except (Stopped, KeyboardInterrupt):
+        raise SystemExit(130) from None
+    except ArchgenError as error:
+        errors.put(str(error).splitlines()[0])
+        raise SystemExit(1) from None
+    except Exception as error:
+        errors.put(f"{type(error).__name__}: {error}".splitlines()[0])
+        raise SystemExit(1) from None

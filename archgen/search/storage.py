@@ -1,0 +1,169 @@
+"""Where a study lives: a journal file under runs/ (one machine) or an RDB URL (SQLite, PostgreSQL), and its claim lock.
+
+The claim lock serialises "count, then create a trial" across every worker of a study: an fcntl lock
+beside a local file, a PostgreSQL advisory lock across machines. Knows nothing of specs or training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+
+from archgen.errors import SearchError
+
+JOURNAL_NAME = "journal.log"
+# A stale trial is retried this many times (then its point is given up): a crash that repeats is the point's fault.
+MAX_RETRY = 2
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """A study's storage as the user named it: a journal file, or an RDB URL."""
+
+    url: str | None  # None: the journal file
+    journal: Path | None
+    heartbeat_interval: int = 5
+    grace_period: int = 20
+
+    @property
+    def kind(self) -> str:
+        if self.journal is not None:
+            return "journal"
+        assert self.url is not None
+        return (
+            "postgresql" if self.url.startswith("postgresql") else "sqlite" if self.url.startswith("sqlite") else "rdb"
+        )
+
+    @property
+    def label(self) -> str:
+        """What to show a person (a password in a URL is hidden)."""
+        if self.journal is not None:
+            return str(self.journal)
+        assert self.url is not None
+        head, sep, tail = self.url.partition("@")
+        if not sep:
+            return self.url
+        scheme, _, credentials = head.partition("://")
+        return f"{scheme}://{credentials.partition(':')[0]}:***@{tail}" if ":" in credentials else self.url
+
+
+def storage_spec(
+    storage: str | None, *, folder: Path, heartbeat_interval: int = 5, grace_period: int = 20
+) -> StorageSpec:
+    """`--storage` as given: None is the journal file in `folder`; a URL must be sqlite:// or postgresql://."""
+    if storage is None or storage.startswith("journal:") or storage.endswith(".log"):
+        path = folder / JOURNAL_NAME if storage is None else Path(storage.removeprefix("journal:"))
+        return StorageSpec(None, path, heartbeat_interval, grace_period)
+    if not storage.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://")):
+        raise SearchError(
+            f"--storage must be sqlite:///FILE, postgresql://USER@HOST/DB or a journal file (*.log), got {storage!r}"
+        )
+    if storage.startswith("sqlite:///:memory:"):
+        raise SearchError("--storage sqlite:///:memory: would vanish with the process; name a file")
+    return StorageSpec(storage, None, heartbeat_interval, grace_period)
+
+
+def open_storage(spec: StorageSpec) -> BaseStorage:
+    """The Optuna storage; RDB storages get heartbeats, and stale trials are retried (Optuna's callback)."""
+    if spec.journal is not None:
+        try:
+            spec.journal.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SearchError(f"cannot create the study folder {spec.journal.parent}: {error.strerror}") from None
+        path = str(spec.journal)
+        # JournalFileOpenLock (O_EXCL lock file) is safe for several processes on one machine.
+        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    assert spec.url is not None
+    try:
+        return RDBStorage(
+            spec.url,
+            engine_kwargs=_engine_kwargs(spec.url),
+            heartbeat_interval=spec.heartbeat_interval,
+            grace_period=spec.grace_period,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
+    except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot open this URL"
+        raise SearchError(f"cannot open the storage {spec.label}: {_first_line(error)}") from None
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # SQLite locks the whole file; wait for the lock instead of failing with "database is locked".
+        return {"connect_args": {"timeout": 60}}
+    return {"pool_pre_ping": True}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+# --- the claim lock --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def claim_lock(spec: StorageSpec, study_name: str) -> Iterator[None]:
+    """Hold the study's claim lock: one worker at a time counts trials and creates the next one.
+
+    Released by the OS (fcntl) or the server (advisory lock, on disconnect) if the holder is killed.
+    """
+    if spec.kind == "postgresql":
+        with _advisory_lock(spec, study_name):
+            yield
+        return
+    with _file_lock(_lock_path(spec, study_name)):
+        yield
+
+
+def _lock_path(spec: StorageSpec, study_name: str) -> Path:
+    if spec.journal is not None:
+        return spec.journal.with_name(f"{spec.journal.name}.claim-{_key(study_name):x}.lock")
+    assert spec.url is not None
+    database = Path(spec.url.split(":///", 1)[1].split("?", 1)[0])
+    return database.with_name(f"{database.name}.claim-{_key(study_name):x}.lock")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _advisory_lock(spec: StorageSpec, study_name: str) -> Iterator[None]:
+    import sqlalchemy
+
+    assert spec.url is not None
+    engine = _ENGINES.get(spec.url)
+    if engine is None:
+        engine = _ENGINES[spec.url] = sqlalchemy.create_engine(spec.url, pool_pre_ping=True, pool_size=1)
+    key = _key(study_name) & 0x7FFF_FFFF_FFFF_FFFF  # a signed bigint
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+def _key(study_name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"archgen-claim:{study_name}".encode()).digest()[:8], "big")

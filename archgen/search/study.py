@@ -1,0 +1,111 @@
+"""Creating a study, or resuming one only if its base spec, space and objectives are unchanged.
+
+Optuna's `load_if_exists` checks neither directions nor space, so archgen stores the resolved search
+spec and its fingerprint as study user attributes and compares them itself, naming what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+
+from archgen.errors import SearchError
+from archgen.spec.schema import NetSpec
+
+FINGERPRINT = "archgen.fingerprint"
+RESOLVED = "archgen.search_spec"
+MAX_CHANGES_SHOWN = 6
+
+
+def resolved_data(spec: NetSpec) -> dict[str, Any]:
+    """What defines a study: the base spec and its search table (epochs and data included), as plain data."""
+    return spec.model_dump(mode="json", exclude={"name", "description"})
+
+
+def fingerprint(data: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def directions(spec: NetSpec) -> list[StudyDirection]:
+    assert spec.search is not None
+    return [
+        StudyDirection.MAXIMIZE if objective == "accuracy" else StudyDirection.MINIMIZE
+        for objective in spec.search.objectives
+    ]
+
+
+def create_or_resume(
+    storage: BaseStorage, name: str, spec: NetSpec, *, pruner: optuna.pruners.BasePruner | None = None
+) -> optuna.Study:
+    """The study `name` for `spec`: created if new, resumed if it searches exactly the same thing."""
+    data = resolved_data(spec)
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=name, directions=directions(spec), pruner=pruner, load_if_exists=True
+        )
+    except optuna.exceptions.OptunaError as error:
+        raise SearchError(f"cannot open study {name!r}: {error}") from None
+    stored = study.user_attrs.get(RESOLVED)
+    if stored is None:
+        if study.trials:
+            raise SearchError(f"study {name!r} exists but was not made by archgen search; choose another --study name")
+        # Two workers may get here at once: both write the same values, so the race is harmless.
+        study.set_user_attr(RESOLVED, data)
+        study.set_user_attr(FINGERPRINT, fingerprint(data))
+        return study
+    if fingerprint(stored) != fingerprint(data) or [d.name for d in study.directions] != [
+        d.name for d in directions(spec)
+    ]:
+        changes = list(diff(stored, data))
+        shown = "; ".join(changes[:MAX_CHANGES_SHOWN]) + (
+            f"; and {len(changes) - MAX_CHANGES_SHOWN} more" if len(changes) > MAX_CHANGES_SHOWN else ""
+        )
+        raise SearchError(
+            f"study {name!r} searched a different spec, so it cannot be resumed: {shown or 'the objectives changed'}. "
+            f"Start a new study with --study NAME, or undo the change"
+        )
+    return study
+
+
+def diff(old: Any, new: Any, path: str = "") -> Iterator[str]:
+    """Each changed key path as `path: old -> new`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted({*old, *new}, key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                yield f"{where} added ({_short(new[key])})"
+            elif key not in new:
+                yield f"{where} removed (was {_short(old[key])})"
+            else:
+                yield from diff(old[key], new[key], where)
+    elif old != new:
+        yield f"{path}: {_short(old)} -> {_short(new)}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def load_existing(storage: BaseStorage, name: str) -> optuna.Study:
+    """An existing archgen study (for `archgen report`); lists the storage's studies if `name` is not one."""
+    names = [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    if name not in names:
+        raise SearchError(f"no study named {name!r} in this storage (studies: {', '.join(names) or 'none'})")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def study_spec(study: optuna.Study) -> NetSpec:
+    """The resolved search spec a study was made with."""
+    from archgen.spec.loader import parse_spec
+
+    data = study.user_attrs.get(RESOLVED)
+    if data is None:
+        raise SearchError(f"study {study.study_name!r} was not made by archgen search (no {RESOLVED} attribute)")
+    return parse_spec({"name": study.study_name, **data})

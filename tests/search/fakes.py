@@ -1,0 +1,73 @@
+"""Fake trainers with `archgen.pipeline.train_spec`'s signature, for tests about the search machinery.
+
+Module-level functions, so spawned workers can unpickle them. Each call appends one JSON line to the
+file named by $ARCHGEN_FAKE_LOG (which specs were trained, by which process) and sleeps
+$ARCHGEN_FAKE_SLEEP seconds per epoch; $ARCHGEN_FAKE_HANG makes one trial (by name suffix) hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archgen.analysis import analyze
+from archgen.spec.schema import NetSpec
+
+
+@dataclass(frozen=True)
+class FakeMetrics:
+    epoch: int
+    train_loss: float
+    train_error: float
+    val_loss: float
+    val_error: float
+    lr: float
+    images_per_second: float
+    seconds: float
+
+
+def _log(spec: NetSpec, **extra: Any) -> None:
+    path = os.environ.get("ARCHGEN_FAKE_LOG")
+    if path:
+        line = json.dumps({"name": spec.name, "pid": os.getpid(), "params": analyze(spec).params, **extra})
+        with Path(path).open("a") as handle:
+            handle.write(line + "\n")
+
+
+def error_of(spec: NetSpec, epoch: int) -> float:
+    """A deterministic validation error: bigger nets and more epochs do better."""
+    params = analyze(spec).params
+    return min(0.9, 0.5 / (1 + params / 20_000) / epoch**0.5 + 0.01 * abs(spec.train.lr - 0.1))
+
+
+def fake_train(spec: NetSpec, *, on_epoch: Any = None, epochs: int | None = None, **_: Any) -> None:
+    _log(spec)
+    sleep = float(os.environ.get("ARCHGEN_FAKE_SLEEP", "0"))
+    for epoch in range(1, (epochs or spec.train.epochs) + 1):
+        time.sleep(sleep)
+        if os.environ.get("ARCHGEN_FAKE_HANG") and spec.name.endswith(os.environ["ARCHGEN_FAKE_HANG"]):
+            marker = Path(os.environ["ARCHGEN_FAKE_LOG"]).with_suffix(".hanging")
+            marker.write_text(str(os.getpid()))
+            time.sleep(3600)
+        error = error_of(spec, epoch)
+        if on_epoch is not None:
+            on_epoch(FakeMetrics(epoch, error * 2, error, error * 2, error, spec.train.lr, 1000.0, sleep))
+
+
+def nan_when_fast(spec: NetSpec, **kwargs: Any) -> None:
+    """Like fake_train, but the loss goes NaN whenever the learning rate is above 0.2."""
+    from archgen.train import NonFiniteLoss
+
+    if spec.train.lr > 0.2:
+        _log(spec, nan=True)
+        raise NonFiniteLoss(f"loss became nan at lr {spec.train.lr}", epoch=1, step=3)
+    fake_train(spec, **kwargs)
+
+
+def broken(spec: NetSpec, **_: Any) -> None:
+    """A trainer with a bug: the search must stop with one line, not hang."""
+    raise ZeroDivisionError("division by zero in a trainer")
