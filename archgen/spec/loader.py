@@ -5,6 +5,7 @@ Every problem becomes `path:line: field.path: message`, pointing into the file t
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -36,8 +37,18 @@ def load_spec(path_or_name: str | Path, *, checks: Sequence[Check] = ()) -> NetS
     path = resolve_spec_path(path_or_name)
     source = read_source(path)
     boundary = library.LIBRARY_ROOT if _inside(path, library.LIBRARY_ROOT) else path.resolve().parent
-    data, owners = _load_chain(source, boundary, seen=())
-    return _validate(data, owners, default=source, checks=checks)
+    try:
+        data, owners = _load_chain(source, boundary, seen=())
+        return _validate(data, owners, default=source, checks=checks)
+    except SpecError as error:
+        raise SpecError([_via(problem, path) for problem in error.problems]) from None
+
+
+def _via(problem: Problem, path: Path) -> Problem:
+    """A problem found in a parent names the file being loaded too: that is the file the user asked about."""
+    if problem.file is None or problem.file.resolve() == path.resolve():
+        return problem
+    return dataclasses.replace(problem, message=f"{problem.message} (extended by {path})")
 
 
 def parse_spec(data: dict[str, Any], *, origin: Path | None = None, checks: Sequence[Check] = ()) -> NetSpec:
