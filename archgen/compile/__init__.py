@@ -1,6 +1,7 @@
 """Compiling specs into torch modules, and loading torchvision/timm weights into them.
 
-Reads specs; never imports analysis, data or train.
+Reads specs; never imports analysis, data or train. `archgen.compile.backbone` (a compiled net
+under torchvision's FPN, for detection) is imported on demand: it loads torchvision.
 """
 
 from archgen.compile.convert import convert_state_dict

@@ -60,9 +60,11 @@ class Block(nn.Module):
             out = out + self.shortcut(x)  # F(x) + x
         return self.relu(out)
 
-    def last_norm(self) -> nn.Module:
-        """The layer that zero-init silences so the block starts as the identity."""
-        return self.branch[-1]
+    def last_layer(self) -> nn.BatchNorm2d:
+        """The layer that zero-init silences so the block starts as the identity: the branch's last BN."""
+        last = self.branch[-1]
+        assert isinstance(last, nn.BatchNorm2d)
+        return last
 
 
 class PreActBlock(nn.Module):
@@ -86,8 +88,11 @@ class PreActBlock(nn.Module):
             out = out + self.shortcut(normalised if self.project_normalised else x)  # F(x) + x
         return out
 
-    def last_norm(self) -> nn.Module:
-        return self.branch[-1]  # the last conv: no BN follows it in a pre-activation branch
+    def last_layer(self) -> nn.Conv2d:
+        """The branch's last conv: no BN follows it in a pre-activation branch."""
+        last = self.branch[-1]
+        assert isinstance(last, nn.Conv2d)
+        return last
 
 
 def basic_branch(in_channels: int, width: int, stride: int, *, groups: int, preact: bool) -> nn.Sequential:
@@ -131,4 +136,4 @@ def bottleneck_branch(
 def zero_init_last(block: nn.Module) -> None:
     """Zero the branch's last BN (or conv, pre-activation) so the block starts as the identity (Goyal et al. 2017)."""
     if isinstance(block, (Block, PreActBlock)) and block.shortcut is not None:
-        nn.init.zeros_(block.last_norm().weight)
+        nn.init.zeros_(block.last_layer().weight)

@@ -71,10 +71,8 @@ def build_model(spec: NetSpec, *, features_only: bool = False) -> nn.Module:
     channels, reductions = [], []
     for stage in body.resolved_stages():
         out_channels = stage.width * body.out_expansion
-        blocks = [
-            build_block(body, in_channels if index == 0 else out_channels, stage.width, stage.stride if index == 0 else 1)
-            for index in range(stage.depth)
-        ]
+        blocks = [build_block(body, in_channels, stage.width, stage.stride)]  # only the first may change shape
+        blocks += [build_block(body, out_channels, stage.width, 1) for _ in range(stage.depth - 1)]
         stages.append(nn.Sequential(*blocks))
         in_channels, reduction = out_channels, reduction * stage.stride
         channels.append(out_channels)
@@ -161,6 +159,5 @@ def initialise(network: Network, *, zero_init_residual: bool) -> None:
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
     if zero_init_residual:
-        for stage in network.stages:
-            for block in stage:
-                zero_init_last(block)
+        for module in network.modules():
+            zero_init_last(module)  # residual blocks only; plain blocks would lose their signal
