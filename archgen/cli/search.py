@@ -1,1 +1,164 @@
-"""`archgen search`."""
+"""`archgen search`: Optuna over a search spec's space, a live view while it runs, winners and plots at the end."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from archgen.cli.app import app
+
+if TYPE_CHECKING:
+    import optuna
+    from rich.console import Console
+
+    from archgen.search import SearchConfig, SearchRun, StorageSpec
+
+DEFAULT_SEARCH = "digits-search"
+
+STORAGE_HELP = (
+    "Where the study lives (default: runs/<study>/journal.log, one machine): a journal file (*.log), "
+    "sqlite:///FILE, or postgresql://USER:PASSWORD@HOST/DB to share one study between machines "
+    "(run the same command on each)."
+)
+
+
+@app.command()
+def search(
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            help=f"A search spec (a spec with a [search] table), or a shipped one by name (default: {DEFAULT_SEARCH}).",
+            show_default=False,
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            min=1,
+            help="Trials to finish in the study, over all workers (default: the spec's, or 50).",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=1, help="Stop starting trials after this many seconds.", show_default=False),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="What trials train on (default: the spec's train.data, digits).", show_default=False
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs", "-e", min=1, help="Epochs per trial (default: the spec's search.epochs).", show_default=False
+        ),
+    ] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP, show_default=False)] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study", help="Study name (default: the spec's name); the same name resumes it.", show_default=False
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=256, help="Processes on this machine.")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of sampling and training (each trial adds its number).")
+    ] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N.")] = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for best.toml, pareto/ and plots (default: runs/<study>/).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Search depth, width and recipe over a spec's [search] space; write the winners as specs.
+
+    Over-budget points are rejected by exact analysis before anything is built. A second identical
+    command resumes the study; one whose spec, space or objectives changed is refused. Exactly
+    --trials trials finish (COMPLETE or pruned) however many workers or machines share the study.
+    """
+    from archgen import load_spec
+    from archgen.search import SearchConfig, default_trials, resolve_spec, storage_spec
+
+    resolved = resolve_spec(load_spec(spec or DEFAULT_SEARCH), epochs=epochs, data=data)
+    name = study or resolved.name
+    _check_study_name(name)
+    folder = out or Path("runs") / name
+    assert resolved.search is not None
+    config = SearchConfig(
+        spec=resolved,
+        study=name,
+        storage=storage_spec(storage, folder=Path("runs") / name),
+        out=folder,
+        trials=trials or default_trials(resolved.search),
+        timeout=timeout,
+        seed=seed,
+        workers=workers,
+        device=device,
+    )
+    console = _console()
+    console.print(
+        f"searching {name!r}: {config.trials} trials of {resolved.search.epochs} epochs on "
+        f"{resolved.train.data}, {workers} worker{'s' if workers > 1 else ''}, study in {config.storage.label}"
+    )
+    run = _run(console, config)
+    console.print(f"{run.verdict}: {_verdict(run.verdict)} in {run.seconds:.0f} s")
+    _render_results(console, config.study, config.storage, folder, target=config.trials)
+
+
+def _run(console: Console, config: SearchConfig) -> SearchRun:
+    from rich.live import Live
+
+    from archgen.report.search import live_view
+    from archgen.search import run_search
+    from archgen.search.results import progress
+
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+
+        def show(study: optuna.Study) -> None:
+            live.update(live_view(progress(study, target=config.trials)))
+
+        return run_search(config, on_progress=show)
+
+
+def _verdict(verdict: str) -> str:
+    return {
+        "done": "the study has its trials",
+        "timeout": "time is up",
+        "exhausted": "every point of the space is tried",
+    }[verdict]
+
+
+def _check_study_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", name):
+        raise typer.BadParameter(f"letters, digits, '_', '-', '.' (at most 64), got {name!r}", param_hint="--study")
+
+
+def _render_results(
+    console: Console, study_name: str, storage: StorageSpec, folder: Path, *, target: int | None
+) -> None:
+    from archgen.report.search import final_report, save_plots
+    from archgen.search.results import results
+    from archgen.search.storage import open_storage
+    from archgen.search.study import load_existing
+    from archgen.search.winners import write_winners
+
+    study = load_existing(open_storage(storage), study_name)
+    found = results(study, target=target)
+    written = write_winners(study, found.best, folder)
+    written += save_plots(found, folder)
+    console.print(final_report(found, written=written))
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()

@@ -24,6 +24,7 @@ MACS = "macs"
 LATENCY = "latency_ms"
 SUMMARY = "architecture"
 EPOCHS = "epochs"
+SEED = "seed"
 
 
 def outcome(trial: FrozenTrial) -> Outcome:

@@ -82,11 +82,12 @@ def try_point_spec(base: NetSpec, point: Mapping[str, Any], *, number: int, epoc
 
 
 def summary(spec: NetSpec) -> str:
-    """The architecture in one short line: `basic [2,1,1] w16 B` / `plain bottleneck [3,3,3] w16`."""
+    """The architecture in one short line: `basic [2,1,1] w16 B`, `plain basic [3,3,3] w16` (w: first stage's width)."""
     body = spec.body
     stages = body.resolved_stages()
     depths = ",".join(str(stage.depth) for stage in stages)
-    widths = "/".join(str(stage.width) for stage in stages)
+    doubling = all(stage.width == stages[0].width * 2**index for index, stage in enumerate(stages))
+    widths = str(stages[0].width) if doubling else "/".join(str(stage.width) for stage in stages)
     kind = body.block if body.residual else f"plain {body.block}"
     shortcut = f" {body.shortcut}" if body.residual else ""
-    return f"{kind} [{depths}] w{widths}{shortcut} {spec.stem.kind}-stem"
+    return f"{kind} [{depths}] w{widths}{shortcut}"

@@ -144,9 +144,19 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(f"signal {signum}")
 
 
+def _share_cores(workers: int) -> None:
+    """Split this machine's cores between the workers: oversubscribed intra-op threads slow every worker down."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def _worker_main(config: SearchConfig, index: int, errors: Any) -> None:
     """A spawned worker: its own storage connection, the shared study, and one line back if it fails."""
     signal.signal(signal.SIGTERM, _raise_stopped)
+    _share_cores(config.workers)
     try:
         run_worker(config)
     except (Stopped, KeyboardInterrupt):

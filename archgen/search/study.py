@@ -93,9 +93,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def study_names(storage: BaseStorage) -> list[str]:
+    return [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
 def load_existing(storage: BaseStorage, name: str) -> optuna.Study:
     """An existing archgen study (for `archgen report`); lists the storage's studies if `name` is not one."""
-    names = [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    names = study_names(storage)
     if name not in names:
         raise SearchError(f"no study named {name!r} in this storage (studies: {', '.join(names) or 'none'})")
     return optuna.load_study(study_name=name, storage=storage)

@@ -85,6 +85,10 @@ def _train(
 ) -> TrialReport:
     space, history = config.space, []
     latency = _latency(spec, config) if "latency" in space.objectives else None
+    if latency is not None:
+        trial.set_user_attr(outcome.LATENCY, latency)
+    seed = spec.train.seed + config.seed + trial.number
+    trial.set_user_attr(outcome.SEED, seed)
 
     def record(metrics: Any) -> None:
         history.append(_row(metrics))
@@ -103,7 +107,7 @@ def _train(
             batch_size=None,
             lr=None,
             device=config.device,
-            seed=config.seed + trial.number,
+            seed=seed,
             out=None,
             on_epoch=record,
         )
@@ -151,8 +155,7 @@ def _values(
 def _latency(spec: NetSpec, config: SearchConfig) -> float:
     from archgen.search.latency import measure_latency
 
-    value = measure_latency(spec, device=config.device)
-    return value
+    return measure_latency(spec, device=config.device)
 
 
 def _finish(

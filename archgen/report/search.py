@@ -1,0 +1,235 @@
+"""`archgen search` and `archgen report` output: the live view, the top-trials table, and the search plots (PNG).
+
+Renders `archgen.search.results` values; computes nothing about the study itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from archgen.search.results import Progress, StudyResults, TrialRow
+
+_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan"}
+
+
+def _accuracy(row: TrialRow | None) -> str:
+    return "-" if row is None or row.accuracy is None else f"{row.accuracy:.2%}"
+
+
+def _count(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1e6:.2f}M" if value >= 1_000_000 else f"{value / 1e3:.1f}k" if value >= 10_000 else f"{value:,}"
+
+
+def _point(point: dict[str, Any]) -> str:
+    return " ".join(
+        f"{path}={value:.3g}" if isinstance(value, float) else f"{path}={value}" for path, value in point.items()
+    )
+
+
+def status_line(progress: Progress) -> Text:
+    """`12/50 finished · 2 running · 3 pruned · 4 over budget/rejected · 1 failed · best 97.22% (#8)`."""
+    text = Text()
+    text.append(f"{progress.study}: ", style="bold")
+    text.append(f"{progress.finished}/{progress.target} finished", style="bold")
+    parts = [
+        (f"{progress.running} running", "cyan"),
+        (f"{progress.complete} complete", "green"),
+        (f"{progress.pruned} pruned", "yellow"),
+        (f"{progress.rejected} rejected before training", "magenta"),
+        (f"{progress.failed} failed", "red"),
+    ]
+    for label, style in parts:
+        text.append(" · ")
+        text.append(label, style=style)
+    if progress.best is not None:
+        text.append(" · best ")
+        text.append(f"{_accuracy(progress.best)} (trial {progress.best.number})", style="bold green")
+    return text
+
+
+def trials_table(rows: Sequence[TrialRow], *, title: str, objectives: Sequence[str] = ("accuracy",)) -> Table:
+    """Rank, trial, architecture, params, MACs, (latency), accuracy, epochs, and the sampled values."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("trial", justify="right")
+    table.add_column("architecture")
+    table.add_column("params", justify="right")
+    table.add_column("MACs", justify="right")
+    if "latency" in objectives:
+        table.add_column("latency", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("other values")
+    for rank, row in enumerate(rows, start=1):
+        cells = [str(rank), str(row.number), row.architecture, _count(row.params), _count(row.macs)]
+        if "latency" in objectives:
+            cells.append("-" if row.latency_ms is None else f"{row.latency_ms:.2f} ms")
+        cells += [
+            _accuracy(row),
+            str(row.epochs),
+            _point({k: v for k, v in row.point.items() if not k.startswith("body.")}),
+        ]
+        table.add_row(*cells, style=_STYLE.get(row.outcome, ""))
+    return table
+
+
+def live_view(progress: Progress) -> RenderableType:
+    """What `archgen search` shows while it runs: the status line and a leaderboard."""
+    if not progress.leaderboard:
+        return status_line(progress)
+    return Group(
+        status_line(progress), trials_table(progress.leaderboard, title="leaderboard", objectives=progress.objectives)
+    )
+
+
+def final_report(results: StudyResults, *, written: Sequence[Path] = ()) -> RenderableType:
+    """The end of a search (or `archgen report`): counts, the top trials, the winners and plots written."""
+    progress = results.progress
+    parts: list[RenderableType] = [status_line(progress)]
+    if progress.leaderboard:
+        parts.append(trials_table(progress.leaderboard, title="top trials", objectives=progress.objectives))
+    if len(progress.objectives) > 1 and results.best:
+        parts.append(trials_table(results.best, title="Pareto front", objectives=progress.objectives))
+    failures = [row for row in results.rows if row.outcome == "failed" and row.reason]
+    if failures:
+        parts.append(Text("failed trials: " + "; ".join(f"{row.number}: {row.reason}" for row in failures[:5])))
+    if written:
+        parts.append(Text("written: " + ", ".join(str(path) for path in written)))
+    return Group(*parts)
+
+
+# --- plots ----------------------------------------------------------------------------------------------
+
+
+def save_plots(results: StudyResults, out: Path) -> list[Path]:
+    """history.png, pareto.png, importances.png (when there is something to rank) and curves.png, in `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in (("history", _history), ("pareto", _pareto), ("importances", _importances), ("curves", _curves)):
+        figure = draw(results)
+        if figure is None:
+            continue
+        path = out / f"{name}.png"
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        written.append(path)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return written
+
+
+def _history(results: StudyResults) -> Any:
+    import matplotlib.pyplot as plt
+
+    points = results.plots.history
+    if not points:
+        return None
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for kind, colour in (("complete", "tab:green"), ("pruned", "tab:orange")):
+        chosen = [(n, a) for n, a, o in points if o == kind]
+        if chosen:
+            axes.scatter([n for n, _ in chosen], [a for _, a in chosen], s=18, color=colour, label=kind)
+    best, line = 0.0, []
+    for number, accuracy, kind in sorted(points):
+        if kind == "complete":
+            best = max(best, accuracy)
+            line.append((number, best))
+    if line:
+        axes.step(*zip(*line, strict=True), where="post", color="black", label="best so far")
+    axes.set(xlabel="trial", ylabel="validation accuracy", title=f"{results.progress.study}: optimisation history")
+    axes.legend(loc="lower right")
+    return figure
+
+
+def _pareto(results: StudyResults) -> Any:
+    import matplotlib.pyplot as plt
+
+    cost = results.plots.pareto_cost or "params"
+    attribute = {"params": "params", "macs": "macs", "latency": "latency_ms"}[cost]
+    trained = [r for r in results.rows if r.outcome == "complete" and getattr(r, attribute) is not None]
+    if not trained:
+        return None
+    best = {r.number for r in results.best}
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.scatter(
+        [getattr(r, attribute) for r in trained],
+        [r.accuracy or 0.0 for r in trained],
+        s=18,
+        color="tab:blue",
+        alpha=0.5,
+        label="trials",
+    )
+    front = sorted((r for r in trained if r.number in best), key=lambda r: getattr(r, attribute))
+    axes.plot(
+        [getattr(r, attribute) for r in front],
+        [r.accuracy or 0.0 for r in front],
+        "o-",
+        color="tab:red",
+        label="Pareto front" if len(results.progress.objectives) > 1 else "best",
+    )
+    axes.set(xlabel=cost, ylabel="validation accuracy", title=f"{results.progress.study}: accuracy against {cost}")
+    if cost != "latency":
+        axes.set_xscale("log")
+    axes.legend(loc="lower right")
+    return figure
+
+
+def _importances(results: StudyResults) -> Any:
+    import matplotlib.pyplot as plt
+
+    ranked = sorted(results.plots.importances.items(), key=lambda item: item[1])
+    if not ranked:
+        return None
+    figure, axes = plt.subplots(figsize=(7, 0.5 * len(ranked) + 1.2))
+    axes.barh([name for name, _ in ranked], [value for _, value in ranked], color="tab:blue")
+    axes.set(
+        xlabel="importance for validation accuracy (fANOVA)", title=f"{results.progress.study}: parameter importances"
+    )
+    return figure
+
+
+def _curves(results: StudyResults) -> Any:
+    """Training (dashed) and validation (solid) error per epoch, one panel per value of the first
+    true/false or few-choice parameter: residual vs plain side by side for the degradation grid."""
+    import matplotlib.pyplot as plt
+
+    trained = [r for r in results.rows if r.history and r.outcome in ("complete", "pruned")]
+    if not trained or len(trained) > 24:
+        return None
+    split = _panel_parameter(trained)
+    groups = sorted({r.point.get(split) for r in trained}, key=str) if split else [None]
+    figure, axes_row = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), sharey=True, squeeze=False)
+    for axes, group in zip(axes_row[0], groups, strict=True):
+        for index, r in enumerate(r for r in trained if split is None or r.point.get(split) == group):
+            colour = f"C{index % 10}"
+            label = _point({k: v for k, v in r.point.items() if k != split}) or f"trial {r.number}"
+            epochs = [row["epoch"] for row in r.history]
+            axes.plot(epochs, [row["train_error"] for row in r.history], "--", color=colour)
+            axes.plot(epochs, [row["val_error"] for row in r.history], "-", color=colour, label=label)
+        axes.set(
+            xlabel="epoch",
+            ylabel="error (dashed: training, solid: validation)",
+            title=f"{split} = {group}" if split else results.progress.study,
+        )
+        axes.legend(fontsize=8)
+    return figure
+
+
+def _panel_parameter(rows: Sequence[TrialRow]) -> str | None:
+    for path in rows[0].point:
+        values = {r.point.get(path) for r in rows}
+        if any(isinstance(value, bool) for value in values) and 1 < len(values) <= 4:
+            return path
+    return None
