@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from archgen.cli.app import app
 
 if TYPE_CHECKING:
-    import optuna
     from rich.console import Console
 
     from archgen.search import SearchConfig, SearchRun, StorageSpec
@@ -123,7 +122,7 @@ def _run(console: Console, config: SearchConfig) -> SearchRun:
 
     with Live(console=console, refresh_per_second=4, transient=False) as live:
 
-        def show(study: optuna.Study) -> None:
+        def show(study: Any) -> None:  # an optuna.Study: only archgen.search imports optuna
             live.update(live_view(progress(study, target=config.trials)))
 
         return run_search(config, on_progress=show)
