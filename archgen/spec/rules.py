@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archgen.spec.schema import NetSpec, Stage
+from archgen.spec.schema import MAX_WIDTH, NetSpec, Stage
 
 Loc = tuple[str | int, ...]
 RuleViolation = tuple[Loc, str]
@@ -155,6 +155,14 @@ def _size_limits(spec: NetSpec) -> Iterator[RuleViolation]:
         yield ("body", "stages" if spec.body.stages is not None else "depths"), (
             f"{total} blocks in all is more than archgen builds (at most {MAX_TOTAL_BLOCKS}; ResNet-1202 has 600)"
         )
+    if spec.body.stages is None:  # explicit stages are checked field by field; derived widths only here
+        for index, stage in enumerate(stages):
+            if stage.width > MAX_WIDTH:
+                yield ("body", "width"), (
+                    f"each stage doubles the width, so stages.{index} would be {stage.width} wide, "
+                    f"more than archgen builds (at most {MAX_WIDTH})"
+                )
+                return
     for index, _, _, out_width in _stage_widths(spec):
         if out_width > MAX_OUT_WIDTH:
             yield stage_loc(spec, index, "width"), (

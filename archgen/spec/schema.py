@@ -152,7 +152,8 @@ class Body(_Frozen):
             return ()
         # He et al. 2016, Sec. 3.3: each new stage halves the feature map and doubles the filters.
         return tuple(
-            Stage(depth=depth, width=self.width * 2**index, stride=1 if index == 0 else 2)
+            # not validated here: a doubled width past MAX_WIDTH is a rule violation located at body.width
+            Stage.model_construct(depth=depth, width=self.width * 2**index, stride=1 if index == 0 else 2)
             for index, depth in enumerate(self.depths)
         )
 

@@ -170,7 +170,7 @@ def locate_keys(text: str) -> dict[Loc, int]:
                 in_string = None
             continue
         if open_brackets > 0:
-            open_brackets += _bracket_balance(line)
+            open_brackets = max(open_brackets + _bracket_balance(line), 0)
             continue
         if match := _ARRAY_TABLE.match(line):
             key = _split_key(match.group(1))
@@ -188,7 +188,7 @@ def locate_keys(text: str) -> dict[Loc, int]:
             value = line[match.end():]
             in_string = _opens_multiline_string(value)
             if in_string is None:
-                open_brackets = _bracket_balance(value)
+                open_brackets = max(_bracket_balance(value), 0)
     return lines
 
 
@@ -214,4 +214,4 @@ def _bracket_balance(value: str) -> int:
             balance += 1
         elif char in "]}":
             balance -= 1
-    return max(balance, 0)
+    return balance  # negative on a line that closes more than it opens: `]` ending a multi-line array
