@@ -61,6 +61,8 @@ def run_claimed(
 
 
 def _reject(study: optuna.Study, trial: optuna.Trial, kind: outcome.Outcome, reason: str) -> TrialReport:
+    if kind != "over_budget":  # (over-budget trials carry their budget constraints already)
+        trial.set_constraint("rejected", 1.0)  # infeasible: TPE and NSGA-II rank it below every trained trial
     trial.set_user_attr(outcome.OUTCOME, kind)
     trial.set_user_attr(outcome.REASON, reason)
     _tell(study, trial, state=optuna.trial.TrialState.PRUNED)

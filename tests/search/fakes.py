@@ -2,7 +2,8 @@
 
 Module-level functions, so spawned workers can unpickle them. Each call appends one JSON line to the
 file named by $ARCHGEN_FAKE_LOG (which specs were trained, by which process) and sleeps
-$ARCHGEN_FAKE_SLEEP seconds per epoch; $ARCHGEN_FAKE_HANG makes one trial (by name suffix) hang.
+$ARCHGEN_FAKE_SLEEP seconds per epoch; with $ARCHGEN_FAKE_HANG_AFTER=k a process hangs in its (k+1)th trial,
+after writing its pid to $ARCHGEN_FAKE_MARKER (so a test can SIGKILL it mid-trial).
 """
 
 from __future__ import annotations
@@ -44,15 +45,19 @@ def error_of(spec: NetSpec, epoch: int) -> float:
     return min(0.9, 0.5 / (1 + params / 20_000) / epoch**0.5 + 0.01 * abs(spec.train.lr - 0.1))
 
 
+CALLS = []
+
+
 def fake_train(spec: NetSpec, *, on_epoch: Any = None, epochs: int | None = None, **_: Any) -> None:
+    CALLS.append(spec.name)
+    hang_after = os.environ.get("ARCHGEN_FAKE_HANG_AFTER")
+    if hang_after is not None and len(CALLS) > int(hang_after):
+        Path(os.environ["ARCHGEN_FAKE_MARKER"]).write_text(f"{os.getpid()} {spec.name}")
+        time.sleep(3600)
     _log(spec)
     sleep = float(os.environ.get("ARCHGEN_FAKE_SLEEP", "0"))
     for epoch in range(1, (epochs or spec.train.epochs) + 1):
         time.sleep(sleep)
-        if os.environ.get("ARCHGEN_FAKE_HANG") and spec.name.endswith(os.environ["ARCHGEN_FAKE_HANG"]):
-            marker = Path(os.environ["ARCHGEN_FAKE_LOG"]).with_suffix(".hanging")
-            marker.write_text(str(os.getpid()))
-            time.sleep(3600)
         error = error_of(spec, epoch)
         if on_epoch is not None:
             on_epoch(FakeMetrics(epoch, error * 2, error, error * 2, error, spec.train.lr, 1000.0, sleep))
@@ -71,3 +76,19 @@ def nan_when_fast(spec: NetSpec, **kwargs: Any) -> None:
 def broken(spec: NetSpec, **_: Any) -> None:
     """A trainer with a bug: the search must stop with one line, not hang."""
     raise ZeroDivisionError("division by zero in a trainer")
+
+
+def counting_train(spec: NetSpec, **kwargs: Any) -> Any:
+    """The real trainer, recording how many tensors are alive before each trial (memory must stay flat)."""
+    import gc
+
+    import torch
+
+    from archgen.pipeline import train_spec
+
+    gc.collect()
+    LIVE_TENSORS.append(sum(1 for obj in gc.get_objects() if isinstance(obj, torch.Tensor)))
+    return train_spec(spec, **kwargs)
+
+
+LIVE_TENSORS: list[int] = []

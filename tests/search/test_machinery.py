@@ -1,0 +1,177 @@
+"""The search machinery with a fake trainer: budgets, exact trial counts, resuming, failures, stale workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import HERE, make_config
+
+from archgen.errors import SearchError
+from archgen.search import outcome, run_search
+from archgen.search.runner import open_study
+from archgen.search.study import create_or_resume
+from archgen.search.storage import open_storage
+
+
+def outcomes(config) -> Counter[str]:  # type: ignore[no-untyped-def]
+    return Counter(outcome.outcome(trial) for trial in open_study(config).trials)
+
+
+def trained(log: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.fixture
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "trained.jsonl"
+    monkeypatch.setenv("ARCHGEN_FAKE_LOG", str(path))
+    return path
+
+
+def test_over_budget_points_are_recorded_and_never_trained(tmp_path: Path, log: Path) -> None:
+    config = make_config(tmp_path, trials=12, seed=3)
+    budget = 10_000  # 42 of the 128 points fit
+    spec_text = (tmp_path / "space.toml").read_text().replace('pruner = "none"', f'pruner = "none"\nmax_params = {budget}')
+    (tmp_path / "space.toml").write_text(spec_text)
+    from archgen import load_spec
+    from archgen.search import resolve_spec
+
+    config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
+    run_search(config)
+    trials = open_study(config).trials
+    rejected = [t for t in trials if outcome.outcome(t) == "over_budget"]
+    assert rejected, "the space has over-budget points; some must have been proposed"
+    assert all(t.user_attrs["params"] > budget and "over budget" in t.user_attrs["reason"] for t in rejected)
+    assert all(t.user_attrs.get("history") is None for t in rejected)
+    calls = trained(log)
+    assert len(calls) == 12 and all(call["params"] <= budget for call in calls)  # the trainer never saw one
+
+
+def test_exact_trials_and_resume_with_more(tmp_path: Path, log: Path) -> None:
+    config = make_config(tmp_path, trials=5)
+    assert run_search(config).verdict == "done"
+    assert outcomes(config)["complete"] == 5
+    again = make_config(tmp_path, trials=8)  # the same command with a higher target resumes
+    run_search(again)
+    assert outcomes(again)["complete"] == 8 and len(trained(log)) == 8
+
+
+def test_a_changed_spec_is_refused_naming_the_change(tmp_path: Path, log: Path) -> None:
+    run_search(make_config(tmp_path, trials=2))
+    changed = make_config(tmp_path, trials=2, extra='"head.dropout" = { choices = [0.0, 0.5] }\n')
+    with pytest.raises(SearchError) as caught:
+        run_search(changed)
+    message = str(caught.value)
+    assert "study 'tiny' searched a different spec, so it cannot be resumed" in message
+    assert "search.params.head.dropout added" in message and "\n" not in message
+
+
+def test_the_same_spec_resumes_with_no_new_trial_when_done(tmp_path: Path, log: Path) -> None:
+    run_search(make_config(tmp_path, trials=3))
+    run_search(make_config(tmp_path, trials=3))
+    assert len(trained(log)) == 3
+
+
+def test_nan_trials_fail_with_their_reason_and_the_study_carries_on(tmp_path: Path, log: Path) -> None:
+    from fakes import nan_when_fast
+
+    config = make_config(tmp_path, trials=6, trainer=nan_when_fast)
+    spec_text = (tmp_path / "space.toml").read_text().replace("[0.05, 0.1]", "[0.05, 0.5]")
+    (tmp_path / "space.toml").write_text(spec_text)
+    from archgen import load_spec
+    from archgen.search import resolve_spec
+
+    config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
+    assert run_search(config).verdict == "done"
+    trials = open_study(config).trials
+    failed = [t for t in trials if outcome.outcome(t) == "failed"]
+    assert failed and all("NonFiniteLoss: loss became nan" in t.user_attrs["reason"] for t in failed)
+    assert sum(outcome.counts(t) for t in trials) == 6
+
+
+def test_an_unexpected_error_stops_the_search_with_one_line(tmp_path: Path, log: Path) -> None:
+    from fakes import broken
+
+    config = make_config(tmp_path, trials=3, trainer=broken)
+    with pytest.raises(SearchError) as caught:
+        run_search(config)
+    assert str(caught.value) == (
+        "trial 0 stopped the search with an unexpected error: ZeroDivisionError: division by zero in a trainer"
+    )
+    assert outcomes(config) == Counter({"failed": 1})  # told FAIL, not left RUNNING
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [2, 4])
+def test_workers_finish_exactly_n_trials_without_duplicates(tmp_path: Path, log: Path, workers: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHGEN_FAKE_SLEEP", "0.05")
+    config = make_config(tmp_path, trials=10, workers=workers)
+    assert run_search(config).verdict == "done"
+    trials = open_study(config).trials
+    counted = [t for t in trials if outcome.counts(t)]
+    assert len(counted) == 10
+    assert len({outcome.point_key(t) for t in counted}) == 10  # 128 points: no two trained alike
+    assert len({call["pid"] for call in trained(log)}) == workers  # every worker trained
+    assert len(trained(log)) == 10
+
+
+WORKER = """
+import sys
+sys.path.insert(0, {here!r})
+from conftest import make_config
+from archgen.search import run_worker
+from pathlib import Path
+run_worker(make_config(Path({tmp!r}), trials={trials}, storage={storage!r}, study={study!r}))
+"""
+
+
+def start_worker(tmp_path: Path, *, trials: int, storage: str | None, study: str, env: dict[str, str]) -> subprocess.Popen:  # type: ignore[type-arg]
+    code = WORKER.format(here=str(HERE), tmp=str(tmp_path), trials=trials, storage=storage, study=study)
+    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
+
+
+def kill_one_worker_mid_trial(tmp_path: Path, *, storage: str | None, study: str) -> None:
+    """Two workers; one hangs in its third trial and is SIGKILLed; the other must finish exactly N."""
+    marker = tmp_path / "hanging"
+    doomed = start_worker(tmp_path, trials=8, storage=storage, study=study,
+                          env={"ARCHGEN_FAKE_HANG_AFTER": "2", "ARCHGEN_FAKE_MARKER": str(marker)})
+    survivor = start_worker(tmp_path, trials=8, storage=storage, study=study, env={"ARCHGEN_FAKE_SLEEP": "0.2"})
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the doomed worker never reached its third trial"
+    config = make_config(tmp_path, trials=8, storage=storage, study=study)
+    completed_before = {t.number for t in open_study(config).trials if outcome.counts(t)}
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    assert survivor.wait(timeout=180) == 0
+    trials = open_study(config).trials
+    counted = {t.number for t in trials if outcome.counts(t)}
+    assert len(counted) == 8 and completed_before <= counted  # nothing completed was lost
+    stale = [t for t in trials if "stale" in t.user_attrs.get("reason", "")]
+    assert len(stale) == 1 and f":{doomed.pid} " in stale[0].user_attrs["reason"] + " "
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == stale[0].number]
+    assert len(retried) == 1 and outcome.counts(retried[0]) and retried[0].params == stale[0].params
+
+
+@pytest.mark.slow
+def test_a_killed_worker_costs_only_its_trial_on_the_journal(tmp_path: Path, log: Path) -> None:
+    kill_one_worker_mid_trial(tmp_path, storage=None, study="tiny")
+
+
+def test_resume_needs_the_same_objectives(tmp_path: Path, log: Path) -> None:
+    config = make_config(tmp_path, trials=1)
+    run_search(config)
+    two = make_config(tmp_path, trials=1, extra="")
+    spec = two.spec.model_copy(update={"search": two.space.model_copy(update={"objectives": ("accuracy", "params")})})
+    with pytest.raises(SearchError, match=r"search.objectives: \[\"accuracy\"\] -> \[\"accuracy\", \"params\"\]"):
+        create_or_resume(open_storage(two.storage), "tiny", spec)
