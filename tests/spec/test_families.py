@@ -27,6 +27,7 @@ def test_the_deepest_allowed_net_still_validates() -> None:
         new_spec("cifar", 6 * 667 + 2)
 
 
+@pytest.mark.slow  # imports torch
 @pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
 def test_imagenet_depths_are_torchvision_s(depth: int) -> None:
     import inspect
