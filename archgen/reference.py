@@ -47,10 +47,11 @@ PAPER_NUMBERS: dict[str, PaperNumbers] = {
     "resnet50": PaperNumbers(25_557_032, 3.858, 3_857_973_248, "25.6M", 3.8, None, _TABLE_1),
     "resnet101": PaperNumbers(44_549_160, 7.570, None, "44.5M", 7.6, None, _TABLE_1),
     "resnet152": PaperNumbers(60_192_808, 11.282, None, "60.2M", 11.3, None, _TABLE_1),
-    # ImageNet "v1.5": the stride sits in the 3x3, as in torchvision and timm.
-    "resnet50-v1.5": PaperNumbers(25_557_032, 4.089, 4_089_184_256, None, 3.8, None, "torchvision/timm resnet50"),
-    "resnet101-v1.5": PaperNumbers(44_549_160, 7.801, 7_801_405_440, None, 7.6, None, "torchvision/timm resnet101"),
-    "resnet152-v1.5": PaperNumbers(60_192_808, 11.514, 11_513_626_624, None, 11.3, None, "torchvision/timm resnet152"),
+    # ImageNet "v1.5": the stride sits in the 3x3, as in torchvision and timm. Not the paper's
+    # network (its Table 1 counts v1), so no paper figures are set beside it.
+    "resnet50-v1.5": PaperNumbers(25_557_032, 4.089, 4_089_184_256, source="torchvision/timm resnet50"),
+    "resnet101-v1.5": PaperNumbers(44_549_160, 7.801, 7_801_405_440, source="torchvision/timm resnet101"),
+    "resnet152-v1.5": PaperNumbers(60_192_808, 11.514, 11_513_626_624, source="torchvision/timm resnet152"),
     # Plain ImageNet nets: the same layers without shortcuts; the paper's 1.8/3.6 GFLOPs count these.
     "plain18": PaperNumbers(11_515_688, 1.795, None, None, 1.8, None, _TABLE_1),
     # REFERENCE.md prints 3.645 for plain-34, a double rounding (3.64449 -> 3.6445 -> 3.645) of the
@@ -70,5 +71,8 @@ PAPER_NUMBERS: dict[str, PaperNumbers] = {
     "plain110": _cifar(1_727_962, 252_887_680, "1.7M", None),
     # Pre-activation bottleneck nets on CIFAR-10, 9n+2 layers (He et al. 2016b).
     "resnet164": PaperNumbers(1_703_258, 0.248, None, "1.7M", None, None, "He et al. 2016b"),
-    "resnet1001": PaperNumbers(10_327_706, None, None, "10.2M", None, 4.62, "He et al. 2016b"),
+    # The paper's "10.2M" counts no BN parameters (10,178,490), so it is not set beside archgen's count.
+    "resnet1001": PaperNumbers(
+        10_327_706, None, None, None, None, 4.62, "He et al. 2016b; its 10.2M params exclude BN (10,178,490)"
+    ),
 }

@@ -215,7 +215,7 @@ class NetSpec(_Frozen):
     """Short name: letters, digits, '_', '-', '.' (run folders are named after it)."""
     description: Annotated[str, Strict(), Field(max_length=2000)] = ""
     """One or two sentences for people."""
-    reference: PaperNet | None = None
+    reference: PaperNet | None = None  # type: ignore[valid-type]
     """A published network this spec reproduces; `archgen build` prints its numbers beside archgen's."""
     depth: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = None
     """Declared depth in weighted layers (e.g. 56), checked against the body: 2 + 2 x blocks (basic)
