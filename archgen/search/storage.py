@@ -72,7 +72,12 @@ def storage_spec(
         )
     if storage.startswith("sqlite:///:memory:"):
         raise SearchError("--storage sqlite:///:memory: would vanish with the process; name a file")
-    return StorageSpec(storage, None, heartbeat_interval, grace_period)
+    return StorageSpec(with_driver(storage), None, heartbeat_interval, grace_period)
+
+
+def with_driver(url: str) -> str:
+    """postgresql:// with psycopg2 named: SQLAlchemy 2.1 defaults to psycopg 3, which archgen does not install."""
+    return "postgresql+psycopg2://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
 
 
 def open_storage(spec: StorageSpec) -> BaseStorage:

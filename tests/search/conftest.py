@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,12 +89,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A PostgreSQL server of our own on a free port (as the postgres user when we are root), torn down after."""
     binaries = _pg_bin()
     if binaries is None:
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) installed; .ci/run installs Debian's postgresql")
-    root = tmp_path_factory.mktemp("pg")
+    # not under pytest's tmp folders: those are private to root, and the server runs as postgres
+    root = Path(tempfile.mkdtemp(prefix="archgen-pg-"))
     data, port = root / "data", _free_port()
     run_as: list[str] = []
     if os.geteuid() == 0:
@@ -116,3 +118,4 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
