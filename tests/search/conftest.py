@@ -1,4 +1,4 @@
-"""Search test helpers: a tiny search spec, configs on a journal/SQLite/PostgreSQL study, and a private PostgreSQL server."""
+"""Search test helpers: a tiny search spec, configs on a journal or PostgreSQL study, a private PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -58,7 +58,13 @@ def write_spec(folder: Path, text: str = TINY, extra: str = "") -> Path:
 
 
 def make_config(
-    tmp_path: Path, *, trials: int, storage: str | None = None, workers: int = 1, extra: str = "", study: str = "tiny",
+    tmp_path: Path,
+    *,
+    trials: int,
+    storage: str | None = None,
+    workers: int = 1,
+    extra: str = "",
+    study: str = "tiny",
     **kwargs: Any,
 ) -> SearchConfig:
     from fakes import fake_train
@@ -66,8 +72,13 @@ def make_config(
     spec = resolve_spec(archgen.load_spec(write_spec(tmp_path, extra=extra)))
     options: dict[str, Any] = {"trainer": fake_train, "poll_seconds": 0.05, **kwargs}
     return SearchConfig(
-        spec=spec, study=study, storage=storage_spec(storage, folder=tmp_path / "study", grace_period=5),
-        trials=trials, out=tmp_path / "out", workers=workers, **options,
+        spec=spec,
+        study=study,
+        storage=storage_spec(storage, folder=tmp_path / "study", grace_period=5),
+        trials=trials,
+        out=tmp_path / "out",
+        workers=workers,
+        **options,
     )
 
 
@@ -101,21 +112,35 @@ def postgres_url() -> Iterator[str]:
     if os.geteuid() == 0:
         run_as = ["runuser", "-u", "postgres", "--"]
         os.chmod(root, 0o777)
-    subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=100"
-    subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w",
-                    "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         for _ in range(50):
-            if subprocess.run([str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                              capture_output=True).returncode == 0:
+            if (
+                subprocess.run(
+                    [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+                ).returncode
+                == 0
+            ):
                 break
             time.sleep(0.2)
-        subprocess.run([*run_as, str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                        "archgen"], check=True, capture_output=True)
+        subprocess.run(
+            [*run_as, str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "archgen"],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://postgres@127.0.0.1:{port}/archgen"
     finally:
-        subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)

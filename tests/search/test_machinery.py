@@ -17,8 +17,8 @@ from conftest import HERE, make_config
 from archgen.errors import SearchError
 from archgen.search import outcome, run_search
 from archgen.search.runner import open_study
-from archgen.search.study import create_or_resume
 from archgen.search.storage import open_storage
+from archgen.search.study import create_or_resume
 
 
 def outcomes(config) -> Counter[str]:  # type: ignore[no-untyped-def]
@@ -39,7 +39,9 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_over_budget_points_are_recorded_and_never_trained(tmp_path: Path, log: Path) -> None:
     config = make_config(tmp_path, trials=12, seed=3)
     budget = 10_000  # 42 of the 128 points fit
-    spec_text = (tmp_path / "space.toml").read_text().replace('pruner = "none"', f'pruner = "none"\nmax_params = {budget}')
+    spec_text = (
+        (tmp_path / "space.toml").read_text().replace('pruner = "none"', f'pruner = "none"\nmax_params = {budget}')
+    )
     (tmp_path / "space.toml").write_text(spec_text)
     from archgen import load_spec
     from archgen.search import resolve_spec
@@ -111,8 +113,9 @@ def test_an_unexpected_error_stops_the_search_with_one_line(tmp_path: Path, log:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, 4])
-def test_workers_finish_exactly_n_trials_without_duplicates(tmp_path: Path, log: Path, workers: int,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_finish_exactly_n_trials_without_duplicates(
+    tmp_path: Path, log: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ARCHGEN_FAKE_SLEEP", "0.05")
     config = make_config(tmp_path, trials=10, workers=workers)
     assert run_search(config).verdict == "done"
@@ -134,7 +137,9 @@ run_worker(make_config(Path({tmp!r}), trials={trials}, storage={storage!r}, stud
 """
 
 
-def start_worker(tmp_path: Path, *, trials: int, storage: str | None, study: str, env: dict[str, str]) -> subprocess.Popen:  # type: ignore[type-arg]
+def start_worker(
+    tmp_path: Path, *, trials: int, storage: str | None, study: str, env: dict[str, str]
+) -> subprocess.Popen:  # type: ignore[type-arg]
     code = WORKER.format(here=str(HERE), tmp=str(tmp_path), trials=trials, storage=storage, study=study)
     return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
 
@@ -142,8 +147,13 @@ def start_worker(tmp_path: Path, *, trials: int, storage: str | None, study: str
 def kill_one_worker_mid_trial(tmp_path: Path, *, storage: str | None, study: str) -> None:
     """Two workers; one hangs in its third trial and is SIGKILLed; the other must finish exactly N."""
     marker = tmp_path / "hanging"
-    doomed = start_worker(tmp_path, trials=8, storage=storage, study=study,
-                          env={"ARCHGEN_FAKE_HANG_AFTER": "2", "ARCHGEN_FAKE_MARKER": str(marker)})
+    doomed = start_worker(
+        tmp_path,
+        trials=8,
+        storage=storage,
+        study=study,
+        env={"ARCHGEN_FAKE_HANG_AFTER": "2", "ARCHGEN_FAKE_MARKER": str(marker)},
+    )
     survivor = start_worker(tmp_path, trials=8, storage=storage, study=study, env={"ARCHGEN_FAKE_SLEEP": "0.2"})
     deadline = time.monotonic() + 120
     while not marker.exists() and time.monotonic() < deadline:

@@ -47,6 +47,8 @@ def test_a_killed_worker_costs_only_its_trial_on_postgres(tmp_path: Path, postgr
 
 def test_a_changed_spec_is_refused_on_postgres(tmp_path: Path, postgres_url: str, log: Path) -> None:
     run_search(make_config(tmp_path, trials=1, storage=postgres_url, study="pg-change"))
-    changed = make_config(tmp_path, trials=1, storage=postgres_url, study="pg-change", extra='"train.momentum" = { choices = [0.9] }\n')
-    with pytest.raises(SearchError, match="search.params.train.momentum added"):
+    changed = make_config(
+        tmp_path, trials=1, storage=postgres_url, study="pg-change", extra='"train.momentum" = { choices = [0.9] }\n'
+    )
+    with pytest.raises(SearchError, match=r"search\.params\.train\.momentum added"):
         run_search(changed)

@@ -34,7 +34,9 @@ def test_unknown_field_is_located_with_a_suggestion(tmp_path: Path) -> None:
 
 def test_empty_range_and_bad_choice(tmp_path: Path) -> None:
     text = TINY.replace('"body.depths.0" = { low = 1, high = 4 }', '"body.depths.0" = { low = 4, high = 2 }')
-    text = text.replace('"body.width" = { choices = [4, 8, 12, 16] }', '"body.block" = { choices = ["basic", "botleneck"] }')
+    text = text.replace(
+        '"body.width" = { choices = [4, 8, 12, 16] }', '"body.block" = { choices = ["basic", "botleneck"] }'
+    )
     found = problems(tmp_path, "", text)
     assert any("search.params.body.depths.0.high: empty range: high 2 is below low 4" in p for p in found)
     assert any("search.params.body.block.choices.1: 'botleneck' is not a body.block value" in p for p in found)
@@ -48,7 +50,11 @@ def test_index_past_the_base_and_a_range_on_a_name_field(tmp_path: Path) -> None
 
 def test_a_space_with_no_valid_point(tmp_path: Path) -> None:
     # option A zero-pads channels, so a stem wider than every first stage can never be valid
-    found = problems(tmp_path, '"stem.width" = { choices = [64] }\n', TINY.replace('depths = [1, 1]', 'depths = [1, 1]\nshortcut = "A"'))
+    found = problems(
+        tmp_path,
+        '"stem.width" = { choices = [64] }\n',
+        TINY.replace("depths = [1, 1]", 'depths = [1, 1]\nshortcut = "A"'),
+    )
     assert any("no point of this space is a valid spec" in p for p in found)
 
 
@@ -59,12 +65,16 @@ def test_every_point_over_budget_is_refused_before_any_trial(tmp_path: Path) -> 
 
 
 def test_a_budget_some_points_meet_is_accepted(tmp_path: Path) -> None:
-    spec = archgen.load_spec(write_spec(tmp_path, TINY.replace('pruner = "none"', 'pruner = "none"\nmax_params = 5000')))
+    spec = archgen.load_spec(
+        write_spec(tmp_path, TINY.replace('pruner = "none"', 'pruner = "none"\nmax_params = 5000'))
+    )
     assert spec.search is not None and spec.search.max_params == 5000
 
 
 def test_hyperband_needs_one_objective_and_grid_needs_finite_ranges(tmp_path: Path) -> None:
-    text = TINY.replace('pruner = "none"', 'pruner = "hyperband"\nobjectives = ["accuracy", "params"]\nsampler = "grid"')
+    text = TINY.replace(
+        'pruner = "none"', 'pruner = "hyperband"\nobjectives = ["accuracy", "params"]\nsampler = "grid"'
+    )
     text = text.replace('"train.lr" = { choices = [0.05, 0.1] }', '"train.lr" = { low = 0.01, high = 0.1, log = true }')
     found = problems(tmp_path, "", text)
     assert any("search.pruner: hyperband prunes one objective only" in p for p in found)
