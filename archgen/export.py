@@ -73,13 +73,16 @@ def _export_checked(model: nn.Module, format: ExportFormat, out: Path, x: Tensor
     _check_destination(out)
     with torch.no_grad():
         expected = _attempt(format, "running the model", lambda: _flat(model(x)))
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as folder:
-        staged = Path(folder) / out.name
-        dynamic = _write(model, format, staged, x)
-        actual = _attempt(format, "reloading the file", lambda: _RUNNERS[format](staged, x))
-        diff = _max_abs_diff(expected, actual, format)
-        size = sum(path.stat().st_size for path in Path(folder).iterdir())
-        _move_into_place(Path(folder), out)
+    try:
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as folder:
+            staged = Path(folder) / out.name
+            dynamic = _write(model, format, staged, x)
+            actual = _attempt(format, "reloading the file", lambda: _RUNNERS[format](staged, x))
+            diff = _max_abs_diff(expected, actual, format)
+            size = sum(path.stat().st_size for path in Path(folder).iterdir())
+            _move_into_place(Path(folder), out)
+    except OSError as error:  # an unwritable folder, a full disk
+        raise ArchgenError(f"cannot export to {out}: {error.strerror or error}") from error
     return ExportResult(path=out, format=format, max_abs_diff=diff, bytes=size, dynamic_batch=dynamic)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import onnxruntime
@@ -74,6 +76,16 @@ class FixedBatch(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.reshape(2, -1).sum(1)
+
+
+def test_a_full_disk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(ArchgenError, match=r"^cannot export to .*x\.pt: No space left on device$"):
+        export_model(resnet20(), format="torchscript", out=tmp_path / "x.pt", input_shape=(1, 3, 32, 32))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_static_shapes_where_a_dynamic_batch_cannot_be_exported(tmp_path: Path) -> None:
