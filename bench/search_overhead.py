@@ -1,0 +1,74 @@
+"""Per-trial overhead of archgen's search machinery against a bare Optuna loop, training the same (fake) model.
+
+Both loops propose the same space and "train" with the same instant fake trainer, so what is measured is
+the machinery alone: archgen's claim lock, stale-trial reaping, budget analysis, spec parsing, user
+attributes and journal storage, against `study.optimize` on the same journal storage.
+
+    .venv/bin/python bench/search_overhead.py --trials 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "search"))
+
+import archgen  # noqa: E402
+from archgen.search import SearchConfig, resolve_spec, run_search, storage_spec  # noqa: E402
+from archgen.search.proposal import point_spec, suggest  # noqa: E402
+
+
+def archgen_loop(spec: archgen.NetSpec, trials: int, folder: Path) -> float:
+    from fakes import fake_train
+
+    config = SearchConfig(spec=spec, study="bench", storage=storage_spec(None, folder=folder), trials=trials,
+                          out=folder, trainer=fake_train, poll_seconds=0.01)
+    start = time.perf_counter()
+    run_search(config)
+    study = optuna.load_study(study_name="bench", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / "journal.log"))))
+    return (time.perf_counter() - start) / len(study.trials)
+
+
+def bare_loop(spec: archgen.NetSpec, trials: int, folder: Path) -> float:
+    from fakes import error_of, fake_train
+
+    assert spec.search is not None
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "bare.log")))
+    study = optuna.create_study(storage=storage, direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        net = point_spec(spec, suggest(trial, spec.search), number=trial.number)  # the same spec, as data
+        fake_train(net, epochs=spec.search.epochs)
+        return 1 - error_of(net, spec.search.epochs)
+
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=trials)
+    return (time.perf_counter() - start) / trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=60)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = resolve_spec(archgen.load_spec("digits-search"))
+    spec = spec.model_copy(update={"search": spec.search.model_copy(update={"max_params": None})})  # type: ignore[union-attr]
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = archgen_loop(spec, args.trials, Path(tmp))
+        bare = bare_loop(spec, args.trials, Path(tmp))
+    print(f"trials: {args.trials}, fake trainer (no training), journal storage, one process")
+    print(f"bare optuna loop:   {bare * 1000:7.1f} ms per trial")
+    print(f"archgen search:     {ours * 1000:7.1f} ms per trial")
+    print(f"overhead: {(ours - bare) * 1000:.1f} ms per trial ({ours / bare:.2f}x the bare loop's machinery)")
+
+
+if __name__ == "__main__":
+    main()
