@@ -20,10 +20,13 @@ import archgen
 TOLERANCE = 1e-5  # float32, eval mode (issue 2)
 SIZE = 64
 
-# (source, reference model name, archgen spec name); each under ~2 s at 64x64, so none is marked slow.
+# (source, reference model name, archgen spec name); the 45M+ parameter nets are marked slow.
 CASES = [
-    *(("torchvision", name, name) for name in ("resnet18", "resnet34", "resnext50_32x4d", "wide_resnet50_2")),
-    *(("torchvision", name, f"{name}-v1.5") for name in ("resnet50", "resnet101", "resnet152")),
+    *(("torchvision", name, name) for name in ("resnet18", "resnet34", "resnext50_32x4d")),
+    ("torchvision", "resnet50", "resnet50-v1.5"),
+    pytest.param("torchvision", "resnet101", "resnet101-v1.5", marks=pytest.mark.slow),
+    pytest.param("torchvision", "resnet152", "resnet152-v1.5", marks=pytest.mark.slow),
+    pytest.param("torchvision", "wide_resnet50_2", "wide_resnet50_2", marks=pytest.mark.slow),
     # timm keeps torchvision's names; its deeper copies add nothing the ones here do not cover.
     *(("timm", name, name) for name in ("resnet18", "resnet34", "resnet50c", "resnext50_32x4d")),
     ("timm", "resnet50", "resnet50-v1.5"),
