@@ -66,18 +66,13 @@ def storage_spec(
     if storage is None or storage.startswith("journal:") or storage.endswith(".log"):
         path = folder / JOURNAL_NAME if storage is None else Path(storage.removeprefix("journal:"))
         return StorageSpec(None, path, heartbeat_interval, grace_period)
-    if not storage.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://")):
+    if not storage.startswith(("sqlite:///", "postgresql://", "postgresql+")):
         raise SearchError(
             f"--storage must be sqlite:///FILE, postgresql://USER@HOST/DB or a journal file (*.log), got {storage!r}"
         )
     if storage.startswith("sqlite:///:memory:"):
         raise SearchError("--storage sqlite:///:memory: would vanish with the process; name a file")
-    return StorageSpec(with_driver(storage), None, heartbeat_interval, grace_period)
-
-
-def with_driver(url: str) -> str:
-    """postgresql:// with psycopg2 named: SQLAlchemy 2.1 defaults to psycopg 3, which archgen does not install."""
-    return "postgresql+psycopg2://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
+    return StorageSpec(storage, None, heartbeat_interval, grace_period)
 
 
 def open_storage(spec: StorageSpec) -> BaseStorage:

@@ -13,7 +13,6 @@ from test_machinery import kill_one_worker_mid_trial
 from archgen.errors import SearchError
 from archgen.search import outcome, run_search
 from archgen.search.runner import open_study
-from archgen.search.storage import with_driver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -37,7 +36,7 @@ def test_workers_share_one_postgres_study_exactly(tmp_path: Path, postgres_url: 
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(calls) == 10 and len({call["pid"] for call in calls}) == workers
     # optuna-dashboard reads the same URL with Optuna's own storage: the study is there as is
-    loaded = optuna.load_study(study_name=study, storage=with_driver(postgres_url))
+    loaded = optuna.load_study(study_name=study, storage=postgres_url)
     assert len(loaded.trials) == len(trials)
 
 
