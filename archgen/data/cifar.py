@@ -56,10 +56,10 @@ def _batches_folder(root: Path) -> Path:
     expected = f"the CIFAR-10 python batches ({', '.join(TRAIN_FILES)}, {TEST_FILE}) in {root / FOLDER} or {root}"
     if not root.is_dir():
         raise DataError(f"cifar10:{root}: no such folder; expected {expected}")
-    for folder in (root / FOLDER, root):
-        missing = [name for name in (*TRAIN_FILES, TEST_FILE) if not (folder / name).is_file()]
-        if not missing:
-            return folder
+    folder = root / FOLDER if (root / FOLDER).is_dir() else root
+    missing = [name for name in (*TRAIN_FILES, TEST_FILE) if not (folder / name).is_file()]
+    if not missing:
+        return folder
     raise DataError(f"cifar10:{root}: expected {expected}; missing {', '.join(missing)}")
 
 

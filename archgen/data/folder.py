@@ -114,7 +114,7 @@ def _decode(files: Files, channels: int, size: int) -> Split:
                 raise DataError(f"{path}: not an image archgen can read ({error})") from None
             if image.size != (size, size):
                 image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)  # shorter side, centre crop
-            return np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
+            return np.array(image, dtype=np.uint8).reshape(size, size, channels)  # a writable copy
 
     images = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # PIL decodes without the GIL

@@ -39,8 +39,12 @@ class DataSource:
     synthetic: Synthetic | None = None
 
     def __str__(self) -> str:
+        """The `--data` text that parses back to this source."""
         if self.path is not None:
             return f"{self.kind}:{self.path}"
+        if self.synthetic is not None:
+            s = self.synthetic
+            return f"synthetic:{s.channels}x{s.size}x{s.size},classes={s.classes},train={s.train},val={s.val}"
         return self.kind
 
 

@@ -1,23 +1,26 @@
 """Synthetic images for benchmarks and tests: one random template per class plus noise, seeded.
 
-Learnable on purpose (a test can expect better than chance); the same seed gives the same data.
+Learnable on purpose, also under random crops and flips (templates are smooth: drawn at 4x4 and
+upsampled), so a test can expect better than chance; the same seed gives the same data.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from archgen.data.images import ImageData, Split
-from archgen.data.source import Synthetic
+from archgen.data.source import DataSource, Synthetic
 
 NOISE = 48.0  # pixel noise around each class template, on the 0..255 scale
 
 
 def load_synthetic_data(shape: Synthetic, *, seed: int = 0) -> ImageData:
     generator = torch.Generator().manual_seed(seed)
-    templates = torch.rand(shape.classes, shape.channels, shape.size, shape.size, generator=generator) * 255
+    coarse = torch.rand(shape.classes, shape.channels, 4, 4, generator=generator) * 255
+    templates = F.interpolate(coarse, size=(shape.size, shape.size), mode="bilinear", align_corners=False)
     return ImageData(
-        source=f"synthetic:{shape.channels}x{shape.size}x{shape.size},classes={shape.classes}",
+        source=str(DataSource("synthetic", synthetic=shape)),
         train=_split(templates, shape.train, generator),
         val=_split(templates, shape.val, generator),
         class_names=tuple(f"class{index}" for index in range(shape.classes)),
