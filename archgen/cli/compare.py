@@ -1,1 +1,37 @@
-"""`archgen compare`."""
+"""`archgen compare`: several runs' curves overlaid in one PNG, and a table of their final errors and sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from archgen.cli.app import app
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders (runs/<name>-<time>/).", show_default=False)],
+    plot: Annotated[Path, typer.Option("--plot", "-p", help="PNG the overlaid curves go to.")] = Path("compare.png"),
+    title: Annotated[str | None, typer.Option("--title", help="Title of the plot.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the table as Markdown (for docs).")] = False,
+) -> None:
+    """Overlay the runs' training (dashed) and validation (bold) error curves, as the paper's Fig. 6, and
+    print final training and validation errors, parameters and MACs."""
+    from rich.console import Console
+
+    from archgen.report.compare import compare_markdown, compare_table
+    from archgen.report.curves import plot_curves
+    from archgen.runs.record import read_run
+
+    records = [read_run(path) for path in runs]
+    labels = [record.name for record in records]
+    if len(set(labels)) < len(labels):  # the same network twice: tell the runs apart
+        labels = [record.path.name for record in records]
+    plot_curves(list(zip(labels, (record.history for record in records), strict=True)), plot, title=title)
+    if markdown:
+        typer.echo(compare_markdown(records), nl=False)
+    else:
+        Console().print(compare_table(records))
+    typer.echo(f"wrote {plot}", err=markdown)

@@ -1,1 +1,102 @@
-"""`archgen train`."""
+"""`archgen train`: train a spec on data into a run folder, or `--resume` a run; progress, table and curves.png."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from archgen.cli.app import app
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from archgen.pipeline import TrainResult
+    from archgen.spec import NetSpec
+
+DEFAULT_SPEC = "digits-resnet20"
+EXIT_SIGNAL_BASE = 128  # a run stopped by signal N exits with 128 + N, as a shell reports it
+
+DATA_HELP = (
+    "What to train on (default: the spec's [train] data, else digits): digits, cifar10:DIR, imagefolder:DIR "
+    "(DIR/train/<class>/ and DIR/val/ or test/), synthetic[:CxHxW][,classes=K][,train=N][,val=N]. "
+    "Channels and classes come from the data; images keep their size when the network's strides allow, "
+    "else they are resized to the spec's input.size."
+)
+
+
+@app.command()
+def train(
+    spec: Annotated[str | None, typer.Argument(
+        help=f"A spec file or shipped spec name (default: {DEFAULT_SPEC}, a CIFAR ResNet-20 on the bundled digits).",
+        show_default=False,
+    )] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help=DATA_HELP, show_default=False)] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", "-e", help="Epochs (default: the spec's).", min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", "-b", help="Images per step over all processes (default: the spec's).", min=1)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the spec's).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps.")] = "auto",
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the spec's, 0).", min=0)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder the run folder is created in.")] = Path("runs"),
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", help="Continue this run folder from its newest good checkpoint, as its spec.toml says.")] = None,
+    compile: Annotated[bool | None, typer.Option(
+        "--compile/--no-compile", help="torch.compile the model (default: the spec's train.compile).",
+        show_default=False)] = None,
+) -> None:
+    """Train a spec and write runs/<name>-<time>/: spec.toml, metrics.jsonl, checkpoints, weights, curves.png.
+
+    Recipe defaults are the paper's CIFAR-10 recipe in the spec's [train] table; the options override
+    it for this run and the run folder's spec.toml records the result, so it retrains as is. Ctrl-C
+    (or SIGTERM) writes a checkpoint and exits; `--resume RUN` continues, bitwise identically on CPU.
+    Under `torchrun --nproc-per-node N -m archgen train …` it trains with DDP.
+    """
+    from archgen.pipeline import TrainingStopped, resume_run, train_spec
+    from archgen.report.train import TrainDisplay
+
+    console = _console()
+    if resume is not None and (spec or data or epochs or batch_size or lr or seed is not None):
+        raise typer.BadParameter("--resume continues a run as its spec.toml says; give no spec or recipe options "
+                                 "(edit RUN/spec.toml to change them)", param_hint="--resume")
+    try:
+        with TrainDisplay(console) as show:
+            if resume is not None:
+                result = resume_run(resume, device=device, compile=compile,
+                                    on_start=show.on_start, on_step=show.on_step, on_epoch=show.on_epoch)
+            else:
+                result = train_spec(_load(spec or DEFAULT_SPEC), data=data, epochs=epochs, batch_size=batch_size,
+                                    lr=lr, device=device, seed=seed, out=out, compile=compile,
+                                    on_start=show.on_start, on_step=show.on_step, on_epoch=show.on_epoch)
+    except TrainingStopped as stopped:
+        console.print(f"[yellow]{stopped}[/yellow]")
+        raise typer.Exit(EXIT_SIGNAL_BASE + stopped.signal_number if stopped.signal_number else 1) from None
+    _finish(console, result)
+
+
+def _load(spec: str) -> NetSpec:
+    from archgen import load_spec
+
+    return load_spec(spec)
+
+
+def _finish(console: Console, result: TrainResult) -> None:
+    from archgen.report.curves import plot_curves
+    from archgen.report.train import result_table
+    from archgen.runs import CURVES
+
+    console.print(result_table(result))
+    if result.run_dir is not None:
+        curves = plot_curves([(result.spec.name, result.history)], result.run_dir / CURVES,
+                             title=f"{result.spec.name} on {result.spec.train.data}")
+        console.print(f"wrote {result.run_dir}/ (spec.toml, metrics.jsonl, weights.safetensors, {curves.name})")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, only rank 0 speaks
+    return Console(quiet=not main, file=sys.stdout, soft_wrap=True)  # paths stay on one line

@@ -205,7 +205,8 @@ class Train(_Frozen):
     data: Annotated[str, Strict(), Field(min_length=1, max_length=4096)] = "digits"
     """What to train on: digits, cifar10:DIR, imagefolder:DIR or synthetic[:CxHxW,...] (`--data` overrides)."""
     seed: Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)] = 0
-    """Seed of initialisation, data order and augmentation; a run folder's spec retrains identically (`--seed` overrides)."""
+    """Seed of initialisation, data order and augmentation: a run folder's spec retrains identically
+    (`--seed` overrides)."""
 
 
 class NetSpec(_Frozen):

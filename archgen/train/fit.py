@@ -65,7 +65,7 @@ def fit(
         metrics = EpochMetrics(
             epoch=epoch + 1, train_loss=totals.loss, train_error=totals.error, val_loss=val_loss, val_error=val_error,
             lr=engine.optimizer.param_groups[0]["lr"], images_per_second=totals.seen / max(totals.seconds, 1e-9),
-            seconds=totals.seconds + time.perf_counter() - evaluation_began,
+            seconds=totals.seconds + time.perf_counter() - evaluation_began, images=round(totals.seen),
         )
         history, start_step, totals = (*history, metrics), 0, EpochTotals()
         checkpointer.save(epoch=epoch + 1, step=0, totals=totals, history=history)

@@ -23,13 +23,15 @@ class EpochMetrics:
     """Training images per second over all processes (evaluation excluded)."""
     seconds: float
     """Wall time of the epoch, evaluation included."""
+    images: int = 0
+    """Training images seen in the epoch by all processes (DistributedSampler pads each shard to equal size)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochMetrics:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(frozen=True)

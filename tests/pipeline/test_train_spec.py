@@ -65,7 +65,8 @@ def test_images_are_resized_when_the_strides_need_it() -> None:
 def test_nan_recipe_stops_and_leaves_only_finite_checkpoints(tmp_path: Path) -> None:
     spec = archgen.parse_spec({
         "name": "nan", "input": {"channels": 3, "size": 32, "classes": 10}, "stem": {"kind": "cifar", "width": 4},
-        "body": {"block": "basic", "depths": [1], "width": 4}, "train": {"epochs": 3, "batch_size": 32, "weight_decay": 1.0},
+        "body": {"block": "basic", "depths": [1], "width": 4},
+        "train": {"epochs": 3, "batch_size": 32, "weight_decay": 1.0},
     })  # lr 100 x weight decay 1: each step multiplies the weights by -99
     with pytest.raises(NonFiniteLoss, match=r"at epoch \d+, step \d+") as error:
         train_spec(spec, data="synthetic:1x8x8,classes=2,train=512,val=16", lr=100.0, out=tmp_path)

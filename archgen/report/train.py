@@ -1,0 +1,120 @@
+"""`archgen train`'s output: the plan, one line per epoch, a live progress bar, and a final table.
+
+Renders what the pipeline reports (`Plan`, `StepProgress`, `EpochMetrics`, `TrainResult`); computes nothing.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from archgen.pipeline import Plan, TrainResult
+from archgen.train import EpochMetrics, StepProgress
+
+EPOCH_HEADER = (
+    f"{'epoch':>7} {'train loss':>10} {'train err':>9} {'val loss':>9} {'val err':>8} "
+    f"{'lr':>8} {'img/s':>7} {'time':>7}"
+)
+
+
+def plan_text(plan: Plan) -> RenderableType:
+    """What trains on what, where, and where it is written."""
+    channels, height, width = plan.image_shape
+    lines = [
+        Text.assemble(("archgen train ", "bold"), (plan.spec.name, "bold cyan"), f" on {plan.data} · {plan.device}"
+                      + (f" × {plan.world} processes" if plan.world > 1 else "")),
+        Text(f"  data     {plan.train_images:,} train / {plan.val_images:,} val images, "
+             f"{channels}x{height}x{width}, {plan.classes} classes"),
+        Text(f"  network  {plan.params:,} params, {plan.macs / 1e6:,.1f} M MACs per image"),
+        *(Text(f"  {label:<8} {line}") for label, line in zip(("recipe", ""), _recipe(plan), strict=True)),
+    ]
+    if plan.run_dir is not None:
+        lines.append(Text(f"  run      {plan.run_dir}"))
+    if plan.start_epoch or plan.start_step:
+        step = f", step {plan.start_step}" if plan.start_step else ""
+        lines.append(Text(f"  resuming after epoch {plan.start_epoch}{step}", style="yellow"))
+    lines += [Text(f"  note: {note}", style="yellow") for note in plan.notes]
+    return Group(*lines)
+
+
+def _recipe(plan: Plan) -> tuple[str, str]:
+    recipe = plan.spec.train
+    schedule = {"multistep": f"×{recipe.gamma:g} at {' and '.join(f'{m:.0%}' for m in recipe.milestones)}",
+                "cosine": "cosine decay", "constant": "constant"}[recipe.schedule]
+    warmup = f", {recipe.warmup_epochs} warm-up epochs" if recipe.warmup_epochs else ""
+    return (f"{recipe.epochs} epochs × {plan.steps_per_epoch} steps of batch {recipe.batch_size}, seed {recipe.seed}",
+            f"{recipe.optimizer} lr {recipe.lr:g} ({schedule}{warmup}), momentum {recipe.momentum:g}, "
+            f"weight decay {recipe.weight_decay:g}")
+
+
+def epoch_line(metrics: EpochMetrics, epochs: int) -> Text:
+    """One row under EPOCH_HEADER."""
+    epoch = f"{metrics.epoch}/{epochs}"
+    return Text(
+        f"{epoch:>7} {metrics.train_loss:>10.4f} {metrics.train_error:>9.2%} {metrics.val_loss:>9.4f} "
+        f"{metrics.val_error:>8.2%} {metrics.lr:>8.2g} {metrics.images_per_second:>7,.0f} {metrics.seconds:>6.1f}s"
+    )
+
+
+class TrainDisplay:
+    """Callbacks for the pipeline that print the plan, a line per epoch and a live bar for the running epoch."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]} · err {task.fields[error]} · {task.fields[speed]} img/s"),
+            TimeElapsedColumn(), console=console, transient=True,
+        )
+        self.task: TaskID | None = None
+        self.epochs = 0
+
+    def __enter__(self) -> TrainDisplay:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def on_start(self, plan: Plan) -> None:
+        self.epochs = plan.spec.train.epochs
+        self.console.print(plan_text(plan))
+        self.console.print(Text(EPOCH_HEADER, style="bold"))
+        self.progress.start()  # only once training starts: an early error prints nothing else
+
+    def on_step(self, step: StepProgress) -> None:
+        fields: dict[str, Any] = {
+            "epoch": f"{step.epoch}/{self.epochs}", "loss": f"{step.loss:.3f}", "error": f"{step.error:.1%}",
+            "speed": f"{step.images_per_second:,.0f}",
+        }
+        if self.task is None:
+            self.task = self.progress.add_task("", total=step.steps, **fields)
+        self.progress.update(self.task, completed=step.step, total=step.steps, **fields)
+
+    def on_epoch(self, metrics: EpochMetrics) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        self.console.print(epoch_line(metrics, self.epochs))
+
+
+def result_table(result: TrainResult) -> Table:
+    """The run in a few lines: final and best errors, size, time (fits 80 columns)."""
+    history = result.history
+    seconds = sum(m.seconds for m in history)
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2),
+                  title=f"{result.spec.name}: {len(history)} epochs in {seconds:,.0f} s", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    if history:
+        best = min(history, key=lambda m: m.val_error)
+        table.add_row("training error", f"{result.final_train_error:.2%}")
+        table.add_row("validation error", f"{result.final_val_error:.2%}")
+        table.add_row("best validation error", f"{best.val_error:.2%} (epoch {best.epoch})")
+    table.add_row("parameters", f"{result.params:,}")
+    table.add_row("MACs per image", f"{result.macs:,}")
+    return table

@@ -1,0 +1,56 @@
+"""`archgen compare`: runs' curves overlaid in one PNG and a table (rich or Markdown) of errors, params and MACs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import archgen
+from archgen.cli.app import app
+from archgen.pipeline import train_spec
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    out = tmp_path_factory.mktemp("runs")
+    runs = []
+    for residual in (True, False):
+        spec = archgen.parse_spec({
+            "name": "net-res" if residual else "net-plain", "input": {"channels": 1, "size": 8, "classes": 10},
+            "stem": {"kind": "cifar", "width": 4},
+            "body": {"block": "basic", "depths": [1, 1], "width": 4, "shortcut": "A", "residual": residual},
+            "train": {"epochs": 2, "batch_size": 128},
+        })
+        result = train_spec(spec, out=out)
+        assert result.run_dir is not None
+        runs.append(result.run_dir)
+    return runs
+
+
+def test_table_and_png(two_runs: list[Path], tmp_path: Path) -> None:
+    plot = tmp_path / "both.png"
+    result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(plot)], terminal_width=160)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line.split() for line in result.output.splitlines() if line.strip().startswith("net-")}
+    params = f"{archgen.analyze(archgen.load_spec(two_runs[0] / 'spec.toml')).params:,}"
+    assert rows["net-res"][2] == "2/2" and rows["net-res"][6] == params and rows["net-plain"][-1] == "finished"
+    assert plot.read_bytes()[:4] == b"\x89PNG" and f"wrote {plot}" in result.output
+
+
+def test_markdown_for_docs(two_runs: list[Path], tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(tmp_path / "c.png"), "--markdown"])
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| run | network | epochs | train err | val err |") and lines[1].startswith("|---|---|")
+    assert len([line for line in lines if line.startswith(f"| {two_runs[0].name} ")]) == 1
+
+
+def test_not_a_run_folder(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "archgen", "compare", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"error: {tmp_path}: not a run folder (expected {tmp_path}/spec.toml)" in result.stderr
