@@ -57,7 +57,7 @@ class Block(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.branch(x)
         if self.shortcut is not None:
-            out = out + self.shortcut(x)  # F(x) + x
+            out += self.shortcut(x)  # F(x) + x, in place as torchvision: one activation fewer per block
         return self.relu(out)
 
     def last_layer(self) -> nn.BatchNorm2d:
@@ -85,7 +85,7 @@ class PreActBlock(nn.Module):
         normalised = self.relu(self.bn(x))
         out = self.branch(normalised)
         if self.shortcut is not None:
-            out = out + self.shortcut(normalised if self.project_normalised else x)  # F(x) + x
+            out += self.shortcut(normalised if self.project_normalised else x)  # F(x) + x
         return out
 
     def last_layer(self) -> nn.Conv2d:
