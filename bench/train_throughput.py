@@ -1,0 +1,176 @@
+"""Training throughput (images/s) of archgen on one machine, each figure a ratio against a reference run in the
+same process on the same batches:
+
+1. model:   archgen's compiled ResNet-20 vs the identical hand-written torchvision-style ResNet-20,
+            both trained by archgen's trainer on archgen's data pipeline;
+2. trainer: archgen's trainer (`archgen.train.train_epoch`) vs a plain PyTorch loop
+            (zero_grad, cross-entropy, backward, SGD step) over the same model and batches;
+3. peak:    the fraction of the machine's matmul peak the training reaches, with training FLOPs taken as
+            3 x forward FLOPs = 6 x the MACs `archgen.analyze` counts, and the peak measured with a big
+            torch.matmul in the same run.
+
+Repeats alternate the order of the two sides (A B, B A, …) so that load from other processes falls on both;
+ratios are medians of per-repeat ratios, with their interquartile range.
+
+    python bench/train_throughput.py                 # CPU, CIFAR-sized synthetic data; ~3 minutes on 2 cores
+    python bench/train_throughput.py --device cuda --batch 256 --steps 50
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no spinning OpenMP threads on a shared machine (see docs)
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import archgen
+from archgen.data import BatchLoader, load_data, make_loaders
+from archgen.spec.schema import Train
+from archgen.train import Engine, build_engine, train_epoch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compiled_vs_torchvision import CifarResNet  # the hand-written torchvision-style CIFAR ResNet
+
+
+class FirstSteps:
+    """The first `steps` batches of every epoch of a loader (a short, fixed piece of work to time)."""
+
+    def __init__(self, loader: BatchLoader, steps: int) -> None:
+        self.loader, self.steps, self.batch_size = loader, steps, loader.batch_size
+
+    @property
+    def samples(self) -> int:
+        return self.steps * self.batch_size
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def batches(self, epoch: int, *, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        for index, batch in enumerate(self.loader.batches(epoch, start=start)):
+            if index + start >= self.steps:
+                return
+            yield batch
+
+
+def archgen_trainer(model: nn.Module, loader: FirstSteps, recipe: Train, device: torch.device) -> Callable[[int], int]:
+    engine: Engine = build_engine(model, recipe, device=device, steps_per_epoch=len(loader))
+
+    def run(epoch: int) -> int:
+        return round(train_epoch(engine, loader, epoch=epoch).seen)
+
+    return run
+
+
+def plain_loop(model: nn.Module, loader: FirstSteps, recipe: Train, device: torch.device) -> Callable[[int], int]:
+    """What one writes by hand: the same SGD, no schedule, no metrics."""
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay)
+
+    def run(epoch: int) -> int:
+        seen = 0
+        for images, labels in loader.batches(epoch):
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            seen += len(labels)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return seen
+
+    return run
+
+
+def images_per_second(run: Callable[[int], int], epoch: int) -> float:
+    began = time.perf_counter()
+    seen = run(epoch)
+    return seen / (time.perf_counter() - began)
+
+
+def paired(first: Callable[[int], int], second: Callable[[int], int], *, repeats: int, warmup: int) -> dict[str, float]:
+    for epoch in range(warmup):
+        first(epoch), second(epoch)
+    speeds = []
+    for repeat in range(repeats):
+        epoch = warmup + repeat
+        if repeat % 2:
+            b, a = images_per_second(second, epoch), images_per_second(first, epoch)
+        else:
+            a, b = images_per_second(first, epoch), images_per_second(second, epoch)
+        speeds.append((a, b))
+    ratios = sorted(a / b for a, b in speeds)
+    low, _, high = statistics.quantiles(ratios, n=4)
+    return {"a": statistics.median(a for a, _ in speeds), "b": statistics.median(b for _, b in speeds),
+            "ratio": statistics.median(ratios), "low": low, "high": high}
+
+
+def matmul_peak(device: torch.device, *, size: int, dtype: torch.dtype, repeats: int = 5) -> float:
+    """FLOP/s of the best of a few (size x size) @ (size x size) products."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        began = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - began)
+    return 2 * size**3 / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", default="resnet20", help="archgen spec (CIFAR ResNet-20 = the hand-written net)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=8, help="steps per timed repeat")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    spec = archgen.load_spec(args.spec)
+    recipe = Train(batch_size=args.batch, augment=True, mixed_precision=False, channels_last=False)
+    data = load_data("synthetic:3x32x32,classes=10,train=8192,val=64", size=32)
+    loaders = make_loaders(data, batch_size=args.batch, augment=True, seed=0, device=device)
+    loader = FirstSteps(loaders.train, args.steps)
+    macs = archgen.analyze(spec).macs
+    print(f"torch {torch.__version__} · {device} · {torch.get_num_threads()} threads · "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} · batch {args.batch} · {args.steps} steps x "
+          f"{args.repeats} repeats · {args.spec}: {macs:,} MACs/image", flush=True)
+
+    torch.manual_seed(0)
+    model = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, device),
+                   archgen_trainer(CifarResNet(3), loader, recipe, device), repeats=args.repeats, warmup=args.warmup)
+    print(f"model    archgen {model['a']:8.0f} img/s  hand-written {model['b']:8.0f} img/s  "
+          f"ratio {model['ratio']:.3f} (IQR {model['low']:.3f}-{model['high']:.3f})", flush=True)
+    torch.manual_seed(0)
+    trainer = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, device),
+                     plain_loop(archgen.build_model(spec), loader, recipe, device), repeats=args.repeats,
+                     warmup=args.warmup)
+    print(f"trainer  archgen {trainer['a']:8.0f} img/s  plain loop   {trainer['b']:8.0f} img/s  "
+          f"ratio {trainer['ratio']:.3f} (IQR {trainer['low']:.3f}-{trainer['high']:.3f})", flush=True)
+    peak = matmul_peak(device, size=2048 if device.type == "cpu" else 8192, dtype=torch.float32)
+    achieved = trainer["a"] * 6 * macs
+    print(f"peak     matmul {peak / 1e9:8.1f} GFLOP/s (float32)  training {achieved / 1e9:6.1f} GFLOP/s "
+          f"= {achieved / peak:.1%} of peak", flush=True)
+
+
+if __name__ == "__main__":
+    main()
