@@ -21,15 +21,14 @@ def compare(
     print final training and validation errors, parameters and MACs."""
     from rich.console import Console
 
-    from archgen.report.compare import compare_markdown, compare_table
+    from archgen.report.compare import compare_markdown, compare_table, labels
     from archgen.report.curves import plot_curves
     from archgen.runs.record import read_run
 
     records = [read_run(path) for path in runs]
-    labels = [record.name for record in records]
-    if len(set(labels)) < len(labels):  # the same network twice: tell the runs apart
-        labels = [record.path.name for record in records]
-    plot_curves(list(zip(labels, (record.history for record in records), strict=True)), plot, title=title)
+    panels = ["plain" if not record.spec.body.residual else "ResNet" for record in records]  # as the paper's Fig. 6
+    plot_curves(list(zip(labels(records), (record.history for record in records), strict=True)), plot, title=title,
+                panels=panels if len(set(panels)) > 1 else None)
     if markdown:
         typer.echo(compare_markdown(records), nl=False)
     else:

@@ -1,4 +1,4 @@
-"""`archgen compare`'s output: a table of runs' final errors, parameters and MACs (rich or Markdown).
+"""`archgen compare`'s output: a table of runs' final errors and losses, parameters and MACs (rich or Markdown).
 
 Reads `RunRecord`s; parameters and MACs are the analysis' exact counts of each run's spec.
 """
@@ -13,40 +13,59 @@ from rich.table import Table
 from archgen.analysis import analyze
 from archgen.runs.record import RunRecord
 
-HEADERS = ("run", "network", "epochs", "train err", "val err", "best val err", "params", "MACs", "status")
+HEADERS = ("network", "epochs", "train err", "train loss", "val err", "best val", "params", "MACs")
+# train err and loss: the last epoch's, measured on the fly (augmented, BN in training mode) as the paper's curves
+LEFT = ("network", "status")
 
 
-def compare_rows(records: Sequence[RunRecord]) -> list[tuple[str, ...]]:
-    """One row of HEADERS per run: final training and validation error, best validation error, size."""
+def labels(records: Sequence[RunRecord]) -> list[str]:
+    """The networks' names, or the run folders' where one network appears twice."""
+    names = [record.name for record in records]
+    return names if len(set(names)) == len(names) else [record.path.name for record in records]
+
+
+def compare_rows(records: Sequence[RunRecord]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """(headers, rows): final training error and loss, final and best validation error, size; status if any
+    run did not finish."""
+    statuses = [record.status for record in records]
+    headers = HEADERS + (("status",) if any(status != "finished" for status in statuses) else ())
     rows: list[tuple[str, ...]] = []
-    for record in records:
-        cost = analyze(record.spec)
-        last = record.history[-1] if record.history else None
-        epochs = f"{len(record.history)}/{record.spec.train.epochs}"
-        rows.append((
-            record.path.name, record.name, epochs,
-            _percent(last.train_error if last else None), _percent(last.val_error if last else None),
+    for label, record, status in zip(labels(records), records, statuses, strict=True):
+        cost, last = analyze(record.spec), record.history[-1] if record.history else None
+        cells = (
+            label, _epochs(record, status),
+            _percent(last.train_error if last else None), "–" if last is None else f"{last.train_loss:.4f}",
+            _percent(last.val_error if last else None),
             _percent(min((m.val_error for m in record.history), default=None)),
-            f"{cost.params:,}", f"{cost.macs / 1e6:,.1f} M", record.status,
-        ))
-    return rows
+            f"{cost.params:,}", f"{cost.macs / 1e6:,.1f}M",
+        )
+        rows.append(cells + ((status,) if len(headers) > len(HEADERS) else ()))
+    return headers, rows
 
 
 def compare_table(records: Sequence[RunRecord]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("run", "network", "status") else "right", no_wrap=True)
-    for row in compare_rows(records):
+    headers, rows = compare_rows(records)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                  show_edge=False)  # fits 80 columns
+    for header in headers:
+        table.add_column(header, justify="left" if header in LEFT else "right", no_wrap=True)
+    for row in rows:
         table.add_row(*row)
     return table
 
 
 def compare_markdown(records: Sequence[RunRecord]) -> str:
     """The same table as GitHub Markdown, for docs."""
-    aligns = ["---" if header in ("run", "network", "status") else "---:" for header in HEADERS]
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(aligns) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in compare_rows(records)]
+    headers, rows = compare_rows(records)
+    aligns = ["---" if header in LEFT else "---:" for header in headers]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(aligns) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _epochs(record: RunRecord, status: str) -> str:
+    done = len(record.history)
+    return str(done) if status == "finished" else f"{done}/{record.spec.train.epochs}"
 
 
 def _percent(value: float | None) -> str:

@@ -1,6 +1,7 @@
 """Training curves in the style of the paper's Fig. 1 and 6: thin dashed training error, bold validation error.
 
-One colour per network; x is the epoch, y the error in percent. Draws what it is given; computes nothing.
+One colour per network; x is the epoch, y the error in percent. Given panel names (e.g. "plain" and
+"ResNet", as Fig. 6), each panel gets its own axes side by side. Draws what it is given; computes nothing.
 """
 
 from __future__ import annotations
@@ -14,29 +15,32 @@ from archgen.train import EpochMetrics
 Curve = tuple[str, Sequence[EpochMetrics]]  # (label, epochs)
 
 
-def plot_curves(curves: Sequence[Curve], path: Path, *, title: str | None = None) -> Path:
-    """Write a PNG of every curve's training (dashed) and validation (bold) error against epoch."""
+def plot_curves(
+    curves: Sequence[Curve], path: Path, *, title: str | None = None, panels: Sequence[str] | None = None
+) -> Path:
+    """Write a PNG of every curve's training (dashed) and validation (bold) error against epoch.
+
+    panels: one name per curve; curves with the same name share a panel (default: one panel).
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    names = list(panels) if panels is not None else [""] * len(curves)
+    order = list(dict.fromkeys(names))
+    figure, axes = plt.subplots(1, len(order), figsize=(4.2 * len(order) + 2.2 * (len(order) == 1), 3.8),
+                                dpi=100, squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for index, (label, history) in enumerate(curves):
-        colour = colours[index % len(colours)]
+    for index, ((label, history), name) in enumerate(zip(curves, names, strict=True)):
+        axis, colour = axes[0][order.index(name)], colours[index % len(colours)]
         epochs = [m.epoch for m in history]
-        axes.plot(epochs, [100 * m.train_error for m in history], linestyle="--", linewidth=1.0, color=colour)
-        axes.plot(epochs, [100 * m.val_error for m in history], linewidth=2.2, color=colour, label=label)
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("error (%)")
-    axes.set_ylim(bottom=0)
-    axes.grid(alpha=0.3)
+        axis.plot(epochs, [100 * m.train_error for m in history], linestyle="--", linewidth=1.0, color=colour)
+        axis.plot(epochs, [100 * m.val_error for m in history], linewidth=2.2, color=colour, label=label)
+    for axis, name in zip(axes[0], order, strict=True):
+        _style(axis, name)
     if title:
-        axes.set_title(title, fontsize=10)
-    axes.plot([], [], linestyle="--", linewidth=1.0, color="grey", label="dashed: training error")
-    axes.plot([], [], linewidth=2.2, color="grey", label="bold: validation error")
-    axes.legend(fontsize=8, frameon=False)
+        figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     try:
         figure.savefig(path, format="png")
@@ -45,3 +49,15 @@ def plot_curves(curves: Sequence[Curve], path: Path, *, title: str | None = None
     finally:
         plt.close(figure)
     return path
+
+
+def _style(axis: object, name: str) -> None:
+    axis.set_xlabel("epoch")  # type: ignore[attr-defined]
+    axis.set_ylabel("error (%)")  # type: ignore[attr-defined]
+    axis.set_ylim(bottom=0)  # type: ignore[attr-defined]
+    axis.grid(alpha=0.3)  # type: ignore[attr-defined]
+    if name:
+        axis.set_title(name, fontsize=10)  # type: ignore[attr-defined]
+    axis.plot([], [], linestyle="--", linewidth=1.0, color="grey", label="training (dashed)")  # type: ignore[attr-defined]
+    axis.plot([], [], linewidth=2.2, color="grey", label="validation (bold)")  # type: ignore[attr-defined]
+    axis.legend(fontsize=8, frameon=False)  # type: ignore[attr-defined]

@@ -35,22 +35,32 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_table_and_png(two_runs: list[Path], tmp_path: Path) -> None:
     plot = tmp_path / "both.png"
-    result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(plot)], terminal_width=160)
+    result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(plot)])
     assert result.exit_code == 0, result.output
-    rows = {line.split()[1]: line.split() for line in result.output.splitlines() if line.strip().startswith("net-")}
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.startswith("net-")}
+    header = next(line for line in result.output.splitlines() if line.startswith("network"))
+    assert header.split() == ["network", "epochs", "train", "err", "train", "loss", "val", "err", "best", "val",
+                              "params", "MACs"]  # no status column: every run finished
     params = f"{archgen.analyze(archgen.load_spec(two_runs[0] / 'spec.toml')).params:,}"
-    assert rows["net-res"][2] == "2/2" and rows["net-res"][6] == params and rows["net-plain"][-1] == "finished"
+    assert rows["net-res"][1] == "2" and rows["net-res"][6] == params and rows["net-plain"][2].endswith("%")
     assert plot.read_bytes()[:4] == b"\x89PNG" and f"wrote {plot}" in result.output
 
 
 def test_markdown_for_docs(two_runs: list[Path], tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(tmp_path / "c.png"), "--markdown"])
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("| run | network | epochs | train err | val err |") and lines[1].startswith("|---|---|")
-    assert len([line for line in lines if line.startswith(f"| {two_runs[0].name} ")]) == 1
+    assert lines[0] == "| network | epochs | train err | train loss | val err | best val | params | MACs |"
+    assert lines[1] == "|---|---:|---:|---:|---:|---:|---:|---:|" and lines[2].startswith("| net-res | 2 | ")
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "archgen", "compare", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 1
     assert f"error: {tmp_path}: not a run folder (expected {tmp_path}/spec.toml)" in result.stderr
+
+
+def test_unfinished_runs_show_their_status(two_runs: list[Path], tmp_path: Path) -> None:
+    (two_runs[1] / "summary.json").unlink()  # as if killed before the end
+    result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(tmp_path / "c.png"), "--markdown"])
+    assert result.stdout.splitlines()[0].endswith("| MACs | status |")
+    assert "| net-plain | 2/2 |" in result.stdout and "| running or killed |" in result.stdout
