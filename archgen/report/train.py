@@ -16,6 +16,7 @@ from rich.text import Text
 from archgen.pipeline import Plan, TrainResult
 from archgen.train import EpochMetrics, StepProgress
 
+MAX_EPOCH_LINES = 20  # longer runs print every k-th epoch (the bar shows the running one)
 EPOCH_HEADER = (
     f"{'epoch':>7} {'train loss':>10} {'train err':>9} {'val loss':>9} {'val err':>8} "
     f"{'lr':>8} {'img/s':>7} {'time':>7}"
@@ -72,7 +73,7 @@ class TrainDisplay:
             TimeElapsedColumn(), console=console, transient=True,
         )
         self.task: TaskID | None = None
-        self.epochs = 0
+        self.epochs, self.every = 0, 1
 
     def __enter__(self) -> TrainDisplay:
         return self
@@ -82,7 +83,10 @@ class TrainDisplay:
 
     def on_start(self, plan: Plan) -> None:
         self.epochs = plan.spec.train.epochs
+        self.every = -(-self.epochs // MAX_EPOCH_LINES)
         self.console.print(plan_text(plan))
+        if self.every > 1:
+            self.console.print(f"  every {self.every}th epoch below; all of them in metrics.jsonl")
         self.console.print(Text(EPOCH_HEADER, style="bold"))
         self.progress.start()  # only once training starts: an early error prints nothing else
 
@@ -99,7 +103,8 @@ class TrainDisplay:
         if self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
-        self.console.print(epoch_line(metrics, self.epochs))
+        if metrics.epoch % self.every == 0 or metrics.epoch in (1, self.epochs):
+            self.console.print(epoch_line(metrics, self.epochs))
 
 
 def result_table(result: TrainResult) -> Table:
