@@ -48,7 +48,8 @@ def _recipe(plan: Plan) -> tuple[str, str]:
     schedule = {"multistep": f"×{recipe.gamma:g} at {' and '.join(f'{m:.0%}' for m in recipe.milestones)}",
                 "cosine": "cosine decay", "constant": "constant"}[recipe.schedule]
     warmup = f", {recipe.warmup_epochs} warm-up epochs" if recipe.warmup_epochs else ""
-    return (f"{recipe.epochs} epochs × {plan.steps_per_epoch} steps of batch {recipe.batch_size}, seed {recipe.seed}",
+    return (f"{_count(recipe.epochs, 'epoch')} × {plan.steps_per_epoch} steps of batch {recipe.batch_size}, "
+            f"seed {recipe.seed}",
             f"{recipe.optimizer} lr {recipe.lr:g} ({schedule}{warmup}), momentum {recipe.momentum:g}, "
             f"weight decay {recipe.weight_decay:g}")
 
@@ -111,8 +112,8 @@ def result_table(result: TrainResult) -> Table:
     """The run in a few lines: final and best errors, size, time (fits 80 columns)."""
     history = result.history
     seconds = sum(m.seconds for m in history)
-    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2),
-                  title=f"{result.spec.name}: {len(history)} epochs in {seconds:,.0f} s", title_justify="left")
+    title = f"{result.spec.name}: {_count(len(history), 'epoch')} in {seconds:,.0f} s"
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2), title=title, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     if history:
@@ -123,3 +124,7 @@ def result_table(result: TrainResult) -> Table:
     table.add_row("parameters", f"{result.params:,}")
     table.add_row("MACs per image", f"{result.macs:,}")
     return table
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
