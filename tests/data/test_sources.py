@@ -118,7 +118,7 @@ def test_image_folder_classes_labels_and_size(folder_dir: Path) -> None:
     data = load_data(f"imagefolder:{folder_dir}", size=32)
     assert data.class_names == ("cat", "dog", "emu") and data.channels == 3 and data.size == 12
     assert data.train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and len(data.val) == 3
-    pixels = np.asarray(Image.open(folder_dir / "train" / "dog" / "001.png"))
+    pixels = np.array(Image.open(folder_dir / "train" / "dog" / "001.png"))
     assert torch.equal(data.train.images[4], torch.from_numpy(pixels).permute(2, 0, 1))
     assert data.native_size is None
 
