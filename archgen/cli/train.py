@@ -21,7 +21,7 @@ DEFAULT_SPEC = "digits-resnet20"
 EXIT_SIGNAL_BASE = 128  # a run stopped by signal N exits with 128 + N, as a shell reports it
 
 DATA_HELP = (
-    "What to train on (default: the spec's [train] data, else digits): digits, cifar10:DIR, imagefolder:DIR "
+    "What to train on (default: the spec's train.data, else digits): digits, cifar10:DIR, imagefolder:DIR "
     "(DIR/train/<class>/ and DIR/val/ or test/), synthetic[:CxHxW][,classes=K][,train=N][,val=N]. "
     "Channels and classes come from the data; images keep their size when the network's strides allow, "
     "else they are resized to the spec's input.size."
@@ -50,7 +50,7 @@ def train(
 ) -> None:
     """Train a spec and write runs/<name>-<time>/: spec.toml, metrics.jsonl, checkpoints, weights, curves.png.
 
-    Recipe defaults are the paper's CIFAR-10 recipe in the spec's [train] table; the options override
+    Recipe defaults are the paper's CIFAR-10 recipe in the spec's \\[train] table; the options override
     it for this run and the run folder's spec.toml records the result, so it retrains as is. Ctrl-C
     (or SIGTERM) writes a checkpoint and exits; `--resume RUN` continues, bitwise identically on CPU.
     Under `torchrun --nproc-per-node N -m archgen train …` it trains with DDP.

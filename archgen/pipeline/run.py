@@ -60,8 +60,11 @@ class Run:
         if folder is not None:  # resuming: every process reads the newest good checkpoint
             loaded = folder.latest_checkpoint()
             notes = tuple(f"skipped damaged checkpoint {problem}" for problem in loaded.skipped)
+            if loaded.state is None and loaded.skipped:  # never silently start over on top of damaged checkpoints
+                raise RunError(f"no good checkpoint to resume {folder.path} from: {'; '.join(loaded.skipped)} "
+                               "(move the checkpoints folder away to train the run again from the start)")
             if loaded.state is None:
-                notes += ("no checkpoint to resume from: starting from the beginning",)
+                notes += ("no checkpoint yet (stopped before the first one): starting from the beginning",)
             return cls(folder if processes.main else None, loaded.state, fitted.notes + notes, processes, True)
         if out is None:
             return cls(None, None, fitted.notes, processes, False)

@@ -4,7 +4,10 @@ line, exit 1, nothing of torch's internals), `--resume` misuse, and the real CIF
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
+import os
+import pickle
 import resource
 import signal
 import subprocess
@@ -177,3 +180,40 @@ def test_run_folder_spec_is_written_in_full(tiny: Path, tmp_path: Path) -> None:
     written = load_spec(next(tmp_path.glob("*/spec.toml")))
     assert written.train.epochs == 1 and written.train.lr == 0.05 and written.input.channels == 1
     assert "momentum = 0.9" in dump_spec(written, defaults=True)
+
+
+class _Planted:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_resume_refuses_a_planted_pickle_and_keeps_everything(tiny: Path, tmp_path: Path) -> None:
+    """The only checkpoint's state file is a pickle that would run code; its manifest is forged to match."""
+    assert runner.invoke(app, ["train", str(tiny), "--epochs", "1", "--out", str(tmp_path / "runs")]).exit_code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    (checkpoint,) = (run / "checkpoints").iterdir()
+    marker = tmp_path / "pwned"
+    (checkpoint / "state.pt").write_bytes(pickle.dumps({"epoch": _Planted(marker)}))
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    manifest["sha256"]["state.pt"] = hashlib.sha256((checkpoint / "state.pt").read_bytes()).hexdigest()
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+    before = sorted(path.name for path in run.rglob("*"))
+    result = archgen("train", "--resume", str(run), env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
+    assert result.returncode == 1 and not marker.exists()
+    assert f"error: no good checkpoint to resume {run} from: {checkpoint}: {checkpoint}/state.pt is not a plain " \
+           "checkpoint state, refused to load it" in result.stderr
+    assert sorted(path.name for path in run.rglob("*")) == before  # nothing deleted, nothing overwritten
+
+
+def test_resume_after_a_kill_before_the_first_checkpoint_starts_over(tiny: Path, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["train", str(tiny), "--epochs", "1", "--out", str(tmp_path / "runs")]).exit_code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    for path in (run / "checkpoints").iterdir():
+        for file in path.iterdir():
+            file.unlink()
+        path.rmdir()
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 0 and "no checkpoint yet (stopped before the first one)" in result.output
