@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from archgen.analysis import SPEC_CHECKS
 from archgen.data import ImageData
-from archgen.errors import Problem, SpecError
+from archgen.errors import DataError, Problem, SpecError
 from archgen.spec import rules
 from archgen.spec.schema import Input, NetSpec
 
@@ -33,7 +35,7 @@ def fit_to_data(spec: NetSpec, data: ImageData) -> Fitted:
             f"{data.source} has {data.channels}-channel images of {data.classes} classes: the network's input and "
             f"classifier follow the data (the spec says {wanted.channels} channels, {wanted.classes} classes)"
         )
-    candidate = _with_input(spec, Input(channels=data.channels, size=data.size, classes=data.classes))
+    candidate = _with_input(spec, _input(data))
     if data.size != wanted.size:
         if not rules.check(candidate):
             notes.append(f"training at the data's {data.size}x{data.size} (the spec says {wanted.size}x{wanted.size}): "
@@ -42,13 +44,23 @@ def fit_to_data(spec: NetSpec, data: ImageData) -> Fitted:
             notes.append(f"resizing {data.source}'s {data.size}x{data.size} images to the spec's "
                          f"{wanted.size}x{wanted.size}: the network's strides need larger inputs")
             data = data.resized(wanted.size)
-            candidate = _with_input(spec, Input(channels=data.channels, size=data.size, classes=data.classes))
+            candidate = _with_input(spec, _input(data))
     elif data.native_size is not None:
         notes.append(f"{data.source}: images of several sizes, resized to {data.size}x{data.size}")
     violations = [*rules.check(candidate), *(v for check in SPEC_CHECKS for v in check(candidate))]
     if violations:
         raise SpecError([Problem(None, message, field=".".join(map(str, loc))) for loc, message in violations])
     return Fitted(candidate, data, tuple(notes))
+
+
+def _input(data: ImageData) -> Input:
+    """The [input] table the data call for, or a DataError if no spec could say it."""
+    try:
+        return Input(channels=data.channels, size=data.size, classes=data.classes)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise DataError(f"{data.source}: {problem['loc'][0]} = {problem['input']} is more than a spec allows "
+                        f"({str(problem['msg']).replace('Input should be', 'must be')})") from None
 
 
 def _with_input(spec: NetSpec, shape: Input) -> NetSpec:

@@ -80,7 +80,8 @@ class TrainDisplay:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
     def on_start(self, plan: Plan) -> None:
         self.epochs = plan.spec.train.epochs

@@ -217,3 +217,9 @@ def test_resume_after_a_kill_before_the_first_checkpoint_starts_over(tiny: Path,
         path.rmdir()
     result = runner.invoke(app, ["train", "--resume", str(run)])
     assert result.exit_code == 0 and "no checkpoint yet (stopped before the first one)" in result.output
+
+
+def test_data_no_spec_could_describe_is_a_data_error(tmp_path: Path) -> None:
+    result = archgen("train", "--data", "synthetic:3x8x8,classes=200000,train=10,val=2", "--out", str(tmp_path))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "classes=200000,train=10,val=2: classes = 200000 is more than a spec allows" in result.stderr
