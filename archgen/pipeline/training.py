@@ -88,8 +88,7 @@ def resume_run(
 def with_recipe(spec: NetSpec, **overrides: Any) -> NetSpec:
     """`spec` with the given `[train]` values replaced (None: keep), validated as the spec file would be."""
     values = {key: value for key, value in overrides.items() if value is not None}
-    if "data" in values:
-        values["data"] = str(_absolute(values["data"]))
+    values["data"] = _absolute(values.get("data", spec.train.data))  # the run folder's spec works from anywhere
     try:
         recipe = Train.model_validate({**spec.train.model_dump(), **values})
     except ValidationError as error:

@@ -12,7 +12,7 @@ from tiny import tiny_spec
 
 import archgen
 from archgen.errors import DataError, SpecError
-from archgen.pipeline import NonFiniteLoss, train_spec
+from archgen.pipeline import NonFiniteLoss, train_spec, with_recipe
 from archgen.runs import read_metrics
 
 
@@ -75,3 +75,11 @@ def test_nan_recipe_stops_and_leaves_only_finite_checkpoints(tmp_path: Path) -> 
     assert summary["status"].startswith("failed: the training loss became") and str(error.value) in summary["status"]
     for weights in run.glob("checkpoints/*/weights.safetensors"):
         assert all(torch.isfinite(t).all() for t in load_file(weights).values() if t.is_floating_point())
+
+
+def test_folder_sources_are_recorded_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = tiny_spec(data="imagefolder:data/cifar")  # as a spec file may say, relative to where one runs
+    assert with_recipe(spec).train.data == f"imagefolder:{tmp_path}/data/cifar"
+    assert with_recipe(spec, data="cifar10:x").train.data == f"cifar10:{tmp_path}/x"
+    assert with_recipe(spec, data="synthetic").train.data == "synthetic:3x32x32,classes=10,train=1024,val=256"
