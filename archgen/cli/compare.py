@@ -17,8 +17,10 @@ def compare(
     title: Annotated[str | None, typer.Option("--title", help="Title of the plot.")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the table as Markdown (for docs).")] = False,
 ) -> None:
-    """Overlay the runs' training (dashed) and validation (bold) error curves, as the paper's Fig. 6, and
-    print final training and validation errors, parameters and MACs."""
+    """Overlay the runs' error curves (training dashed, validation bold) as the paper's Fig. 6; tabulate them.
+
+    The table gives each run's final training and validation errors, parameters and MACs.
+    """
     from rich.console import Console
 
     from archgen.report.compare import compare_markdown, compare_table, labels

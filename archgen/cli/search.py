@@ -29,7 +29,7 @@ def search(
     spec: Annotated[
         str | None,
         typer.Argument(
-            help=f"A search spec (a spec with a [search] table), or a shipped one by name (default: {DEFAULT_SEARCH}).",
+            help=f"A search spec (a spec with a \\[search] table), or a shipped one by name (default: {DEFAULT_SEARCH}).",
             show_default=False,
         ),
     ] = None,
@@ -78,7 +78,7 @@ def search(
         ),
     ] = None,
 ) -> None:
-    """Search depth, width and recipe over a spec's [search] space; write the winners as specs.
+    """Search depth, width and recipe over a spec's \\[search] space; write the winners as specs.
 
     Over-budget points are rejected by exact analysis before anything is built. A second identical
     command resumes the study; one whose spec, space or objectives changed is refused. Exactly
