@@ -29,7 +29,7 @@ def search(
     spec: Annotated[
         str | None,
         typer.Argument(
-            help=f"A search spec (a spec with a \\[search] table), or a shipped one by name (default: {DEFAULT_SEARCH}).",
+            help=f"A search spec (a spec with a \\[search] table) or a shipped one's name (default: {DEFAULT_SEARCH}).",
             show_default=False,
         ),
     ] = None,
