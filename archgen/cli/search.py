@@ -120,7 +120,7 @@ def _run(console: Console, config: SearchConfig) -> SearchRun:
     from archgen.search import run_search
     from archgen.search.results import progress
 
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    with Live(console=console, refresh_per_second=4, transient=True) as live:  # the final report replaces it
 
         def show(study: Any) -> None:  # an optuna.Study: only archgen.search imports optuna
             live.update(live_view(progress(study, target=config.trials)))

@@ -70,7 +70,7 @@ def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | N
 
 
 def _create(study: optuna.Study, config: SearchConfig, *, number: int) -> Claim:
-    study.sampler = make_sampler(config.space, seed=(config.seed * 1_000_003 + number) % 2**32)
+    study.sampler = make_sampler(config.space, seed=config.seed, trial_number=number)
     trial = study.ask()
     study._storage.set_trial_user_attr(trial._trial_id, outcome.WORKER, Worker.this().label)
     study._storage.set_trial_user_attr(trial._trial_id, outcome.OUTCOME, "running")

@@ -32,11 +32,14 @@ class _Grid(GridSampler):
         return None
 
 
-def make_sampler(space: SearchSpace, *, seed: int) -> BaseSampler:
+def make_sampler(space: SearchSpace, *, seed: int, trial_number: int) -> BaseSampler:
+    """The sampler that proposes trial `trial_number`; a fresh one per trial, each seeded by (seed, number)."""
     kind = space.resolved_sampler
     if kind == "grid":
         grid: dict[str, Any] = {path: list(param.grid() or ()) for path, param in space.params.items()}
+        # the study's own seed: GridSampler shuffles the grid by it, and a grid id must mean one point in every trial
         return _Grid(grid, seed=seed)
+    seed = (seed * 1_000_003 + trial_number) % 2**32
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=NSGA2_POPULATION)
     if kind == "random":

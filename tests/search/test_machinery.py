@@ -185,3 +185,23 @@ def test_resume_needs_the_same_objectives(tmp_path: Path, log: Path) -> None:
     spec = two.spec.model_copy(update={"search": two.space.model_copy(update={"objectives": ("accuracy", "params")})})
     with pytest.raises(SearchError, match=r"search.objectives: \[\"accuracy\"\] -> \[\"accuracy\", \"params\"\]"):
         create_or_resume(open_storage(two.storage), "tiny", spec)
+
+
+
+def test_a_grid_trains_each_point_exactly_once(tmp_path: Path, log: Path) -> None:
+    """Each trial gets a fresh sampler; a grid id must name the same point in all of them (no re-proposals)."""
+    from conftest import TINY
+
+    from archgen import load_spec
+    from archgen.search import resolve_spec
+
+    grid = TINY[: TINY.index("[search]")] + (
+        '[search]\nepochs = 1\npruner = "none"\nsampler = "grid"\n[search.params]\n'
+        '"body.residual" = { choices = [false, true] }\n"body.depths.*" = { choices = [1, 2] }\n'
+    )
+    config = make_config(tmp_path, trials=4)
+    (tmp_path / "space.toml").write_text(grid)
+    config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
+    assert run_search(config).verdict == "done"
+    assert outcomes(config) == Counter({"complete": 4})  # nothing re-proposed and rejected as a duplicate
+    assert len({call["params"] for call in trained(log)}) == 4  # plain/residual x 1/2 blocks: four networks
