@@ -72,8 +72,8 @@ def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | N
 def _create(study: optuna.Study, config: SearchConfig, *, number: int) -> Claim:
     study.sampler = make_sampler(config.space, seed=config.seed, trial_number=number)
     trial = study.ask()
-    study._storage.set_trial_user_attr(trial._trial_id, outcome.WORKER, Worker.this().label)
-    study._storage.set_trial_user_attr(trial._trial_id, outcome.OUTCOME, "running")
+    trial.set_user_attr(outcome.WORKER, Worker.this().label)
+    trial.set_user_attr(outcome.OUTCOME, "running")
     if config.storage.journal is None:
         study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]  # RDB: beat before any kill
     point = suggest(trial, config.space)
