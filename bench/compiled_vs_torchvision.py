@@ -22,10 +22,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when torch loads OpenMP
 
 import argparse
-import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,9 @@ import torchvision
 from torch import Tensor, nn
 
 import archgen
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paired import Paired, alternate
 
 
 class CifarBasicBlock(nn.Module):
@@ -125,36 +129,13 @@ def train_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], object]:
     return step
 
 
-@dataclass(frozen=True)
-class Timing:
-    archgen_s: float
-    reference_s: float
-    ratio: float
-    """Median of the per-repeat ratios archgen / reference."""
-    ratio_iqr: tuple[float, float]
-
-
 def interleaved(
     ours: Callable[[], object], reference: Callable[[], object], *, warmup: int, repeats: int, device: torch.device
-) -> Timing:
-    """Both steps in turns, the order alternating, so that background load falls on both alike."""
+) -> Paired:
+    """Seconds per step of both sides in turns (archgen first, reference second), after untimed warm-up steps."""
     for _ in range(warmup):
         ours(), reference()
-    pairs = []
-    for repeat in range(repeats):
-        if repeat % 2:
-            theirs, mine = timed(reference, device), timed(ours, device)
-        else:
-            mine, theirs = timed(ours, device), timed(reference, device)
-        pairs.append((mine, theirs))
-    ratios = sorted(mine / theirs for mine, theirs in pairs)
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-    return Timing(
-        archgen_s=statistics.median(mine for mine, _ in pairs),
-        reference_s=statistics.median(theirs for _, theirs in pairs),
-        ratio=statistics.median(ratios),
-        ratio_iqr=(quartiles[0], quartiles[2]),
-    )
+    return alternate(lambda _: timed(ours, device), lambda _: timed(reference, device), repeats=repeats)
 
 
 def build_pair(pair: Pair, device: torch.device) -> tuple[nn.Module, nn.Module, float | None]:
@@ -186,8 +167,8 @@ def bench_pair(pair: Pair, args: argparse.Namespace, device: torch.device) -> li
         timing = interleaved(make(ours), make(reference), warmup=args.warmup, repeats=args.repeats, device=device)
         low, high = timing.ratio_iqr
         rows.append(
-            f"{pair.name:<9} {kind:<10} {batch:>5} {size:>4}  {timing.archgen_s * 1e3:>10.1f} "
-            f"{timing.reference_s * 1e3:>10.1f}  {timing.ratio:>5.2f}  {low:.2f}-{high:.2f}"
+            f"{pair.name:<9} {kind:<10} {batch:>5} {size:>4}  {timing.first * 1e3:>10.1f} "
+            f"{timing.second * 1e3:>10.1f}  {timing.ratio:>5.2f}  {low:.2f}-{high:.2f}"
             + ("" if diff is None or kind != "forward" else f"   outputs differ by {diff:.1e}")
         )
         print(rows[-1], flush=True)

@@ -23,7 +23,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no spinning OpenMP threads on a shared machine (see docs)
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +39,7 @@ from archgen.train import Engine, build_engine, train_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compiled_vs_torchvision import CifarResNet  # the hand-written torchvision-style CIFAR ResNet
+from paired import Paired, alternate
 
 
 class FirstSteps:
@@ -99,21 +99,15 @@ def images_per_second(run: Callable[[int], int], epoch: int) -> float:
     return seen / (time.perf_counter() - began)
 
 
-def paired(first: Callable[[int], int], second: Callable[[int], int], *, repeats: int, warmup: int) -> dict[str, float]:
+def paired(first: Callable[[int], int], second: Callable[[int], int], *, repeats: int, warmup: int) -> Paired:
+    """Images per second of both trainings in turns, each repeat a fresh epoch, after untimed warm-up epochs."""
     for epoch in range(warmup):
         first(epoch), second(epoch)
-    speeds = []
-    for repeat in range(repeats):
-        epoch = warmup + repeat
-        if repeat % 2:
-            b, a = images_per_second(second, epoch), images_per_second(first, epoch)
-        else:
-            a, b = images_per_second(first, epoch), images_per_second(second, epoch)
-        speeds.append((a, b))
-    ratios = sorted(a / b for a, b in speeds)
-    low, _, high = statistics.quantiles(ratios, n=4)
-    return {"a": statistics.median(a for a, _ in speeds), "b": statistics.median(b for _, b in speeds),
-            "ratio": statistics.median(ratios), "low": low, "high": high}
+    return alternate(
+        lambda repeat: images_per_second(first, warmup + repeat),
+        lambda repeat: images_per_second(second, warmup + repeat),
+        repeats=repeats,
+    )
 
 
 def matmul_peak(device: torch.device, *, size: int, dtype: torch.dtype, repeats: int = 5) -> float:
@@ -158,16 +152,16 @@ def main() -> None:
     torch.manual_seed(0)
     model = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, device),
                    archgen_trainer(CifarResNet(3), loader, recipe, device), repeats=args.repeats, warmup=args.warmup)
-    print(f"model    archgen {model['a']:8.0f} img/s  hand-written {model['b']:8.0f} img/s  "
-          f"ratio {model['ratio']:.3f} (IQR {model['low']:.3f}-{model['high']:.3f})", flush=True)
+    print(f"model    archgen {model.first:8.0f} img/s  hand-written {model.second:8.0f} img/s  "
+          f"ratio {model.ratio:.3f} (IQR {model.ratio_iqr[0]:.3f}-{model.ratio_iqr[1]:.3f})", flush=True)
     torch.manual_seed(0)
     trainer = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, device),
                      plain_loop(archgen.build_model(spec), loader, recipe, device), repeats=args.repeats,
                      warmup=args.warmup)
-    print(f"trainer  archgen {trainer['a']:8.0f} img/s  plain loop   {trainer['b']:8.0f} img/s  "
-          f"ratio {trainer['ratio']:.3f} (IQR {trainer['low']:.3f}-{trainer['high']:.3f})", flush=True)
+    print(f"trainer  archgen {trainer.first:8.0f} img/s  plain loop   {trainer.second:8.0f} img/s  "
+          f"ratio {trainer.ratio:.3f} (IQR {trainer.ratio_iqr[0]:.3f}-{trainer.ratio_iqr[1]:.3f})", flush=True)
     peak = matmul_peak(device, size=2048 if device.type == "cpu" else 8192, dtype=torch.float32)
-    achieved = trainer["a"] * 6 * macs
+    achieved = trainer.first * 6 * macs
     print(f"peak     matmul {peak / 1e9:8.1f} GFLOP/s (float32)  training {achieved / 1e9:6.1f} GFLOP/s "
           f"= {achieved / peak:.1%} of peak", flush=True)
 
