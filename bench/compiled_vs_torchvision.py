@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when torch loa
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,10 +153,41 @@ def build_pair(pair: Pair, device: torch.device) -> tuple[nn.Module, nn.Module, 
     return ours, reference, diff
 
 
-def bench_pair(pair: Pair, args: argparse.Namespace, device: torch.device) -> list[str]:
+@dataclass(frozen=True)
+class Row:
+    """One net and one kind of step: seconds per step of both sides and their paired ratio."""
+
+    net: str
+    step: str
+    batch: int
+    size: int
+    timing: Paired
+    output_difference: float | None
+    """Largest output difference of the weight-sharing ImageNet pairs (None for CIFAR nets)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: tuple[Row, ...]
+    threads: int
+    repeats: int
+
+    @property
+    def ratio_range(self) -> tuple[float, float]:
+        """Lowest and highest median ratio archgen / reference over all rows (time ratio: > 1 = archgen slower)."""
+        ratios = [row.timing.ratio for row in self.rows]
+        return min(ratios), max(ratios)
+
+    @property
+    def iqr_range(self) -> tuple[float, float]:
+        """The widest interquartile range of any row: the measurement's noise on this machine."""
+        return min(row.timing.ratio_iqr[0] for row in self.rows), max(row.timing.ratio_iqr[1] for row in self.rows)
+
+
+def bench_pair(
+    pair: Pair, *, batch: int, size: int, repeats: int, warmup: int, device: torch.device
+) -> list[Row]:
     ours, reference, diff = build_pair(pair, device)
-    size = 32 if pair.cifar else args.size
-    batch = args.cifar_batch if pair.cifar else args.batch
     x = torch.randn(batch, 3, size, size, device=device)
     y = torch.randint(0, 10 if pair.cifar else 1000, (batch,), device=device)
     rows = []
@@ -164,15 +195,41 @@ def bench_pair(pair: Pair, args: argparse.Namespace, device: torch.device) -> li
         for model in (ours, reference):
             model.train(kind == "train step")
         make = (lambda m: forward_step(m, x)) if kind == "forward" else (lambda m: train_step(m, x, y))
-        timing = interleaved(make(ours), make(reference), warmup=args.warmup, repeats=args.repeats, device=device)
-        low, high = timing.ratio_iqr
-        rows.append(
-            f"{pair.name:<9} {kind:<10} {batch:>5} {size:>4}  {timing.first * 1e3:>10.1f} "
-            f"{timing.second * 1e3:>10.1f}  {timing.ratio:>5.2f}  {low:.2f}-{high:.2f}"
-            + ("" if diff is None or kind != "forward" else f"   outputs differ by {diff:.1e}")
-        )
-        print(rows[-1], flush=True)
+        timing = interleaved(make(ours), make(reference), warmup=warmup, repeats=repeats, device=device)
+        rows.append(Row(pair.name, kind, batch, size, timing, diff if kind == "forward" else None))
     return rows
+
+
+def measure(
+    *,
+    nets: Sequence[str] = tuple(PAIRS),
+    batch: int = 8,
+    size: int = 112,
+    cifar_batch: int = 64,
+    repeats: int = 15,
+    warmup: int = 2,
+    device: str = "cpu",
+    on_row: Callable[[Row], object] | None = None,
+) -> Comparison:
+    """Every net's forward and training step against its reference; `on_row` sees each row as it is measured."""
+    rows: list[Row] = []
+    for name in nets:
+        pair = PAIRS[name]
+        for row in bench_pair(pair, batch=cifar_batch if pair.cifar else batch, size=32 if pair.cifar else size,
+                              repeats=repeats, warmup=warmup, device=torch.device(device)):
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return Comparison(tuple(rows), threads=torch.get_num_threads(), repeats=repeats)
+
+
+def format_row(row: Row) -> str:
+    low, high = row.timing.ratio_iqr
+    return (
+        f"{row.net:<9} {row.step:<10} {row.batch:>5} {row.size:>4}  {row.timing.first * 1e3:>10.1f} "
+        f"{row.timing.second * 1e3:>10.1f}  {row.timing.ratio:>5.2f}  {low:.2f}-{high:.2f}"
+        + ("" if row.output_difference is None else f"   outputs differ by {row.output_difference:.1e}")
+    )
 
 
 def main() -> None:
@@ -188,13 +245,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {args.device}, "
           f"{torch.get_num_threads()} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
           f"median of {args.repeats} interleaved repeats")
     print(f"{'net':<9} {'step':<10} {'batch':>5} {'size':>4}  {'archgen ms':>10} {'ref ms':>10}  {'ratio':>5}  IQR")
-    for name in args.nets:
-        bench_pair(PAIRS[name], args, device)
+    measure(nets=args.nets, batch=args.batch, size=args.size, cifar_batch=args.cifar_batch, repeats=args.repeats,
+            warmup=args.warmup, device=args.device, on_row=lambda row: print(format_row(row), flush=True))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -126,6 +127,59 @@ def matmul_peak(device: torch.device, *, size: int, dtype: torch.dtype, repeats:
     return 2 * size**3 / best
 
 
+@dataclass(frozen=True)
+class Throughput:
+    """Images per second of both comparisons (first = archgen) and the fraction of the matmul peak reached."""
+
+    spec: str
+    batch: int
+    threads: int
+    macs: int
+    """Multiply-accumulates per image (archgen.analyze)."""
+    model: Paired
+    """archgen's compiled net vs the hand-written one, both under archgen's trainer (img/s; > 1 = archgen faster)."""
+    trainer: Paired
+    """archgen's trainer vs a plain PyTorch loop over the same net (img/s; > 1 = archgen faster)."""
+    peak_flops: float
+    """The best float32 (size x size) matmul measured in the same run, FLOP/s."""
+
+    @property
+    def training_flops(self) -> float:
+        """FLOP/s archgen's trainer reached: 3 x forward = 6 x MACs per image (Kaplan et al. 2020's rule)."""
+        return self.trainer.first * 6 * self.macs
+
+    @property
+    def peak_fraction(self) -> float:
+        return self.training_flops / self.peak_flops
+
+
+def measure(
+    *,
+    spec_name: str = "resnet20",
+    batch: int = 128,
+    steps: int = 8,
+    repeats: int = 9,
+    warmup: int = 1,
+    device: str = "cpu",
+    peak_size: int | None = None,
+) -> Throughput:
+    """Both paired comparisons and the matmul peak, on CIFAR-sized synthetic data."""
+    where = torch.device(device)
+    spec = archgen.load_spec(spec_name)
+    recipe = Train(batch_size=batch, augment=True, mixed_precision=False, channels_last=False)
+    data = load_data(f"synthetic:3x32x32,classes=10,train={max(8192, batch * steps)},val=64", size=32)
+    loader = FirstSteps(make_loaders(data, batch_size=batch, augment=True, seed=0, device=where).train, steps)
+    torch.manual_seed(0)
+    model = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, where),
+                   archgen_trainer(CifarResNet(3), loader, recipe, where), repeats=repeats, warmup=warmup)
+    torch.manual_seed(0)
+    trainer = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, where),
+                     plain_loop(archgen.build_model(spec), loader, recipe, where), repeats=repeats, warmup=warmup)
+    peak = matmul_peak(where, size=peak_size or (2048 if where.type == "cpu" else 8192), dtype=torch.float32)
+    return Throughput(spec=spec_name, batch=batch, threads=torch.get_num_threads(), macs=archgen.analyze(spec).macs,
+                      model=model, trainer=trainer, peak_flops=peak)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", default="resnet20", help="archgen spec (CIFAR ResNet-20 = the hand-written net)")
@@ -138,32 +192,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    spec = archgen.load_spec(args.spec)
-    recipe = Train(batch_size=args.batch, augment=True, mixed_precision=False, channels_last=False)
-    data = load_data("synthetic:3x32x32,classes=10,train=8192,val=64", size=32)
-    loaders = make_loaders(data, batch_size=args.batch, augment=True, seed=0, device=device)
-    loader = FirstSteps(loaders.train, args.steps)
-    macs = archgen.analyze(spec).macs
-    print(f"torch {torch.__version__} · {device} · {torch.get_num_threads()} threads · "
+    print(f"torch {torch.__version__} · {args.device} · {torch.get_num_threads()} threads · "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} · batch {args.batch} · {args.steps} steps x "
-          f"{args.repeats} repeats · {args.spec}: {macs:,} MACs/image", flush=True)
-
-    torch.manual_seed(0)
-    model = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, device),
-                   archgen_trainer(CifarResNet(3), loader, recipe, device), repeats=args.repeats, warmup=args.warmup)
+          f"{args.repeats} repeats · {args.spec}", flush=True)
+    result = measure(spec_name=args.spec, batch=args.batch, steps=args.steps, repeats=args.repeats,
+                     warmup=args.warmup, device=args.device)
+    model, trainer = result.model, result.trainer
     print(f"model    archgen {model.first:8.0f} img/s  hand-written {model.second:8.0f} img/s  "
-          f"ratio {model.ratio:.3f} (IQR {model.ratio_iqr[0]:.3f}-{model.ratio_iqr[1]:.3f})", flush=True)
-    torch.manual_seed(0)
-    trainer = paired(archgen_trainer(archgen.build_model(spec), loader, recipe, device),
-                     plain_loop(archgen.build_model(spec), loader, recipe, device), repeats=args.repeats,
-                     warmup=args.warmup)
+          f"ratio {model.ratio:.3f} (IQR {model.ratio_iqr[0]:.3f}-{model.ratio_iqr[1]:.3f})")
     print(f"trainer  archgen {trainer.first:8.0f} img/s  plain loop   {trainer.second:8.0f} img/s  "
-          f"ratio {trainer.ratio:.3f} (IQR {trainer.ratio_iqr[0]:.3f}-{trainer.ratio_iqr[1]:.3f})", flush=True)
-    peak = matmul_peak(device, size=2048 if device.type == "cpu" else 8192, dtype=torch.float32)
-    achieved = trainer.first * 6 * macs
-    print(f"peak     matmul {peak / 1e9:8.1f} GFLOP/s (float32)  training {achieved / 1e9:6.1f} GFLOP/s "
-          f"= {achieved / peak:.1%} of peak", flush=True)
+          f"ratio {trainer.ratio:.3f} (IQR {trainer.ratio_iqr[0]:.3f}-{trainer.ratio_iqr[1]:.3f})")
+    print(f"peak     matmul {result.peak_flops / 1e9:8.1f} GFLOP/s (float32)  training "
+          f"{result.training_flops / 1e9:6.1f} GFLOP/s = {result.peak_fraction:.1%} of peak "
+          f"({result.macs:,} MACs/image)")
 
 
 if __name__ == "__main__":
