@@ -17,13 +17,14 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
 from archgen.errors import SearchError
+from archgen.search.journal import open_journal
 
 JOURNAL_NAME = "journal.log"
 # A stale trial is retried this many times (then its point is given up): a crash that repeats is the point's fault.
 MAX_RETRY = 2
+CONNECT_TIMEOUT = 10  # seconds a PostgreSQL connection may take (unless the URL sets connect_timeout=)
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -82,9 +83,7 @@ def open_storage(spec: StorageSpec) -> BaseStorage:
             spec.journal.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise SearchError(f"cannot create the study folder {spec.journal.parent}: {error.strerror}") from None
-        path = str(spec.journal)
-        # JournalFileOpenLock (O_EXCL lock file) is safe for several processes on one machine.
-        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+        return open_journal(spec.journal)
     assert spec.url is not None
     try:
         return RDBStorage(
@@ -102,7 +101,12 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # SQLite locks the whole file; wait for the lock instead of failing with "database is locked".
         return {"connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "connect_args": _connect_args(url)}
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """libpq gives up on an unreachable or silent server only after the OS's TCP timeout (minutes): bound it."""
+    return {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
 
 
 def _first_line(error: BaseException) -> str:
@@ -137,7 +141,11 @@ def _lock_path(spec: StorageSpec, study_name: str) -> Path:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
+    try:
+        handle = path.open("a")
+    except OSError as error:
+        raise SearchError(f"cannot create the study's claim lock {path}: {error.strerror}") from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -155,7 +163,9 @@ def _advisory_lock(spec: StorageSpec, study_name: str) -> Iterator[None]:
     assert spec.url is not None
     engine = _ENGINES.get(spec.url)
     if engine is None:
-        engine = _ENGINES[spec.url] = sqlalchemy.create_engine(spec.url, pool_pre_ping=True, pool_size=1)
+        engine = _ENGINES[spec.url] = sqlalchemy.create_engine(
+            spec.url, pool_pre_ping=True, pool_size=1, connect_args=_connect_args(spec.url)
+        )
     key = _key(study_name) & 0x7FFF_FFFF_FFFF_FFFF  # a signed bigint
     with engine.connect() as connection:
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})

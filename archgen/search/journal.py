@@ -1,0 +1,117 @@
+"""The journal-file storage, hardened: a torn last record is cut off before the next append, damage is one line.
+
+Optuna's JournalFileBackend skips an unterminated last line while reading, but appends the next record
+right after it, so one worker killed mid-append would merge its half record with the next one and make
+every later read raise. Knows nothing of studies, specs or trials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.storages.journal._file import get_lock_file
+
+from archgen.errors import SearchError
+
+TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed
+_TAIL_CHUNK = 1 << 16
+
+
+class JournalFile(JournalFileBackend):
+    """A JournalFileBackend that repairs a torn tail under the append lock and turns damage into SearchError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            # JournalFileOpenLock (an O_EXCL lock file) is safe for several processes on one machine.
+            super().__init__(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        except OSError as error:
+            raise SearchError(f"cannot create the study journal {path}: {error.strerror}") from None
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        try:
+            for log in super().read_logs(log_number_from):
+                if not isinstance(log, dict) or not isinstance(log.get("op_code"), int):
+                    raise ValueError(f"a record is not an Optuna journal operation: {str(log)[:40]!r}")
+                yield log
+        except OSError as error:
+            raise SearchError(f"cannot read the study journal {self.path}: {error.strerror}") from None
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, Optuna's "Invalid log format."
+            raise damaged(self.path, error) from None
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        try:
+            with get_lock_file(self._lock):  # the writer of a torn tail is dead: a live one holds this lock
+                cut_torn_tail(self.path)
+                _append(self.path, logs)  # as Optuna's append_logs, under the same hold of the lock
+        except OSError as error:
+            raise SearchError(f"cannot write the study journal {self.path}: {error.strerror}") from None
+
+
+def _append(path: Path, logs: list[dict[str, Any]]) -> None:
+    text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+    with path.open("ab") as file:
+        file.write(text.encode("utf-8"))
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def open_journal(path: Path) -> JournalStorage:
+    """The journal storage at `path` (created if missing); a file that is not a journal is one SearchError."""
+    try:
+        return JournalStorage(JournalFile(path))
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:  # records of the wrong shape
+        raise damaged(path, error) from None
+
+
+def damaged(path: Path, error: BaseException) -> SearchError:
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return SearchError(
+        f"the study journal {path} is damaged or not an Optuna journal ({type(error).__name__}: {first}); "
+        "move it away to start a new study"
+    )
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Cut an unterminated last line (a write torn by a kill or a full disk) off `path`; the bytes cut.
+
+    Call holding the journal's lock. The cut bytes are appended to `<path>.torn` first.
+    """
+    with path.open("r+b") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size == 0 or _byte_at(file, size - 1) == b"\n":
+            return 0
+        keep = _last_newline_end(file, size)
+        file.seek(keep)
+        torn = file.read()
+        with path.with_name(path.name + TORN_SUFFIX).open("ab") as kept:
+            kept.write(torn + b"\n")
+            kept.flush()
+            os.fsync(kept.fileno())
+        file.truncate(keep)
+        file.flush()
+        os.fsync(file.fileno())
+        return len(torn)
+
+
+def _byte_at(file: Any, offset: int) -> bytes:
+    file.seek(offset)
+    return bytes(file.read(1))
+
+
+def _last_newline_end(file: Any, size: int) -> int:
+    """The offset just after the last b"\\n" in the file (0 if none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        file.seek(start)
+        found = file.read(end - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
