@@ -5,7 +5,7 @@ What `archgen validate` and the pre-commit hook run. Torch-free; renders nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,7 @@ def validate_paths(paths: Iterable[str | Path], *, checks: Sequence[Check] = SPE
         if isinstance(target, FileResult):
             results.append(target)
             continue
-        key = target.resolve() if target.exists() else target
+        key = target.resolve() if _is(Path.exists, target) else target
         if key not in seen:
             seen.add(key)
             results.append(validate_file(target, checks=checks))
@@ -83,10 +83,18 @@ def _targets(paths: Iterable[str | Path]) -> Iterable[Path | FileResult]:
     """Files to load, in order; a folder with no spec file yields its problem instead."""
     for given in paths:
         path = Path(given)
-        if not path.is_dir():
+        if not _is(Path.is_dir, path):
             yield path  # a file, a shipped name, or a missing path: load_spec says which problem it is
             continue
         files = spec_files(path)
         if not files:
             yield FileResult(path, problems=(Problem(path, "folder holds no *.toml spec files"),))
         yield from files
+
+
+def _is(test: Callable[[Path], bool], path: Path) -> bool:
+    """`test(path)`, False for a path the system cannot look up (too long, NUL): load_spec then says why."""
+    try:
+        return test(path)
+    except (OSError, ValueError):
+        return False

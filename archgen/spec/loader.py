@@ -60,13 +60,21 @@ def parse_spec(data: dict[str, Any], *, origin: Path | None = None, checks: Sequ
 def resolve_spec_path(path_or_name: str | Path) -> Path:
     """A path as given, or the shipped spec of that name; a missing name suggests close ones."""
     path = Path(path_or_name)
-    if path.exists() or not library.looks_like_name(str(path_or_name)):
+    if _exists(path) or not library.looks_like_name(str(path_or_name)):
         return path
     shipped = library.find_shipped(str(path_or_name))
     if shipped is not None:
         return shipped
     hint = _did_you_mean(str(path_or_name), library.shipped_specs())
     raise SpecError([Problem(path, f"no such file, and no shipped spec of that name{hint}")])
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; a name the system cannot even look up (too long, NUL) does not."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 # --- extends ---------------------------------------------------------------------------------
@@ -81,7 +89,9 @@ def _load_chain(source: Source, boundary: Path, seen: tuple[Path, ...]) -> tuple
     if extends is None:
         return data, owners
     parent = read_source(_resolve_extends(extends, source, boundary, seen))
-    parent_data, parent_owners = _load_chain(parent, boundary, (*seen, source.path.resolve()))
+    # a shipped parent's own `extends` stays inside the library, wherever the child lives
+    parent_boundary = library.LIBRARY_ROOT if _inside(parent.path, library.LIBRARY_ROOT) else boundary
+    parent_data, parent_owners = _load_chain(parent, parent_boundary, (*seen, source.path.resolve()))
     for key in _OWN_FIELDS:  # a variant is a different network: it names and describes itself
         parent_data.pop(key, None)
     return _merge(parent_data, data), {**parent_owners, **owners}
@@ -98,26 +108,37 @@ def _resolve_extends(extends: object, source: Source, boundary: Path, seen: tupl
         raise fail(f"must name a spec file or a shipped spec, got {_show(extends)}")
     if len(seen) >= MAX_EXTENDS:
         raise fail(f"more than {MAX_EXTENDS} specs in one extends chain")
+    if "\x00" in extends:  # the operating system's paths end at NUL: no file can have this name
+        raise fail(f"must name a spec file or a shipped spec, got a NUL character in {_quote(extends)}")
+    try:
+        parent = _find_parent(extends, source, boundary, fail)
+        chain = (*seen, source.path.resolve())
+        if parent.resolve() in chain:
+            cycle = " -> ".join(path.name for path in (*chain, parent))
+            raise fail(f"extends cycle: {cycle}")
+    except OSError as error:  # a name too long for the system, or one that loops through links
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise fail(f"{_quote(extends)} cannot be opened: {reason}") from None
+    return parent
+
+
+def _find_parent(extends: str, source: Source, boundary: Path, fail: Callable[[str], SpecError]) -> Path:
     if library.looks_like_name(extends):
         parent = library.find_shipped(extends)
         if parent is None:
-            raise fail(f"no shipped spec named {extends!r}{_did_you_mean(extends, library.shipped_specs())}")
-    else:
-        if Path(extends).is_absolute():
-            raise fail(f"must be a path relative to this file, got the absolute path {extends!r}")
-        # normalised, not resolved: problems in the parent keep the path the user typed, relative stays relative
-        parent = Path(os.path.normpath(source.path.parent / extends))
-        if not _inside(parent, boundary):
-            raise fail(
-                f"{extends!r} leaves the spec's folder {boundary}; "
-                "extend a shipped spec by name or a file below that folder"
-            )
-        if not parent.is_file():
-            raise fail(f"{extends!r}: no such file (looked for {parent})")
-    chain = (*seen, source.path.resolve())
-    if parent.resolve() in chain:
-        cycle = " -> ".join(path.name for path in (*chain, parent))
-        raise fail(f"extends cycle: {cycle}")
+            raise fail(f"no shipped spec named {_quote(extends)}{_did_you_mean(extends, library.shipped_specs())}")
+        return parent
+    if Path(extends).is_absolute():
+        raise fail(f"must be a path relative to this file, got the absolute path {_quote(extends)}")
+    # normalised, not resolved: problems in the parent keep the path the user typed, relative stays relative
+    parent = Path(os.path.normpath(source.path.parent / extends))
+    if not _inside(parent, boundary):
+        raise fail(
+            f"{_quote(extends)} leaves the spec's folder {boundary}; "
+            "extend a shipped spec by name or a file below that folder"
+        )
+    if not parent.is_file():
+        raise fail(f"{_quote(extends)}: no such file (looked for {parent})")
     return parent
 
 
@@ -192,8 +213,15 @@ def _locate(loc: Loc, message: str, owners: Owners, default: Source) -> Problem:
             break
     else:
         source = default
-    field = ".".join(str(part) for part in loc) or None
+    field = ".".join(_field_part(part) for part in loc) or None
     return Problem(source.path, message, line=source.line_of(loc) or 1, field=field)
+
+
+def _field_part(part: str | int) -> str:
+    """A key as printed in a field path: control, bidi and zero-width characters escaped, so that the
+    problem stays one line and reads as what the file holds (a U+202E key must not reverse the line)."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _message(error: Any) -> str:
@@ -244,6 +272,12 @@ def _show(value: object) -> str:
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{kind} {text}" if kind in {"string"} else text
+
+
+def _quote(text: str, limit: int = 100) -> str:
+    """`text` quoted as Python writes it (control characters escaped), shortened past `limit` characters."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= limit else quoted[: limit - 4] + "...'"
 
 
 def _annotation_at(loc: Loc) -> Any:

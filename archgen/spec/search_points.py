@@ -9,6 +9,7 @@ import copy
 import difflib
 import itertools
 import math
+import sys
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -29,6 +30,8 @@ Point = Mapping[str, Choice]
 FIXED_FIELDS = ("name", "description", "reference", "depth", "search", "input")
 # Range ends and choices of every parameter combined; enough for the usual handful of parameters.
 MAX_CORNERS = 256
+# Points of a grid search, every one listed up front (Optuna's GridSampler); a million is already years of training.
+MAX_GRID_POINTS = 1_000_000
 ALL = "*"
 
 
@@ -103,8 +106,7 @@ def _kind(bare: Any) -> str:
 
 def field_error(ref: FieldRef, value: Choice) -> str | None:
     """Why `value` can never be held by the field, or None if it can."""
-    if ref.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    value = _as_float(value) if ref.kind == "float" else value
     try:
         TypeAdapter(ref.annotation).validate_python(value, strict=True)
     except ValidationError as error:
@@ -115,6 +117,16 @@ def field_error(ref: FieldRef, value: Choice) -> str | None:
         message = str(detail["msg"]).replace("Input should be", "must be")
         return f"{value!r} is not a valid {'.'.join(ref.parts)}: {message}"
     return None
+
+
+def _as_float(value: Choice) -> Choice:
+    """An integer written for a float field, as a float; one beyond any float stays an int, which the field refuses."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _FLOAT_MAX_INT:
+        return float(value)
+    return value
+
+
+_FLOAT_MAX_INT = int(sys.float_info.max)
 
 
 # --- points -----------------------------------------------------------------------------------------
@@ -138,8 +150,7 @@ def apply_point(base: Mapping[str, Any], point: Point, *, name: str | None = Non
         data["name"] = name
     for path, value in point.items():
         ref = resolve(path)
-        if ref.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        value = _as_float(value) if ref.kind == "float" else value
         _set(data, ref.parts, value, path)
     return data
 
@@ -229,9 +240,15 @@ def _check_settings(space: SearchSpace) -> Iterator[Violation]:
             "hyperband prunes one objective only; with several objectives use 'median' or 'none'",
         )
     if space.resolved_sampler == "grid":
-        continuous = [path for path, param in space.params.items() if param.grid() is None]
+        continuous = [path for path, param in space.params.items() if param.count() is None]
+        size = space.size()
         if continuous:
             yield ("search", "sampler"), f"grid needs finite ranges; give {continuous[0]} a step or choices"
+        elif size is not None and size > MAX_GRID_POINTS:
+            yield ("search", "sampler"), (
+                f"the grid has {_count(size)} points, more than archgen lists (at most {MAX_GRID_POINTS:,}); "
+                "narrow the ranges or widen their steps"
+            )
 
 
 def _check_param(path: str, param: Param, base: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:
@@ -297,10 +314,22 @@ def _check_step(param: Param) -> Iterator[tuple[Loc, str]]:
         yield ("step",), "a log range cannot also have a step"
     elif param.step <= 0:
         yield ("step",), f"must be positive, got {param.step}"
-    else:
-        count = (param.high - param.low) / param.step
-        if not math.isclose(count, round(count), abs_tol=1e-9):
+    elif all(isinstance(value, int) for value in (param.low, param.high, param.step)):
+        if (param.high - param.low) % param.step:  # exact: TOML integers may be beyond any float
             yield ("high",), f"high {param.high} is not low {param.low} plus a multiple of step {param.step}"
+    else:
+        try:
+            count = (param.high - param.low) / param.step
+        except OverflowError:
+            count = math.inf
+        if not math.isfinite(count):
+            yield ("step",), f"step {param.step} is too small to count from {param.low} to {param.high}"
+        elif not math.isclose(count, round(count), abs_tol=1e-9):
+            yield ("high",), f"high {param.high} is not low {param.low} plus a multiple of step {param.step}"
+
+
+def _count(size: int) -> str:
+    return f"{size:,}" if size < 10**30 else "more than 10^30"
 
 
 def _check_overlaps(space: SearchSpace) -> Iterator[Violation]:

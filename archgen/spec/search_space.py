@@ -7,6 +7,7 @@ Knows nothing of Optuna: `archgen.search` turns these models into trial suggesti
 from __future__ import annotations
 
 import math
+import sys
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
@@ -60,6 +61,23 @@ class Param(_Frozen):
         count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return tuple(self.low + index * self.step for index in range(max(count, 0)))
 
+    def count(self) -> int | None:
+        """How many values `grid()` holds, without listing them (a range may hold 2**63); None when continuous."""
+        if self.choices is not None:
+            return len(self.choices)
+        if self.low is None or self.high is None:
+            return 0
+        if isinstance(self.low, int) and isinstance(self.high, int) and not isinstance(self.step, float):
+            step = self.step or 1
+            return max((self.high - self.low) // step + 1, 0) if step > 0 else 0
+        if self.step is None or self.step <= 0:
+            return None
+        try:
+            steps = (self.high - self.low) / self.step
+        except OverflowError:  # TOML integers are unbounded; floats are not
+            return sys.maxsize
+        return max(math.floor(steps + 1e-9) + 1, 0) if math.isfinite(steps) else sys.maxsize
+
     def ends(self) -> tuple[Choice, ...]:
         """The values that bound this parameter: both ends of a range, or every choice."""
         if self.choices is not None:
@@ -101,8 +119,8 @@ class SearchSpace(_Frozen):
         """Number of distinct points, or None when a float range is continuous."""
         total = 1
         for param in self.params.values():
-            values = param.grid()
-            if values is None:
+            count = param.count()
+            if count is None:
                 return None
-            total *= len(values)
+            total *= count
         return total

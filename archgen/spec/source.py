@@ -81,6 +81,8 @@ def _read_bytes(path: Path) -> bytes:
         raise _fail(path, "permission denied: the file cannot be read") from None
     except OSError as error:
         raise _fail(path, f"cannot be read: {os.strerror(error.errno) if error.errno else error}") from None
+    except ValueError:  # Python refuses paths holding a NUL before asking the system
+        raise _fail(path, "cannot be read: the path holds a NUL character") from None
     if len(raw) > MAX_FILE_BYTES:  # grew while we read it, or a special file without a size
         raise _fail(path, f"file is larger than {MAX_FILE_BYTES:,} bytes, the most a spec may be")
     return raw

@@ -1,0 +1,52 @@
+"""Example budgets of the fuzzers and the predicate every problem must pass: it names the file and where.
+
+`examples(n)` is n examples under the CI profile and DEEP_FACTOR x n under `--hypothesis-profile=deep`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hypothesis import settings
+
+from archgen.errors import Problem
+
+DEEP_FACTOR = 40
+
+# Problems about a file as a whole: there is no line in it to point at (ruff says 1:1; we name the file alone).
+WHOLE_FILE = (
+    "no such file",
+    "is a folder",
+    "is not a regular file",
+    "file is empty",
+    "file is ",  # "file is 2,000,000 bytes; ..." / "file is larger than ..."
+    "permission denied",
+    "cannot be read",
+)
+
+
+def profile_name() -> str:
+    current = settings.get_current_profile_name()
+    return "deep" if "deep" in (current, os.environ.get("ARCHGEN_FUZZ")) else "fuzz-ci"
+
+
+def examples(n: int) -> settings:
+    """Settings for a fuzzer worth `n` examples in CI (derandomized), DEEP_FACTOR x n in the deep profile."""
+    name = profile_name()
+    scale = DEEP_FACTOR if name == "deep" else 1
+    return settings(settings.get_profile(name), max_examples=n * scale)
+
+
+def located(problem: Problem, path: Path) -> bool:
+    """The problem names `path` (or the parent it came from) and a line or a field, on one line of text."""
+    text = str(problem)
+    if problem.file is None or "\n" in text or "\r" in text or not problem.message:
+        return False
+    if problem.file != path and f"(extended by {path})" not in problem.message:
+        return False
+    if problem.line is not None:
+        return text.startswith(f"{problem.file}:{problem.line}")
+    if problem.field:
+        return text.startswith(f"{problem.file}: {problem.field}: ")
+    return text.startswith(f"{problem.file}: ") and problem.message.startswith(WHOLE_FILE)

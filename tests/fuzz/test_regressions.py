@@ -1,0 +1,97 @@
+"""Every bug the fuzzers found, as a plain test: the input that broke archgen and the located problem it now gets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fuzz_settings import located
+
+from archgen.analysis import SPEC_CHECKS
+from archgen.errors import SpecError
+from archgen.spec import load_spec
+from archgen.spec.library import find_shipped
+from archgen.validation import validate_paths
+
+SEARCH = (find_shipped("digits-search") or Path()).read_text(encoding="utf-8")
+LR = '"train.lr" = { low = 0.01, high = 0.3, log = true }'
+DEPTH0 = '"body.depths.0" = { low = 1, high = 3 }'
+
+
+def _problems(tmp_path: Path, text: str, name: str = "spec.toml") -> list[str]:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, checks=SPEC_CHECKS)
+    assert all(located(problem, path) for problem in caught.value.problems), caught.value.problems
+    return [str(problem) for problem in caught.value.problems]
+
+
+@pytest.mark.parametrize("name", ["plain20", "digits-plain20", "resnext50_32x4d", "degradation-grid"])
+def test_extending_a_shipped_spec_that_extends_another(tmp_path: Path, name: str) -> None:
+    """Bug: the shipped parent's own relative `extends` was judged against the user's folder ("leaves the folder")."""
+    path = tmp_path / "child.toml"
+    path.write_text(f'extends = "{name}"\nname = "child"\n', encoding="utf-8")
+    assert load_spec(path).body == load_spec(name).body
+
+
+def test_extends_with_a_nul_byte(tmp_path: Path) -> None:
+    """Bug: ValueError (embedded null byte) from the path functions."""
+    [problem] = _problems(tmp_path, 'extends = "a\\u0000b.toml"\n')
+    assert problem.startswith(f"{tmp_path / 'spec.toml'}:1: extends: ")
+
+
+@pytest.mark.parametrize("extends", ["a" * 5000 + ".toml", "x/" * 3000 + "a.toml"])
+def test_extends_with_a_path_too_long_for_the_system(tmp_path: Path, extends: str) -> None:
+    """Bug: OSError (File name too long) from is_file()."""
+    [problem] = _problems(tmp_path, f'extends = "{extends}"\n')
+    assert problem.startswith(f"{tmp_path / 'spec.toml'}:1: extends: ")
+
+
+@pytest.mark.parametrize("name", ["a" * 5000 + ".toml", "b" * 5000])
+def test_validate_a_path_too_long_for_the_system(name: str) -> None:
+    """Bug: OSError (File name too long) from exists()/is_dir() in `archgen validate` and `load_spec`."""
+    [problem] = validate_paths([name]).problems
+    assert str(problem).startswith(name[:100]) and "\n" not in str(problem)
+    result = subprocess.run([sys.executable, "-m", "archgen", "validate", name], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("key", ["a\\nb", "a\\rb", "a\\u202eb", "a\\u200bb", "a\\u0007b"])
+def test_a_key_with_control_characters_stays_on_one_line(tmp_path: Path, key: str) -> None:
+    """Bug: the field path printed the key raw, so a newline in a quoted key split the problem line in two."""
+    text = (find_shipped("resnet20") or Path()).read_text(encoding="utf-8")
+    [problem] = _problems(tmp_path, f'{text}\n"{key}" = 1\n')
+    assert problem.isprintable(), problem
+
+
+def _search(tmp_path: Path, old: str, new: str, sampler: str = "") -> list[str]:
+    text = SEARCH.replace(old, new)
+    assert text != SEARCH
+    if sampler:
+        text = text.replace('pruner = "median"', f'pruner = "median"\nsampler = "{sampler}"')
+    return _problems(tmp_path, text)
+
+
+def test_grid_over_a_huge_integer_range(tmp_path: Path) -> None:
+    """Bug: the grid check listed every point of the range (MemoryError, or minutes)."""
+    problems = _search(tmp_path, DEPTH0, '"body.depths.0" = { low = 1, high = 100_000_000_000 }', "grid")
+    assert any("body.depths.0" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (LR, '"train.lr" = { low = 0.01, high = ' + "9" * 400 + " }"),  # OverflowError: int too large for a float
+        (LR, '"train.lr" = { low = -1e308, high = 1e308, step = 1e-300 }'),  # round(inf)
+        (DEPTH0, '"body.depths.0" = { low = 1, high = ' + "9" * 400 + ", step = 1 }"),  # int / int too large
+        (DEPTH0, '"body.depths.0" = { choices = [1, ' + "9" * 400 + "] }"),
+        (LR, '"train.lr" = { choices = [0.1, ' + "9" * 400 + "] }"),
+    ],
+)
+def test_search_ranges_beyond_floats(tmp_path: Path, old: str, new: str) -> None:
+    """Bug: OverflowError from float arithmetic on TOML's unbounded integers."""
+    assert _search(tmp_path, old, new)
