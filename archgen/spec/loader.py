@@ -116,8 +116,9 @@ def _resolve_extends(extends: object, source: Source, boundary: Path, seen: tupl
         if parent.resolve() in chain:
             cycle = " -> ".join(path.name for path in (*chain, parent))
             raise fail(f"extends cycle: {cycle}")
-    except OSError as error:  # a name too long for the system, or one that loops through links
-        reason = os.strerror(error.errno) if error.errno else str(error)
+    except (OSError, RuntimeError) as error:  # a name too long for the system; links in a loop (RuntimeError)
+        errno = getattr(error, "errno", None)
+        reason = os.strerror(errno) if errno else "its symbolic links form a loop"
         raise fail(f"{_quote(extends)} cannot be opened: {reason}") from None
     return parent
 
@@ -227,7 +228,7 @@ def _field_part(part: str | int) -> str:
 def _message(error: Any) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     if kind == "extra_forbidden":
-        allowed = _field_names(loc[:-1])
+        allowed = _field_names(loc[:-1]) + (["extends"] if len(loc) == 1 else [])  # the loader's own key
         listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return f"unknown key {str(loc[-1])!r}{_did_you_mean(str(loc[-1]), allowed)}{listed}"
     if kind == "literal_error":

@@ -95,3 +95,17 @@ def test_grid_over_a_huge_integer_range(tmp_path: Path) -> None:
 def test_search_ranges_beyond_floats(tmp_path: Path, old: str, new: str) -> None:
     """Bug: OverflowError from float arithmetic on TOML's unbounded integers."""
     assert _search(tmp_path, old, new)
+
+
+def test_a_misspelled_extends_gets_a_did_you_mean(tmp_path: Path) -> None:
+    """Bug: `extends` is the loader's key, not a schema field, so `xtends` got no hint and the list omitted it."""
+    problems = _problems(tmp_path, 'xtends = "resnet20"\nname = "child"\n')
+    assert any("unknown key 'xtends'; did you mean 'extends'?" in problem for problem in problems), problems
+
+
+def test_extends_a_symlink_loop(tmp_path: Path) -> None:
+    """Bug: Path.resolve() raises RuntimeError on a loop of symbolic links (Python 3.11)."""
+    (tmp_path / "loop.toml").symlink_to(tmp_path / "loop2.toml")
+    (tmp_path / "loop2.toml").symlink_to(tmp_path / "loop.toml")
+    [problem] = _problems(tmp_path, 'extends = "loop.toml"\n')
+    assert problem.endswith(":1: extends: 'loop.toml' cannot be opened: its symbolic links form a loop"), problem

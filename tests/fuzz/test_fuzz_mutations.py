@@ -1,0 +1,174 @@
+"""Valid specs mutated: every shipped spec with keys dropped, duplicated, retyped, misspelled, values out of
+range, wrong block kinds, and hostile `extends` targets. Each mutant is a located SpecError, or a valid spec
+that analyses and writes back out to an equal spec.
+
+`pytest tests/fuzz --hypothesis-profile=deep` runs 40x the examples with fresh seeds (see fuzz_settings.py).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import tomli
+from fuzz_settings import examples, located
+from hypothesis import given
+from hypothesis import strategies as st
+from mutations import SHIPPED, Mutant, misspell, mutate
+
+from archgen.analysis import SPEC_CHECKS, analyze
+from archgen.errors import Problem, SpecError
+from archgen.spec import NetSpec, load_spec
+from archgen.spec.writer import dump_spec
+
+OUTCOMES: Counter[str] = Counter()
+
+
+def _check(text: str, *, folder: Path, name: str = "mutant.toml") -> tuple[NetSpec | None, list[Problem]]:
+    """Load `text` as a spec file in `folder`: a valid spec (checked further) or located problems, nothing else."""
+    path = folder / name
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        spec = load_spec(path, checks=SPEC_CHECKS)
+    except SpecError as error:
+        unlocated = [str(problem) for problem in error.problems if not located(problem, path)]
+        assert error.problems and not unlocated, unlocated
+        OUTCOMES["invalid"] += 1
+        return None, list(error.problems)
+    OUTCOMES["valid"] += 1
+    complexity = analyze(spec)
+    assert complexity.params > 0 and complexity.macs > 0
+    written = dump_spec(spec)
+    (folder / "written.toml").write_text(written, encoding="utf-8")
+    assert load_spec(folder / "written.toml") == spec
+    return spec, []
+
+
+@examples(400)
+@given(st.randoms(use_true_random=False), st.integers(1, 3))
+def test_mutated_shipped_specs(rng: random.Random, rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        _check(mutate(rng, rounds=rounds).text, folder=Path(folder))
+
+
+@examples(150)
+@given(st.randoms(use_true_random=False), st.sampled_from(sorted(SHIPPED)))
+def test_misspelled_keys_get_a_did_you_mean(rng: random.Random, name: str) -> None:
+    mutant = misspell(rng, tomli.loads(SHIPPED[name]))
+    if mutant is None or mutant.misspelled is None:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        spec, problems = _check(mutant.text, folder=Path(folder))
+    assert spec is None, mutant.kind  # every key of a shipped spec is meaningful: its typo is unknown
+    unknown = [problem for problem in problems if f"unknown key {mutant.misspelled!r}" in problem.message]
+    assert unknown and all("did you mean" in problem.message for problem in unknown), (mutant.kind, problems)
+    OUTCOMES["did-you-mean"] += 1
+
+
+def test_the_mutations_produced_both_outcomes() -> None:
+    """Control: mutants were refused (the checks ran) and some stayed valid (the valid branch ran)."""
+    assert OUTCOMES["invalid"] > 100 and OUTCOMES["valid"] > 5 and OUTCOMES["did-you-mean"] > 20, OUTCOMES
+
+
+def test_the_did_you_mean_check_can_fail(tmp_path: Path) -> None:
+    """Control: a key far from every field gets no hint, so the assertion above is not vacuous."""
+    _, problems = _check(SHIPPED["resnet20"].replace("width = 16\n", "zzzzzzzz = 16\n", 1), folder=tmp_path)
+    assert any("unknown key 'zzzzzzzz'" in p.message and "did you mean" not in p.message for p in problems)
+
+
+# --- hostile extends -------------------------------------------------------------------------------------
+
+CIFAR = SHIPPED["resnet20"]
+
+
+def _extends(folder: Path, target: str) -> list[Problem]:
+    spec, problems = _check(f'extends = "{target}"\nname = "child"\n', folder=folder, name="child.toml")
+    assert spec is None, target
+    return problems
+
+
+def _one(problems: list[Problem], fragment: str) -> str:
+    [problem] = problems
+    assert problem.field == "extends" and problem.line == 1 and fragment in problem.message, str(problem)
+    return problem.message
+
+
+def test_extends_cycle_of_three(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "child.toml"\n')
+    _one(_extends(tmp_path, "a.toml"), "extends cycle: child.toml -> a.toml -> b.toml -> child.toml")
+
+
+def test_extends_a_missing_parent(tmp_path: Path) -> None:
+    _one(_extends(tmp_path, "gone.toml"), "'gone.toml': no such file")
+
+
+@pytest.mark.parametrize("target", ["../x.toml", "sub/../../x.toml", "../" * 40 + "etc/passwd.toml"])
+def test_extends_escaping_the_folder(tmp_path: Path, target: str) -> None:
+    (tmp_path / "sub").mkdir()
+    _one(_extends(tmp_path / "sub", target), "leaves the spec's folder")
+
+
+@pytest.mark.parametrize("target", ["/etc/hosts", "/dev/zero", "//x.toml"])
+def test_extends_an_absolute_path(tmp_path: Path, target: str) -> None:
+    _one(_extends(tmp_path, target), "must be a path relative to this file")
+
+
+def test_extends_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "parent.toml").mkdir()
+    _one(_extends(tmp_path, "parent.toml"), "no such file")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_extends_a_fifo_does_not_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.toml")
+    _one(_extends(tmp_path, "pipe.toml"), "no such file")
+
+
+def test_extends_dev_zero_through_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")
+    _one(_extends(tmp_path, "zero.toml"), "zero.toml")
+
+
+def test_extends_a_symlink_leaving_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "out.toml").write_text(CIFAR)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "link.toml").symlink_to(tmp_path / "out.toml")
+    _one(_extends(tmp_path / "in", "link.toml"), "leaves the spec's folder")
+
+
+def test_extends_a_symlink_loop(tmp_path: Path) -> None:
+    (tmp_path / "loop.toml").symlink_to(tmp_path / "loop2.toml")
+    (tmp_path / "loop2.toml").symlink_to(tmp_path / "loop.toml")
+    _one(_extends(tmp_path, "loop.toml"), "loop.toml")
+
+
+@pytest.mark.parametrize("target", ["resnet35", "", "a\\u0000b", "x" * 5000, "a\\nb", "CON", ".", "..", "~/x.toml"])
+def test_extends_odd_names(tmp_path: Path, target: str) -> None:
+    [problem] = _extends(tmp_path, target)
+    assert problem.field == "extends" and "\n" not in str(problem) and len(str(problem)) < 400, str(problem)
+
+
+@pytest.mark.parametrize("name", ["digits-pareto", "plain110", "resnet50c", "resnet152-v1.5"])
+def test_extends_shipped_chains_from_any_folder(tmp_path: Path, name: str) -> None:
+    spec, _ = _check(f'extends = "{name}"\nname = "child"\n', folder=tmp_path)
+    assert spec is not None and spec.body == load_spec(name).body
+
+
+@examples(60)
+@given(st.randoms(use_true_random=False))
+def test_mutated_parent_of_a_valid_child(rng: random.Random) -> None:
+    """A mutated spec as the parent: its problems name the parent's file and say which child extended it."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "parent.toml").write_text(mutate(rng).text, encoding="utf-8", errors="surrogatepass")
+        _check('extends = "parent.toml"\nname = "child"\n', folder=Path(folder))
+
+
+def test_mutant_records_what_it_did() -> None:
+    """Control for the mutation engine: a seeded mutant differs from its source and says how."""
+    mutant = mutate(random.Random(1), name="resnet34")
+    assert isinstance(mutant, Mutant) and mutant.text != SHIPPED["resnet34"] and mutant.kind
