@@ -6,8 +6,12 @@ keep it; otherwise each is resized (shorter side) and centre-cropped to the size
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import warnings
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +25,8 @@ from archgen.errors import DataError
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 VAL_FOLDERS = ("val", "test")
 MAX_BYTES = 8 * 2**30  # decoded uint8 pixels archgen holds in memory
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit greys (PIL reads 32-bit "I" the same way)
+GREY_MODES = ("1", "L", "LA", "F", *WIDE_MODES)
 
 Files = list[tuple[Path, int]]
 
@@ -38,15 +43,13 @@ def load_folder_data(root: Path, *, size: int) -> ImageData:
         raise DataError(f"imagefolder:{root}: no {missing} folder; expected {layout}")
     classes = _class_names(train_dir)
     train_files, val_files = _files(train_dir, classes), _files(val_dir, classes)
-    channels, native = _survey([path for path, _ in train_files + val_files])
-    target = native or size
-    _check_memory(root, len(train_files) + len(val_files), channels, target)
+    with _strict_bombs():
+        channels, native = _survey([path for path, _ in train_files + val_files])
+        target = native or size
+        _check_memory(root, len(train_files) + len(val_files), channels, target)
+        train, val = _decode(train_files, channels, target), _decode(val_files, channels, target)
     return ImageData(
-        source=f"imagefolder:{root}",
-        train=_decode(train_files, channels, target),
-        val=_decode(val_files, channels, target),
-        class_names=classes,
-        native_size=None if native else size,
+        source=f"imagefolder:{root}", train=train, val=val, class_names=classes, native_size=None if native else size
     )
 
 
@@ -109,7 +112,7 @@ def _decode(files: Files, channels: int, size: int) -> Split:
     def read(path: Path) -> np.ndarray:
         with _open(path) as image:
             try:
-                image = image.convert("L" if channels == 1 else "RGB")
+                image = _to_8bit(image).convert("L" if channels == 1 else "RGB")
             except (OSError, ValueError) as error:  # truncated or corrupt pixel data
                 raise DataError(f"{path}: not an image archgen can read ({error})") from None
             if image.size != (size, size):
@@ -123,8 +126,32 @@ def _decode(files: Files, channels: int, size: int) -> Split:
     return Split(images, torch.tensor([label for _, label in files], dtype=torch.int64))
 
 
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit greys scaled to 0..255: PIL's own convert("L") clips them, so most pixels would read 255."""
+    if image.mode not in WIDE_MODES:
+        return image
+    wide = np.asarray(image).astype(np.int64).clip(0, 65535)
+    return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+
+
 def _open(path: Path) -> Image.Image:
+    """The image at `path`, header read only; a FIFO or device is refused before opening (opening one would block)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise DataError(f"{path}: not a regular file (a folder, FIFO, socket or device named like an image)")
         return Image.open(path)
-    except (OSError, UnidentifiedImageError) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:  # see _strict_bombs
+        raise DataError(f"{path}: refused as a possible decompression bomb ({error})") from None
+    except (OSError, UnidentifiedImageError) as error:  # also a dangling link or a symlink loop
         raise DataError(f"{path}: not an image archgen can read ({error})") from None
+
+
+@contextlib.contextmanager
+def _strict_bombs() -> Iterator[None]:
+    """PIL only warns between MAX_IMAGE_PIXELS and twice that; archgen refuses those images too, in one line.
+
+    The filter list is process-wide, so the decoding threads see it; the main thread sets and restores it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
