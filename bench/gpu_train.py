@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,6 +85,47 @@ def measure(case: Case, device: torch.device, *, steps: int, warmup: int, peak: 
     return Row(case, speed, 1000 * seconds / len(limited), speed * 6 * macs / peak)
 
 
+@dataclass(frozen=True)
+class GpuTable:
+    device: str
+    dtype: str
+    peak_flops: float
+    """The best (size x size) matmul in `dtype`, measured in the same run."""
+    steps: int
+    rows: tuple[Row, ...]
+
+    def speedup(self, spec: str, *, compile: bool) -> float | None:
+        """images/s of bf16 + channels_last (compiled or not) over eager float32, for one net."""
+        base = [r for r in self.rows if r.case.spec == spec and not r.case.bf16]
+        fast = [r for r in self.rows if r.case.spec == spec and r.case.bf16 and r.case.compile == compile]
+        return fast[0].images_per_second / base[0].images_per_second if base and fast else None
+
+
+def measure_table(
+    *, dry_run: bool = False, steps: int | None = None, on_row: Callable[[Row], object] | None = None
+) -> GpuTable:
+    """Every case on CUDA (or, dry run, toy sizes on the CPU); `on_row` sees each row as it is measured."""
+    device = torch.device("cpu" if dry_run else "cuda")
+    steps = steps or (2 if dry_run else 50)
+    torch.backends.cudnn.benchmark = True
+    dtype = torch.float32 if dry_run else torch.bfloat16
+    peak = matmul_peak(device, size=1024 if dry_run else 8192, dtype=dtype)
+    rows = []
+    for case in cases(dry_run):
+        rows.append(measure(case, device, steps=steps, warmup=1 if dry_run else 3, peak=peak))
+        if on_row is not None:
+            on_row(rows[-1])
+    name = "CPU (dry run)" if dry_run else torch.cuda.get_device_name()
+    return GpuTable(device=name, dtype=str(dtype).removeprefix("torch."), peak_flops=peak, steps=steps,
+                    rows=tuple(rows))
+
+
+def format_row(row: Row) -> str:
+    case = row.case
+    return (f"| {case.spec} | {case.batch} | {'bf16' if case.bf16 else 'float32'} | {case.channels_last} | "
+            f"{case.compile} | {row.images_per_second:,.0f} | {row.ms_per_step:.1f} | {row.peak_fraction:.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="toy sizes on CPU, to check the script runs")
@@ -92,25 +134,13 @@ def main() -> None:
     args = parser.parse_args()
     if not args.dry_run and not torch.cuda.is_available():
         sys.exit("no CUDA device: run with --dry-run to check the script on CPU")
-    device = torch.device("cpu" if args.dry_run else "cuda")
-    steps = args.steps or (2 if args.dry_run else 50)
-    torch.backends.cudnn.benchmark = True
-    dtype = torch.float32 if args.dry_run else torch.bfloat16
-    peak = matmul_peak(device, size=1024 if args.dry_run else 8192, dtype=dtype)
-    name = "CPU (dry run)" if args.dry_run else torch.cuda.get_device_name()
-    print(f"{name} · torch {torch.__version__} · matmul peak {peak / 1e12:.3g} TFLOP/s "
-          f"({str(dtype).removeprefix('torch.')}) · {steps} timed steps per row", flush=True)
-    header = "| net | batch | precision | channels_last | compile | images/s | ms/step | of peak |"
-    print(header + "\n|---|---:|---|---|---|---:|---:|---:|", flush=True)
-    rows = []
-    for case in cases(args.dry_run):
-        row = measure(case, device, steps=steps, warmup=1 if args.dry_run else 3, peak=peak)
-        rows.append(row)
-        print(f"| {case.spec} | {case.batch} | {'bf16' if case.bf16 else 'float32'} | {case.channels_last} | "
-              f"{case.compile} | {row.images_per_second:,.0f} | {row.ms_per_step:.1f} | {row.peak_fraction:.1%} |",
-              flush=True)
+    print("| net | batch | precision | channels_last | compile | images/s | ms/step | of peak |\n"
+          "|---|---:|---|---|---|---:|---:|---:|", flush=True)
+    table = measure_table(dry_run=args.dry_run, steps=args.steps, on_row=lambda row: print(format_row(row), flush=True))
+    print(f"{table.device} · torch {torch.__version__} · matmul peak {table.peak_flops / 1e12:.3g} TFLOP/s "
+          f"({table.dtype}) · {table.steps} timed steps per row", flush=True)
     if args.json is not None:
-        args.json.write_text(json.dumps([asdict(row) for row in rows], indent=1))
+        args.json.write_text(json.dumps([asdict(row) for row in table.rows], indent=1))
 
 
 if __name__ == "__main__":
