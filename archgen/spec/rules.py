@@ -21,6 +21,7 @@ def check(spec: NetSpec) -> list[RuleViolation]:
     violations = [
         *_bottleneck_only_fields(spec),
         *_body_form(spec),
+        *_stem_width(spec),
         *_groups(spec),
         *_option_a_widths(spec),
         *_strides(spec),
@@ -63,6 +64,14 @@ def _body_form(spec: NetSpec) -> Iterator[RuleViolation]:
         for field in ("depths", "width"):
             if getattr(body, field) is None:
                 yield ("body", field), "required: the body needs depths and width, or [[body.stages]]"
+
+
+def _stem_width(spec: NetSpec) -> Iterator[RuleViolation]:
+    if spec.stem.kind == "deep" and spec.stem.width < 2:  # its first two convs are width // 2 wide (timm's resnet*c)
+        yield ("stem", "width"), (
+            f"the deep stem's inner convs are width // 2 = {spec.stem.width // 2} channels wide; "
+            f"give it at least 2, got {spec.stem.width}"
+        )
 
 
 def _stage_widths(spec: NetSpec) -> Iterator[tuple[int, Stage, int, int]]:

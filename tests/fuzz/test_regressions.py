@@ -109,3 +109,12 @@ def test_extends_a_symlink_loop(tmp_path: Path) -> None:
     (tmp_path / "loop2.toml").symlink_to(tmp_path / "loop.toml")
     [problem] = _problems(tmp_path, 'extends = "loop.toml"\n')
     assert problem.endswith(":1: extends: 'loop.toml' cannot be opened: its symbolic links form a loop"), problem
+
+
+def test_a_deep_stem_one_channel_wide(tmp_path: Path) -> None:
+    """Bug: the deep stem's inner convs have width // 2 = 0 channels; the spec validated, building it crashed."""
+    text = (find_shipped("resnet20") or Path()).read_text(encoding="utf-8")
+    text = text.replace('kind = "cifar"', 'kind = "deep"').replace("width = 16\n", "width = 1\n", 1)
+    assert 'kind = "deep"' in text and "width = 1\n" in text
+    [problem] = _problems(tmp_path, text)
+    assert ": stem.width: the deep stem's inner convs are width // 2 = 0 channels wide; " in problem, problem
