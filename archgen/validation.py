@@ -74,8 +74,11 @@ def validate_file(path: str | Path, *, checks: Sequence[Check] = SPEC_CHECKS) ->
 
 
 def spec_files(folder: Path) -> list[Path]:
-    """Every `*.toml` file below `folder`, sorted; hidden folders (`.git`, `.venv`) are skipped."""
-    found = (path for path in folder.rglob("*.toml") if path.is_file())
+    """Every `*.toml` below `folder` that is not a folder, sorted; hidden folders (`.git`, `.venv`) are skipped.
+
+    Broken links, link loops and special files are kept: `load_spec` reports them instead of CI passing silently.
+    """
+    found = (path for path in folder.rglob("*.toml") if not _is(Path.is_dir, path))
     return sorted(path for path in found if not any(part.startswith(".") for part in path.relative_to(folder).parts))
 
 
