@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from archgen.search.journal import open_journal
 JOURNAL_NAME = "journal.log"
 # A stale trial is retried this many times (then its point is given up): a crash that repeats is the point's fault.
 MAX_RETRY = 2
+SCHEMA_ATTEMPTS = 4  # opening a new RDB storage, when other workers create its tables at the same moment
 CONNECT_TIMEOUT = 10  # seconds a PostgreSQL connection may take (unless the URL sets connect_timeout=)
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -85,16 +87,31 @@ def open_storage(spec: StorageSpec) -> BaseStorage:
             raise SearchError(f"cannot create the study folder {spec.journal.parent}: {error.strerror}") from None
         return open_journal(spec.journal)
     assert spec.url is not None
-    try:
-        return RDBStorage(
-            spec.url,
-            engine_kwargs=_engine_kwargs(spec.url),
-            heartbeat_interval=spec.heartbeat_interval,
-            grace_period=spec.grace_period,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
-        )
-    except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot open this URL"
-        raise SearchError(f"cannot open the storage {spec.label}: {_first_line(error)}") from None
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            return RDBStorage(
+                spec.url,
+                engine_kwargs=_engine_kwargs(spec.url),
+                heartbeat_interval=spec.heartbeat_interval,
+                grace_period=spec.grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            )
+        except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot open this URL"
+            if attempt < SCHEMA_ATTEMPTS and _lost_schema_race(error):
+                time.sleep(0.2 * attempt)
+                continue
+            raise SearchError(f"cannot open the storage {spec.label}: {_first_line(error)}") from None
+    raise AssertionError("unreachable")
+
+
+def _lost_schema_race(error: Exception) -> bool:
+    """Two workers creating a new database's tables at once: the loser's insert or CREATE collides; a retry finds
+    the tables and version rows made (Optuna's RDBStorage creates them without a lock)."""
+    import sqlalchemy.exc
+
+    if isinstance(error, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError):
+        return True
+    return isinstance(error, sqlalchemy.exc.OperationalError) and "already exists" in str(error)
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
