@@ -19,6 +19,7 @@ from safetensors.torch import save as save_safetensors
 from archgen.analysis import analyze
 from archgen.data import Loaders
 from archgen.errors import ArchgenError, RunError
+from archgen.pipeline.edits import check_fits, check_unedited
 from archgen.pipeline.fitting import Fitted
 from archgen.pipeline.result import Plan, TrainResult
 from archgen.runs import RunFolder
@@ -65,6 +66,12 @@ class Run:
                                "(move the checkpoints folder away to train the run again from the start)")
             if loaded.state is None:
                 notes += ("no checkpoint yet (stopped before the first one): starting from the beginning",)
+            else:
+                assert loaded.path is not None
+                check_unedited(folder.spec_path(), loaded.path)
+                check_fits(loaded.state, engine, loaded.path)
+            if processes.main:
+                folder.check_space(_checkpoint_bytes(engine))
             return cls(folder if processes.main else None, loaded.state, fitted.notes + notes, processes, True)
         if out is None:
             return cls(None, None, fitted.notes, processes, False)

@@ -1,8 +1,10 @@
-"""Checkpoints on disk: `checkpoints/step-NNNNNNNNN/` holding safetensors weights, a state file and a manifest.
+"""Checkpoints on disk: `checkpoints/step-NNNNNNNNN/` holding safetensors weights, a state file, a manifest and
+(optionally) copies of other files the run depends on, such as its spec.
 
-The manifest (written last) records each file's sha256; a checkpoint whose files do not match is
-skipped for the previous good one. The state file loads with `torch.load(weights_only=True)`, so a
-pickle planted in its place cannot run code, whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says.
+The manifest (written last) records each file's sha256 and where the state stands; a checkpoint whose
+files or state do not match it is skipped for the previous good one. The state file loads with
+`torch.load(weights_only=True)`, so a pickle planted in its place cannot run code, whatever
+TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import io
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,22 +38,26 @@ class Loaded:
     skipped: tuple[str, ...] = ()
 
 
-def save_checkpoint(folder: Path, state: TrainState, *, keep: int = 2) -> Path:
-    """Write `state` as a new checkpoint under `folder`, atomically as a whole; keep the newest `keep`."""
+def save_checkpoint(
+    folder: Path, state: TrainState, *, keep: int = 2, extra: Mapping[str, bytes] | None = None
+) -> Path:
+    """Write `state` (and `extra` files by name) as a new checkpoint under `folder`, atomically as a whole; keep the
+    newest `keep`. A write that fails leaves the previous checkpoints as they were and nothing half written."""
     final = folder / f"step-{state.updates:09d}"
     if final.exists() and _verify(final) is None:
         return final  # already saved at this update (e.g. stopped right after resuming)
     staging = folder / f".{final.name}.partial"
-    weights = save_safetensors({name: tensor.contiguous() for name, tensor in state.weights.items()})
     buffer = io.BytesIO()
     torch.save(state.rest(), buffer)
+    files = {WEIGHTS: save_safetensors({name: tensor.contiguous() for name, tensor in state.weights.items()}),
+             STATE: buffer.getvalue(), **(extra or {})}
     manifest = {"format": FORMAT, "epoch": state.epoch, "step": state.step, "updates": state.updates,
-                "sha256": {WEIGHTS: _sha256(weights), STATE: _sha256(buffer.getvalue())}}
+                "sha256": {name: _sha256(data) for name, data in files.items()}}
     try:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        write_atomic(staging / WEIGHTS, weights)
-        write_atomic(staging / STATE, buffer.getvalue())
+        for name, data in files.items():
+            write_atomic(staging / name, data)
         write_atomic(staging / MANIFEST, json.dumps(manifest, indent=1).encode())
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
@@ -58,6 +65,9 @@ def save_checkpoint(folder: Path, state: TrainState, *, keep: int = 2) -> Path:
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise RunError(f"cannot write checkpoint {final}: {describe(error)}") from None
+    except RunError:  # a file of it could not be written (full disk, size limit): it names the file and errno
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _prune(folder, keep)
     return final
 
@@ -77,26 +87,50 @@ def load_latest(folder: Path) -> Loaded:
 
 
 def _read(path: Path) -> TrainState:
-    weights = load_safetensors((path / WEIGHTS).read_bytes())
+    """The checkpoint's state; a RunError when its files, though they match the manifest, are not what we write
+    (hand-made or planted: the manifest's sha256s are no signature)."""
+    try:
+        weights = load_safetensors((path / WEIGHTS).read_bytes())
+    except Exception as error:  # safetensors parses a header and raw tensors: no code runs, whatever the bytes
+        raise RunError(f"{path / WEIGHTS} is not a safetensors file ({_first_line(error)})") from None
     try:
         rest = torch.load(io.BytesIO((path / STATE).read_bytes()), map_location="cpu", weights_only=True)
     except Exception as error:  # the weights-only unpickler refuses anything but tensors and plain values
-        reason = str(error).splitlines()[0]
-        raise RunError(f"{path / STATE} is not a plain checkpoint state, refused to load it ({reason})") from None
-    return TrainState.from_parts(weights, rest)
+        raise RunError(f"{path / STATE} is not a plain checkpoint state, refused to load it "
+                       f"({_first_line(error)})") from None
+    try:
+        state = TrainState.from_parts(weights, rest)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise RunError(f"{path / STATE} is not an archgen checkpoint state ({type(error).__name__}: "
+                       f"{_first_line(error)})") from None
+    manifest = json.loads((path / MANIFEST).read_text())
+    where = {key: manifest[key] for key in ("epoch", "step", "updates")}
+    if where != {"epoch": state.epoch, "step": state.step, "updates": state.updates}:
+        raise RunError(f"{path / MANIFEST} says {where}, its state epoch={state.epoch}, step={state.step}, "
+                       f"updates={state.updates} (corrupted)")
+    return state
 
 
 def _verify(path: Path) -> str | None:
-    """None when every file matches the manifest, else what is wrong."""
+    """None when the manifest is whole and every file matches it, else what is wrong."""
     try:
         manifest = json.loads((path / MANIFEST).read_text())
         expected = manifest["sha256"]
-        for name in (WEIGHTS, STATE):
-            if _sha256((path / name).read_bytes()) != expected[name]:
+        if manifest["format"] != FORMAT or not {WEIGHTS, STATE} <= set(expected):
+            return f"{MANIFEST} is not a format-{FORMAT} manifest of {WEIGHTS} and {STATE} (corrupted)"
+        for name in expected:
+            if "/" in name or name.startswith(".") or _sha256((path / name).read_bytes()) != expected[name]:
                 return f"{name} does not match its sha256 in {MANIFEST} (truncated or corrupted)"
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return f"unreadable ({type(error).__name__}: {error})"
+        for key in ("epoch", "step", "updates"):
+            if not isinstance(manifest[key], int):
+                return f"{MANIFEST}: {key} is not an integer (corrupted)"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return f"unreadable ({type(error).__name__}: {_first_line(error)})"
     return None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _prune(folder: Path, keep: int) -> None:

@@ -103,12 +103,17 @@ class RunFolder:
         write_atomic(self.path / WEIGHTS, weights)
 
     def save_checkpoint(self, state: TrainState, *, keep: int = 2) -> Path:
+        """A checkpoint of `state` with a copy of spec.toml as it was, so a resume can tell whether it was edited."""
         folder = self.path / CHECKPOINTS
         try:
             folder.mkdir(exist_ok=True)
         except OSError as error:
             raise RunError(f"cannot create {folder}: {describe(error)}") from None
-        return save_checkpoint(folder, state, keep=keep)
+        try:
+            spec = (self.path / SPEC).read_bytes()
+        except OSError as error:
+            raise RunError(f"cannot read {self.path / SPEC}: {describe(error)}") from None
+        return save_checkpoint(folder, state, keep=keep, extra={SPEC: spec})
 
     # --- reading -------------------------------------------------------------------------------
 
