@@ -220,9 +220,10 @@ def _locate(loc: Loc, message: str, owners: Owners, default: Source) -> Problem:
 
 def _field_part(part: str | int) -> str:
     """A key as printed in a field path: control, bidi and zero-width characters escaped, so that the
-    problem stays one line and reads as what the file holds (a U+202E key must not reverse the line)."""
+    problem stays one line and reads as what the file holds (a U+202E key must not reverse the line); shortened."""
     text = str(part)
-    return text if text.isprintable() else repr(text)[1:-1]
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= 60 else text[:57] + "..."  # a 10,000-character key must not flood the line
 
 
 def _message(error: Any) -> str:
@@ -230,7 +231,7 @@ def _message(error: Any) -> str:
     if kind == "extra_forbidden":
         allowed = _field_names(loc[:-1]) + (["extends"] if len(loc) == 1 else [])  # the loader's own key
         listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"unknown key {str(loc[-1])!r}{_did_you_mean(str(loc[-1]), allowed)}{listed}"
+        return f"unknown key {_quote(str(loc[-1]))}{_did_you_mean(str(loc[-1]), allowed)}{listed}"
     if kind == "literal_error":
         choices = [str(choice) for choice in _literal_choices(loc)]
         hint = _did_you_mean(str(value), choices, cutoff=0.5)

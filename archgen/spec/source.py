@@ -152,7 +152,17 @@ _ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=")
 
 def _split_key(dotted: str) -> tuple[str, ...]:
     parts = re.findall(_KEY, dotted)
-    return tuple(part[1:-1] if part[:1] in "\"'" else part for part in parts)
+    return tuple(_unquote(part) if part[:1] in "\"'" else part for part in parts)
+
+
+def _unquote(key: str) -> str:
+    """A quoted key as the parser reads it: `"a\\nb"` holds a newline (escapes apply in double quotes only)."""
+    if key[:1] == "'" or "\\" not in key:
+        return key[1:-1]
+    try:
+        return next(iter(tomli.loads(f"{key} = 0")))
+    except tomli.TOMLDecodeError:
+        return key[1:-1]
 
 
 def locate_keys(text: str) -> dict[Loc, int]:

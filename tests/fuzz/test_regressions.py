@@ -118,3 +118,11 @@ def test_a_deep_stem_one_channel_wide(tmp_path: Path) -> None:
     assert 'kind = "deep"' in text and "width = 1\n" in text
     [problem] = _problems(tmp_path, text)
     assert ": stem.width: the deep stem's inner convs are width // 2 = 0 channels wide; " in problem, problem
+
+
+def test_a_quoted_key_with_escapes_is_located_on_its_line(tmp_path: Path) -> None:
+    """Bug: the line finder kept `"a\\nb"`'s escape undecoded, so the key (holding a newline) fell back to line 1."""
+    body = '[input]\nsize = 8\nclasses = 2\n[stem]\nkind = "cifar"\nwidth = 4\n[body]\nblock = "basic"\ndepths = [1]\n'
+    [problem] = _problems(tmp_path, 'name = "n"\n\n"a\\nb" = 1\n' + body + "width = 4\n")
+    assert problem.endswith(":3: a\\nb: unknown key 'a\\nb' (allowed: name, description, reference, depth, input, "
+                            "stem, body, head, train, search, extends)"), problem
