@@ -110,18 +110,19 @@ def _run_child(side: str, spec_name: str, *, traced: bool) -> dict[str, Any]:
     return json.loads(result.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def measure(*, spec_name: str = "resnet1202", repeats: int = 3) -> BuildCost:
+def measure(*, spec_name: str = "resnet1202", repeats: int = 3, traced: bool = True) -> BuildCost:
+    """`repeats` timed children per side; `traced`: one more per side under tracemalloc (else its figure is 0)."""
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     for repeat in range(repeats):
         for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
             runs[side].append(_run_child(side, spec_name, traced=False))
-    traced = {side: _run_child(side, spec_name, traced=True)["traced_peak"] for side in SIDES}
+    peaks = {side: _run_child(side, spec_name, traced=True)["traced_peak"] if traced else 0 for side in SIDES}
 
     def median(side: str, key: str) -> float:
         return statistics.median(run[key] for run in runs[side])
 
     builds = {side: Build(seconds=median(side, "seconds"), peak_bytes=round(median(side, "peak")),
-                          kept_bytes=round(median(side, "kept")), traced_peak_bytes=traced[side],
+                          kept_bytes=round(median(side, "kept")), traced_peak_bytes=peaks[side],
                           params=runs[side][0]["params"]) for side in SIDES}
     return BuildCost(spec=spec_name, archgen=builds["archgen"], reference=builds["reference"])
 
