@@ -24,6 +24,9 @@ from pathlib import Path
 
 import torch
 
+from archgen.train import EpochMetrics, EpochTotals, TrainState
+from archgen.train.state import rng_state
+
 WRAPPER = Path(__file__).with_name("train_wrapper.py")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same thread count everywhere: the same float sums
 EPOCHS, STEPS = 3, 23  # digits: 1,437 training images in batches of 64
@@ -201,3 +204,23 @@ def read_only(*paths: Path) -> Iterator[None]:
     finally:
         for path, mode in zip(paths, modes, strict=True):
             path.chmod(mode)
+
+
+# --- checkpoints without training --------------------------------------------------------------
+
+
+def sample_state(updates: int) -> TrainState:
+    """A small training state with every kind of value a real one holds (weights, optimiser, RNGs, history)."""
+    metrics = EpochMetrics(1, 0.5, 0.1, 0.6, 0.2, 0.1, 100.0, 1.0)
+    return TrainState(
+        epoch=updates // 10, step=updates % 10, updates=updates,
+        weights={"layer.weight": torch.full((3, 2), float(updates)), "bn.num_batches_tracked": torch.tensor(updates)},
+        optimizer={"state": {0: {"momentum_buffer": torch.ones(3)}}, "param_groups": [{"lr": 0.1, "params": [0]}]},
+        scheduler={"decay_t": [5], "base_values": [0.1]}, rng=rng_state(),
+        totals=EpochTotals(1.5, 2.0, 3.0, 0.25), history=(metrics,),
+    )
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` by relative path: what must stay untouched."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
