@@ -18,7 +18,7 @@ import tomli
 from fuzz_settings import examples, located
 from hypothesis import given
 from hypothesis import strategies as st
-from mutations import SHIPPED, Mutant, misspell, mutate
+from mutations import SHIPPED, Mutant, misspell, mutate, out_of_range
 
 from archgen.analysis import SPEC_CHECKS, analyze
 from archgen.errors import Problem, SpecError
@@ -172,3 +172,40 @@ def test_mutant_records_what_it_did() -> None:
     """Control for the mutation engine: a seeded mutant differs from its source and says how."""
     mutant = mutate(random.Random(1), name="resnet34")
     assert isinstance(mutant, Mutant) and mutant.text != SHIPPED["resnet34"] and mutant.kind
+
+
+def _written_line(text: str, loc: tuple[str, ...]) -> int | None:
+    """The line of `key = ...` in `[table]` (or at the top) of tomli-w's output."""
+    *tables, key = loc
+    header = f"[{'.'.join(tables)}]" if tables else None
+    inside = header is None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("["):
+            inside = line == header
+        elif inside and line.startswith(f"{key} = "):
+            return number
+    return None
+
+
+@examples(200)
+@given(st.randoms(use_true_random=False), st.sampled_from(sorted(SHIPPED)))
+def test_out_of_range_values_are_located_on_their_line(rng: random.Random, name: str) -> None:
+    """The problem of a value set out of range names the field and the very line that writes it."""
+    mutant = out_of_range(rng, tomli.loads(SHIPPED[name]))
+    if mutant is None:  # a variant that only names its parent (plain110) has no number to set
+        return
+    loc = tuple(mutant.kind.removeprefix("out of range ").split("."))
+    keys = tuple(part for part in loc if not part.isdigit())
+    if "search" in loc or "stages" in loc:  # inline tables and arrays of tables: other layouts
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        _, problems = _check(mutant.text, folder=Path(folder))
+    at_field = [problem for problem in problems if problem.field == ".".join(loc)]
+    line = _written_line(mutant.text, keys)
+    assert all(problem.line == line for problem in at_field), (mutant.kind, line, [str(p) for p in at_field])
+    OUTCOMES["located-on-line"] += len(at_field)
+
+
+def test_the_line_check_ran() -> None:
+    """Control: many out-of-range problems were compared with their line (the property above is not vacuous)."""
+    assert OUTCOMES["located-on-line"] > 20, OUTCOMES
