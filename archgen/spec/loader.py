@@ -23,6 +23,7 @@ from archgen.spec.schema import NetSpec
 from archgen.spec.source import Loc, Source, read_source
 
 MAX_EXTENDS = 16
+MAX_PROBLEMS = 100
 
 Check = Callable[[NetSpec], list[rules.RuleViolation]]
 Owners = dict[Loc, Source]
@@ -46,7 +47,7 @@ def load_spec(path_or_name: str | Path, *, checks: Sequence[Check] = ()) -> NetS
 
 def _via(problem: Problem, path: Path) -> Problem:
     """A problem found in a parent names the file being loaded too: that is the file the user asked about."""
-    if problem.file is None or problem.file.resolve() == path.resolve():
+    if problem.file is None or problem.file == path or problem.file.resolve() == path.resolve():
         return problem
     return dataclasses.replace(problem, message=f"{problem.message} (extended by {path})")
 
@@ -184,15 +185,30 @@ def _validate(data: dict[str, Any], owners: Owners, *, default: Source, checks: 
     try:
         spec = NetSpec.model_validate(data)
     except ValidationError as error:
-        errors = _without_echoes(error.errors())
-        problems = [_locate(tuple(e["loc"]), _message(e), owners, default) for e in errors]
-        raise SpecError(sorted(problems, key=_reading_order)) from None
+        raise SpecError(_schema_problems(error, owners, default)) from None
     violations = rules.check(spec)
     if not violations:
         violations = [violation for check in checks for violation in check(spec)]
     if violations:
         raise SpecError([_locate(loc, message, owners, default) for loc, message in violations])
     return spec
+
+
+def _schema_problems(error: ValidationError, owners: Owners, default: Source) -> list[Problem]:
+    """The first MAX_PROBLEMS problems in reading order, and how many more there are.
+
+    A 1 MiB file can hold 200,000 wrong values; listing them all took 20 s and flooded the terminal.
+    """
+    errors = _without_echoes(error.errors())
+    located = sorted(((_locate(tuple(e["loc"]), "", owners, default), e) for e in errors),
+                     key=lambda pair: _reading_order(pair[0]))
+    problems = [dataclasses.replace(problem, message=_message(e)) for problem, e in located[:MAX_PROBLEMS]]
+    if len(located) > MAX_PROBLEMS:
+        first_unlisted = located[MAX_PROBLEMS][0]
+        problems.append(dataclasses.replace(
+            first_unlisted, field=None, message=f"and {len(located) - MAX_PROBLEMS:,} more problems from here on "
+            f"(archgen lists the first {MAX_PROBLEMS} of a file)"))
+    return problems
 
 
 def _without_echoes(errors: list[Any]) -> list[Any]:

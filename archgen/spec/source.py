@@ -46,9 +46,9 @@ def read_source(path: Path) -> Source:
         data = tomli.loads(text)
     except tomli.TOMLDecodeError as error:
         raise _fail(path, f"invalid TOML: {error.msg}", error.lineno, error.colno) from None
-    except RecursionError:
+    except RecursionError:  # brackets nested past Python's stack, or a dotted key of over 1000 parts
         raise _fail(path, f"arrays or tables nested too deeply (archgen reads at most {MAX_NESTING} levels)",
-                    _line_of_deepest(text)) from None
+                    _line_of_deepest(text) or _line_of_longest_key(text)) from None
     except ValueError:  # an integer beyond Python's 4300-digit conversion limit
         raise _fail(path, "integer too large to read (more than 4300 digits)", _line_of_long_number(text)) from None
     source = Source(path=path, data=data, lines=locate_keys(text))
@@ -132,6 +132,12 @@ def _line_of_deepest(text: str) -> int | None:
         if depth > MAX_NESTING:
             return text.count("\n", 0, index) + 1
     return None
+
+
+def _line_of_longest_key(text: str) -> int | None:
+    """Line of the key path with the most parts (`a.b.c… = 1`), if it nests past the limit."""
+    loc, line = max(locate_keys(text).items(), key=lambda item: len(item[0]), default=((), None))
+    return line if len(loc) > MAX_NESTING else None
 
 
 def _line_of_long_number(text: str) -> int | None:

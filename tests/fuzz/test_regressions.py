@@ -126,3 +126,20 @@ def test_a_quoted_key_with_escapes_is_located_on_its_line(tmp_path: Path) -> Non
     [problem] = _problems(tmp_path, 'name = "n"\n\n"a\\nb" = 1\n' + body + "width = 4\n")
     assert problem.endswith(":3: a\\nb: unknown key 'a\\nb' (allowed: name, description, reference, depth, input, "
                             "stem, body, head, train, search, extends)"), problem
+
+
+def test_a_dotted_key_of_three_thousand_parts_is_located(tmp_path: Path) -> None:
+    """Bug: tomli refuses keys of over 1000 parts with a RecursionError; the problem had no line."""
+    [problem] = _problems(tmp_path, 'name = "n"\n\n[x]\n' + ".".join(["a"] * 3000) + " = 1\n")
+    assert problem.endswith(":4: arrays or tables nested too deeply (archgen reads at most 32 levels)"), problem
+
+
+def test_a_file_of_two_hundred_thousand_wrong_values_lists_the_first_hundred(tmp_path: Path) -> None:
+    """Bug: every problem was listed (and each offered a did-you-mean): 20 s and 200,000 lines for a 1 MiB file."""
+    text = (find_shipped("resnet20") or Path()).read_text(encoding="utf-8")
+    text = text.replace("depths = [3, 3, 3]", "depths = [" + ", ".join(["0"] * 8) + "]")
+    text += "".join(f"k{index} = 1\n" for index in range(60_000))
+    problems = _problems(tmp_path, text)
+    assert len(problems) == 101, len(problems)
+    assert problems[0].endswith(":18: body.depths.0: must be greater than or equal to 1, got 0")
+    assert problems[-1].endswith(":113: and 59,908 more problems from here on (archgen lists the first 100 of a file)")
