@@ -86,10 +86,11 @@ class _Checkpointer:
     def save(self, *, epoch: int, step: int, totals: EpochTotals, history: tuple[EpochMetrics, ...]) -> None:
         if self.callbacks.on_checkpoint is None or self.engine.rank != 0:
             return
-        if not weights_finite(self.engine.module):
-            raise NonFiniteLoss(
-                f"the weights are not finite at epoch {epoch}, step {step}: not checkpointed", epoch=epoch, step=step
-            )
+        if not weights_finite(self.engine.module):  # epoch: epochs done (step 0) or the 0-based epoch in progress
+            number, where = (epoch, f"after epoch {epoch}") if step == 0 else (epoch + 1, f"at epoch {epoch + 1}, "
+                                                                                          f"step {step}")
+            raise NonFiniteLoss(f"the weights became NaN or Inf {where}: training stopped without checkpointing them "
+                                "(lower the learning rate or check the data)", epoch=number, step=step)
         self.callbacks.on_checkpoint(capture(self.engine, epoch=epoch, step=step, totals=totals, history=history))
         self.last = time.monotonic()
 

@@ -1,11 +1,11 @@
-"""Checkpoints on disk: round trip, the newest two kept, damaged ones skipped for the previous good one, and a
-planted pickle refused without running, whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says."""
+"""Checkpoints on disk: round trip, the newest two kept, extra files kept and checked, a write error named.
+
+Damaged, half-written and planted checkpoints are the fault battery's: tests/faults/test_train_*.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import torch
 
 from archgen.errors import RunError
 from archgen.runs import load_latest, save_checkpoint
-from archgen.runs.checkpoints import MANIFEST, STATE, WEIGHTS
+from archgen.runs.checkpoints import MANIFEST
 from archgen.train import EpochMetrics, EpochTotals, TrainState
 from archgen.train.state import rng_state
 
@@ -49,62 +49,13 @@ def test_no_checkpoint_yet(tmp_path: Path) -> None:
     assert load_latest(tmp_path / "none").state is None
 
 
-@pytest.mark.parametrize(("damage", "why"), [
-    (lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]), "does not match its sha256"),
-    (lambda path: path.write_bytes(_flip_bit(path.read_bytes())), "does not match its sha256"),
-    (lambda path: path.unlink(), "unreadable"),
-])
-@pytest.mark.parametrize("name", [WEIGHTS, STATE, MANIFEST])
-def test_damaged_newest_falls_back_to_the_previous(tmp_path: Path, damage, why: str, name: str) -> None:  # type: ignore[no-untyped-def]
-    save_checkpoint(tmp_path, state(5))
-    newest = save_checkpoint(tmp_path, state(9))
-    damage(newest / name)
-    loaded = load_latest(tmp_path)
-    assert loaded.state is not None and loaded.state.updates == 5
-    assert len(loaded.skipped) == 1 and "step-000000009" in loaded.skipped[0]
-    if name != MANIFEST:
-        assert why in loaded.skipped[0]
-
-
-def _flip_bit(data: bytes) -> bytes:
-    middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1 :]
-
-
-class _Planted:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (Path.touch, (self.marker,))
-
-
-@pytest.mark.parametrize("as_zip", [False, True])
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-def test_planted_pickle_is_refused_even_when_forced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_zip: bool
-) -> None:
-    """The attacker replaces state.pt and fixes the manifest's sha256 too: weights_only=True still refuses."""
-    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    marker = tmp_path / "pwned"
-    folder = tmp_path / "checkpoints"
-    previous = save_checkpoint(folder, state(4))
-    newest = save_checkpoint(folder, state(8))
-    if as_zip:
-        with open(newest / STATE, "wb") as file:
-            torch.save({"epoch": _Planted(marker)}, file)
-    else:
-        (newest / STATE).write_bytes(pickle.dumps({"epoch": _Planted(marker)}))
-    manifest = json.loads((newest / MANIFEST).read_text())
-    manifest["sha256"][STATE] = hashlib.sha256((newest / STATE).read_bytes()).hexdigest()
-    (newest / MANIFEST).write_text(json.dumps(manifest))
-
-    loaded = load_latest(folder)
-    assert not marker.exists()
-    assert loaded.path == previous and "not a plain checkpoint state, refused" in loaded.skipped[0]
-
-    (previous / STATE).write_bytes((newest / STATE).read_bytes())  # both planted: nothing loads, nothing runs
-    assert load_latest(folder).state is None and not marker.exists()
+def test_extra_files_are_kept_and_checked(tmp_path: Path) -> None:
+    saved = save_checkpoint(tmp_path, state(4), extra={"spec.toml": b"name = 'x'\n"})
+    assert (saved / "spec.toml").read_bytes() == b"name = 'x'\n"
+    manifest = json.loads((saved / MANIFEST).read_text())
+    assert manifest["sha256"]["spec.toml"] == hashlib.sha256(b"name = 'x'\n").hexdigest()
+    (saved / "spec.toml").write_bytes(b"name = 'y'\n")
+    assert load_latest(tmp_path).state is None
 
 
 def test_read_only_folder_names_path_and_errno(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
