@@ -48,7 +48,8 @@ def _check(text: str, *, folder: Path, name: str = "mutant.toml") -> tuple[NetSp
     return spec, []
 
 
-@examples(400)
+@pytest.mark.slow
+@examples(800)
 @given(st.randoms(use_true_random=False), st.integers(1, 3))
 def test_mutated_shipped_specs(rng: random.Random, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder:

@@ -55,7 +55,7 @@ _search = st.fixed_dictionaries(
 )
 
 
-@examples(300)
+@examples(400)
 @given(_search)
 def test_fuzzed_search_tables(search: dict[str, Any]) -> None:
     text = SHIPPED[BASE] + "\n" + tomli_w.dumps({"search": search})

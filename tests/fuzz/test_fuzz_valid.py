@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fuzz_settings import examples
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -83,6 +84,7 @@ def _valid(data: dict[str, Any]) -> NetSpec:
     return spec
 
 
+@pytest.mark.slow  # builds ~40 networks (meta tensors)
 @examples(40)
 @given(small_specs())
 def test_analysis_equals_the_built_module(data: dict[str, Any]) -> None:
