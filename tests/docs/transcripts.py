@@ -104,6 +104,8 @@ def normal(line: str, *, numbers_vary: bool) -> str:
 def matches(expected: tuple[str, ...], actual: list[str], *, numbers_vary: bool) -> bool:
     """Whether `actual` reads as `expected`, where an ELISION line stands for any number of lines."""
     shown = output_lines("\n".join(expected))
+    if numbers_vary:
+        return _same_text_shape(shown, actual)
     want = [None if line.strip() == ELISION else normal(line, numbers_vary=numbers_vary) for line in shown]
     got = [normal(line, numbers_vary=numbers_vary) for line in actual]
     # fits[i][j]: want[i:] matches got[j:]
@@ -124,3 +126,27 @@ def output_lines(text: str) -> list[str]:
     while lines and not lines[-1]:
         lines.pop()
     return lines
+
+
+def _same_text_shape(shown: list[str], actual: list[str]) -> bool:
+    """Numbers-vary blocks compare as one text: numbers of another length re-wrap a line elsewhere."""
+    segments: list[list[str]] = [[]]
+    for line in shown:
+        if line.strip() == ELISION:
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    texts = [_text_shape(segment) for segment in segments]
+    if not any(texts):
+        return len(texts) > 1 or not actual
+    # whole words only: an elision swallows whole lines, so it never ends inside a shown word
+    pattern = "(?: .*? | )".join(re.escape(text) for text in texts if text)
+    if not texts[0]:
+        pattern = "(?:.*? )?" + pattern
+    if len(texts) > 1 and not texts[-1]:
+        pattern += "(?: .*)?"
+    return re.fullmatch(pattern, _text_shape(actual), flags=re.S) is not None
+
+
+def _text_shape(lines: list[str]) -> str:
+    return shape(" ".join(STAMP.sub("<stamp>", line) for line in lines))
