@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 from archgen.errors import SpecError
 from archgen.spec.schema import NetSpec
@@ -69,7 +70,7 @@ def resolve(path: str) -> FieldRef:
                 hint = difflib.get_close_matches(part, names, n=1)
                 guess = f"; did you mean {'.'.join((*parts[:index], hint[0]))!r}?" if hint else ""
                 raise PathError(f"{where} has no field {part!r}{guess} (fields: {', '.join(names)})")
-            annotation = bare.model_fields[part].annotation
+            annotation = _with_bounds(bare.model_fields[part])
         elif typing.get_origin(bare) is tuple:
             if part != ALL and not part.isdigit():
                 raise PathError(f"{where} is an array: index it with a number or '*', got {part!r}")
@@ -81,6 +82,14 @@ def resolve(path: str) -> FieldRef:
         example = f"{path}.0' or '{path}.*" if typing.get_origin(bare) is tuple else f"{path}.<field>"
         raise PathError(f"{path!r} is a table or array; vary one of its values, e.g. '{example}'")
     return FieldRef(parts=parts, kind=_kind(bare), annotation=full)
+
+
+def _with_bounds(field: FieldInfo) -> Any:
+    """The field's type with its bounds: pydantic moves a field's own `Annotated[int, Strict(), Field(ge=1)]`
+    metadata out of `.annotation`, which alone would accept any int."""
+    if not field.metadata:
+        return field.annotation
+    return typing.Annotated[(field.annotation, *field.metadata)]
 
 
 def _core(annotation: Any) -> tuple[Any, Any]:

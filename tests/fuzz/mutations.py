@@ -189,9 +189,10 @@ TEXT_MUTATIONS: list[Callable[[random.Random, str], Mutant | None]] = [
 def mutate(rng: random.Random, *, name: str | None = None, rounds: int = 1) -> Mutant:
     """A shipped spec (`name`, or one chosen at random) with `rounds` random mutations applied."""
     text = SHIPPED[name or rng.choice(sorted(SHIPPED))]
-    kinds = []
+    kinds: list[str] = []
+    last = Mutant(text, "")
     for _ in range(rounds):
-        mutant = None
+        mutant: Mutant | None = None
         while mutant is None:
             if rng.random() < 0.6:
                 try:
@@ -202,8 +203,8 @@ def mutate(rng: random.Random, *, name: str | None = None, rounds: int = 1) -> M
                     mutant = rng.choice(DATA_MUTATIONS)(rng, data)
                     continue
             mutant = rng.choice(TEXT_MUTATIONS)(rng, text)
-        text, kinds = mutant.text, [*kinds, mutant.kind]
-    return Mutant(text, "; ".join(kinds), mutant.misspelled, mutant.original)
+        text, kinds, last = mutant.text, [*kinds, mutant.kind], mutant
+    return Mutant(text, "; ".join(kinds), last.misspelled, last.original)
 
 
 def random_file(rng: random.Random) -> bytes:

@@ -41,8 +41,22 @@ _param = st.one_of(
     st.fixed_dictionaries({"choices": st.lists(_choice, min_size=0, max_size=5)}),
     st.dictionaries(st.sampled_from(["low", "high", "step", "log", "choices", "lo"]), _choice, max_size=3),
 )
+# sensible parameters too, so that a fair share of the spaces is valid and the valid branch runs
+_plausible = st.sampled_from([
+    ("body.width", {"choices": [8, 16]}), ("body.depths.0", {"low": 1, "high": 3}),
+    ("body.depths.*", {"choices": [1, 2]}),
+    ("train.lr", {"low": 0.01, "high": 0.3, "log": True}), ("body.residual", {"choices": [True, False]}),
+    ("train.momentum", {"low": 0.5, "high": 0.9, "step": 0.1}), ("stem.width", {"low": 8, "high": 32, "step": 8}),
+])
+_params = st.one_of(
+    st.dictionaries(_paths, _param, min_size=1, max_size=4),
+    st.lists(_plausible, min_size=1, max_size=3).map(dict),
+    st.tuples(st.lists(_plausible, min_size=1, max_size=2).map(dict), st.dictionaries(_paths, _param, max_size=1)).map(
+        lambda pair: {**pair[0], **pair[1]}
+    ),
+)
 _search = st.fixed_dictionaries(
-    {"params": st.dictionaries(_paths, _param, min_size=1, max_size=4)},
+    {"params": _params},
     optional={
         "sampler": st.sampled_from(["tpe", "nsga2", "grid", "random", "qmc", "cmaes"]),
         "objectives": st.lists(st.sampled_from(["accuracy", "params", "macs", "latency"]), max_size=4),
@@ -78,4 +92,6 @@ def test_fuzzed_search_tables(search: dict[str, Any]) -> None:
 
 def test_the_search_fuzzer_saw_both_outcomes() -> None:
     """Control: most fuzzed spaces were refused, and some were valid (the valid branch ran)."""
+    if not OUTCOMES:  # it ran in another pytest-xdist worker
+        test_fuzzed_search_tables()
     assert OUTCOMES["invalid"] > 100 and OUTCOMES["valid"] > 3, OUTCOMES

@@ -143,3 +143,19 @@ def test_a_file_of_two_hundred_thousand_wrong_values_lists_the_first_hundred(tmp
     assert len(problems) == 101, len(problems)
     assert problems[0].endswith(":18: body.depths.0: must be greater than or equal to 1, got 0")
     assert problems[-1].endswith(":113: and 59,908 more problems from here on (archgen lists the first 100 of a file)")
+
+
+@pytest.mark.parametrize(
+    ("param", "problem"),
+    [
+        ('"train.momentum" = { choices = [0.5, 2.0] }', "choices.1: 2.0 is not a valid train.momentum: must be less"),
+        ('"train.momentum" = { low = 0.5, high = 3.0 }', "high: 3.0 is not a valid train.momentum: must be less"),
+        ('"stem.width" = { choices = [0, 16] }', "choices.0: 0 is not a valid stem.width: must be greater"),
+        ('"train.lr" = { low = 0.01, high = 1000.0, log = true }', "high: 1000.0 is not a valid train.lr"),
+    ],
+)
+def test_search_values_beyond_a_fields_bounds(tmp_path: Path, param: str, problem: str) -> None:
+    """Bug: a field's bounds were lost when resolving its path (pydantic keeps them beside the annotation), so
+    a search could propose momentum 2.0 or a stem 0 wide: valid in validation, a failed trial later."""
+    problems = _search(tmp_path, LR, param)
+    assert any(problem in line for line in problems), problems
