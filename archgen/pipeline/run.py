@@ -70,7 +70,8 @@ class Run:
                 assert loaded.path is not None
                 check_unedited(folder.spec_path(), loaded.path)
                 check_fits(loaded.state, engine, loaded.path)
-            if processes.main:
+            if processes.main:  # fail before training if the folder cannot take the files
+                folder.check_writable()
                 folder.check_space(_checkpoint_bytes(engine))
             return cls(folder if processes.main else None, loaded.state, fitted.notes + notes, processes, True)
         if out is None:

@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,16 @@ class RunFolder:
         if limit != resource.RLIM_INFINITY and limit < needed:
             raise RunError(f"cannot write checkpoints in {self.path}: the file-size limit (ulimit -f) is {limit:,} "
                            f"bytes, a checkpoint needs about {needed:,} (File too large, errno 27, EFBIG)")
+
+    def check_writable(self) -> None:
+        """Fail before training when the folder or its checkpoints cannot take new files (read-only, permissions)."""
+        for folder in (self.path, self.path / CHECKPOINTS):
+            try:
+                folder.mkdir(exist_ok=True)
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+            except OSError as error:
+                raise RunError(f"cannot write to {folder}: {describe(error)}") from None
 
     def write_spec(self, spec: NetSpec, *, header: str | None = None) -> None:
         write_atomic(self.path / SPEC, dump_spec(spec, defaults=True, header=header).encode())

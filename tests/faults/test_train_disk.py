@@ -32,7 +32,7 @@ from train_helpers import (
     write_tiny,
 )
 
-from archgen.runs import load_latest
+from archgen.runs import folder, load_latest
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux permissions and capabilities")
 
@@ -57,17 +57,37 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_resume_into_a_read_only_run_folder(interrupted: tuple[Path, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["run", "checkpoints"])
+def test_resume_into_a_read_only_run_folder_fails_before_training(
+    interrupted: tuple[Path, str], tmp_path: Path, which: str
+) -> None:
     run = copy_of(interrupted[0], tmp_path)
     before = contents(run)
-    with read_only(run, run / "checkpoints"):
+    folders = (run, run / "checkpoints") if which == "run" else (run / "checkpoints",)
+    with read_only(*folders):
         result = archgen("train", "--resume", str(run), preexec_fn=without_root_overrides)
     assert result.returncode == 1, result.stderr
-    line = one_error_line(result)
-    assert re.fullmatch(rf"error: cannot write checkpoint {run}/checkpoints/step-\d+: Permission denied "
-                        r"\(errno 13, EACCES\)", line), line
+    assert one_error_line(result) == f"error: cannot write to {folders[-1] if which != 'run' else run}: " \
+                                     "Permission denied (errno 13, EACCES)"
+    assert result.stdout == ""  # before training: no plan, no epoch
     assert contents(run) == before  # nothing lost, nothing half written
     assert load_latest(run / "checkpoints").path == run / "checkpoints" / f"step-{STEPS:09d}"
+
+
+def test_too_little_free_space_fails_before_training(
+    interrupted: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = copy_of(interrupted[0], tmp_path)
+    before = contents(run)
+    usage = shutil.disk_usage(run)
+    monkeypatch.setattr(folder.shutil, "disk_usage", lambda path: usage._replace(free=50_000))
+    result = archgen_here("train", "--resume", str(run))
+    assert result.code == 1 and result.stdout == ""
+    assert re.fullmatch(rf"error: cannot write checkpoints in {run}: 50,000 bytes free, a checkpoint needs about "
+                        r"[\d,]+ \(No space left on device, errno 28, ENOSPC\)", one_error_line(result))
+    assert contents(run) == before
+    monkeypatch.undo()  # control: with the disk's real free space the same resume trains
+    assert archgen_here("train", "--resume", str(run)).code == 0
 
 
 @pytest.mark.slow
@@ -78,7 +98,7 @@ def test_resume_under_a_file_size_limit_fails_before_training(interrupted: tuple
     assert result.returncode == 1, result.stderr
     line = one_error_line(result)
     assert line.startswith(f"error: cannot write checkpoints in {run}: the file-size limit (ulimit -f) is 20,000 bytes")
-    assert line.endswith("(File too large, errno 27, EFBIG)") and "epoch" not in result.stdout.split("run ")[-1]
+    assert line.endswith("(File too large, errno 27, EFBIG)") and result.stdout == ""  # before training
     assert contents(run) == before
 
 
