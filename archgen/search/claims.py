@@ -41,13 +41,16 @@ class Tally:
     finished: int
     running: int
     settled_points: int
+    taken_points: int
+    """Points settled or being trained now: when they cover a finite space, a new trial could only repeat one."""
 
 
 def tally(trials: list[optuna.trial.FrozenTrial]) -> Tally:
     running = sum(trial.state == TrialState.RUNNING for trial in trials)  # WAITING retries take a slot when asked
     finished = sum(outcome.counts(trial) for trial in trials)
-    settled = len({outcome.point_key(trial) for trial in trials if outcome.settled_point(trial)})
-    return Tally(finished, running, settled)
+    settled = {outcome.point_key(trial) for trial in trials if outcome.settled_point(trial)}
+    taken = settled | {outcome.point_key(trial) for trial in trials if trial.state == TrialState.RUNNING}
+    return Tally(finished, running, len(settled), len(taken))
 
 
 def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | None) -> Claim | Verdict:
@@ -64,7 +67,10 @@ def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | N
                 return "done"
             if size is not None and count.settled_points >= size and count.running == 0:
                 return "exhausted"
-            if count.finished + count.running < config.trials:
+            # every point settled or running: wait (a running one may still fail and free its point) rather
+            # than propose duplicates in a tight loop that starves the trials being trained
+            space_left = size is None or count.taken_points < size
+            if space_left and count.finished + count.running < config.trials:
                 return _create(study, config, number=len(trials))
         time.sleep(config.poll_seconds)
 

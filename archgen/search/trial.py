@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from archgen.analysis import analyze, check_budget
 from archgen.errors import SearchError
@@ -115,6 +116,8 @@ def _train(
         )
     except optuna.TrialPruned as pruned:
         return _finish(study, trial, "pruned", str(pruned), state=optuna.trial.TrialState.PRUNED)
+    except UpdateFinishedTrialError:
+        return _taken_over(trial)
     except (KeyboardInterrupt, Stopped):
         _finish(study, trial, "failed", "stopped: the worker was interrupted", state=optuna.trial.TrialState.FAIL)
         raise
@@ -169,10 +172,19 @@ def _finish(
     state: optuna.trial.TrialState | None = None,
     values: list[float] | None = None,
 ) -> TrialReport:
-    trial.set_user_attr(outcome.OUTCOME, kind)
-    trial.set_user_attr(outcome.REASON, reason)
+    try:
+        trial.set_user_attr(outcome.OUTCOME, kind)
+        trial.set_user_attr(outcome.REASON, reason)
+    except UpdateFinishedTrialError:
+        return _taken_over(trial)
     _tell(study, trial, state=state, values=values)
     return TrialReport(trial.number, kind, reason)
+
+
+def _taken_over(trial: optuna.Trial) -> TrialReport:
+    # Another worker saw no heartbeat in time, failed this trial as stale and queued its point again:
+    # the storage keeps that verdict, and this worker's result is dropped rather than crashing it.
+    return TrialReport(trial.number, "failed", "failed as stale by another worker; this result was dropped")
 
 
 def _tell(

@@ -119,3 +119,44 @@ def test_concurrent_workers_train_every_grid_point_exactly_once(
     assert found.counted == 8 and not found.duplicate_points and not found.duplicate_numbers and not found.running
     calls = trained(log)
     assert len(calls) == 8 and len({call["pid"] for call in calls}) >= 2  # several workers really shared it
+
+
+@pytest.mark.slow
+def test_workers_on_an_oversubscribed_grid_wait_instead_of_proposing_duplicates(
+    tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--trials 16 on an 8-point grid with 3 workers: every point once, then 'exhausted'; no duplicate proposals.
+
+    Found by this battery: workers used to propose the last running point again and again in a tight loop,
+    starving the worker that trained it until its heartbeat went stale and its result crashed it.
+    """
+    monkeypatch.setenv("ARCHGEN_FAKE_SLEEP", "0.02")
+    config = make_config(tmp_path, trials=16, workers=3, study="oversubscribed")
+    (tmp_path / "space.toml").write_text(GRID)
+    config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
+    assert run_search(config).verdict == "exhausted"
+    trials = open_study(config).trials
+    found = audit(trials)
+    assert found.counted == 8 and not found.duplicate_points and not found.running
+    assert [outcome.outcome(t) for t in trials].count("duplicate") == 0 and len(trained(log)) == 8
+
+
+def test_a_trial_failed_as_stale_by_another_worker_is_dropped_not_a_crash(tmp_path: Path) -> None:
+    """A slow worker whose trial another worker already failed (missed heartbeats) drops its result and goes on."""
+    from fakes import fake_train
+
+    def stalled_then_failed_by_a_peer(spec, *, on_epoch=None, **kwargs):  # type: ignore[no-untyped-def]
+        peer = open_study(config)  # a second handle on the storage, as another worker holds one
+        running = [t for t in peer.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
+        if len(peer.trials) == 1:  # the first trial only: its peer fails it as stale while it trains
+            peer.tell(running[0].number, state=optuna.trial.TrialState.FAIL)
+        fake_train(spec, on_epoch=on_epoch, **kwargs)
+
+    config = make_config(tmp_path, trials=2, study="taken-over", trainer=stalled_then_failed_by_a_peer)
+    run = run_search(config)
+    trials = open_study(config).trials
+    assert run.verdict == "done" and trials[0].state.name == "FAIL"  # the peer's verdict stands
+    assert [outcome.counts(t) for t in trials].count(True) == 2  # the search went on to its target
+    # control: without the guard the first trial's epoch callback hits Optuna's finished-trial error
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        optuna.Trial(open_study(config), trials[0]._trial_id).set_user_attr("x", 1)
