@@ -44,7 +44,8 @@ class SearchRun:
 def open_study(config: SearchConfig) -> optuna.Study:
     """The study of `config`, created or resumed (refused if its spec changed)."""
     pruner = make_pruner(config.space, epochs=config.space.epochs)
-    return create_or_resume(open_storage(config.storage), config.study, config.spec, pruner=pruner)
+    storage = open_storage(config.storage)
+    return create_or_resume(storage, config.study, config.spec, pruner=pruner, where=config.storage.label)
 
 
 def run_search(config: SearchConfig, *, on_progress: Listener | None = None) -> SearchRun:

@@ -41,16 +41,24 @@ def directions(spec: NetSpec) -> list[StudyDirection]:
 
 
 def create_or_resume(
-    storage: BaseStorage, name: str, spec: NetSpec, *, pruner: optuna.pruners.BasePruner | None = None
+    storage: BaseStorage,
+    name: str,
+    spec: NetSpec,
+    *,
+    pruner: optuna.pruners.BasePruner | None = None,
+    where: str = "the storage",
 ) -> optuna.Study:
-    """The study `name` for `spec`: created if new, resumed if it searches exactly the same thing."""
+    """The study `name` for `spec`: created if new, resumed if it searches exactly the same thing.
+
+    `where` names the storage in errors (Optuna's own commit errors name neither file nor URL).
+    """
     data = resolved_data(spec)
     try:
         study = optuna.create_study(
             storage=storage, study_name=name, directions=directions(spec), pruner=pruner, load_if_exists=True
         )
     except optuna.exceptions.OptunaError as error:
-        raise SearchError(f"cannot open study {name!r}: {error}") from None
+        raise SearchError(f"cannot open study {name!r} in {where}: {error}") from None
     stored = study.user_attrs.get(RESOLVED)
     if stored is None:
         if study.trials:

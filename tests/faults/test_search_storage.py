@@ -173,8 +173,9 @@ def test_read_only_storage(tmp_path: Path, case: str) -> None:
         database = locked / "s.db"
         assert run_search(make_config(tmp_path, trials=1, storage=f"sqlite:///{database}", study="other")).verdict
         database.chmod(0o444)
-        # Optuna hides the database's "readonly" behind its own words; the line names the study instead
-        storage, naming, message = f"sqlite:///{database}", "cannot open study 'tiny-search'", "during the commit"
+        # Optuna hides the database's "readonly" behind its own words; archgen adds the study and the URL
+        storage, message = f"sqlite:///{database}", "during the commit"
+        naming = f"cannot open study 'tiny-search' in {storage}"
     else:
         name = "j.log" if "journal" in case else "s.db"
         storage = str(locked / name) if "journal" in case else f"sqlite:///{locked / name}"
