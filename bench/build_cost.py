@@ -6,8 +6,8 @@ Each child process imports torch and archgen, loads the spec, then times one bui
 child per side repeats the build under `tracemalloc` for the Python objects' share (torch's tensor storage is
 not traced). Sides alternate (archgen, reference, reference, archgen, …); medians are printed.
 
-    python bench/build_cost.py                        # ResNet-1202, 3 children per side; ~40 s on 2 cores
-    python bench/build_cost.py --spec resnet110 --repeats 5
+    python bench/build_cost.py                        # ResNet-1202, 5 children per side; ~1 minute on 2 cores
+    python bench/build_cost.py --spec resnet110 --repeats 9
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _run_child(side: str, spec_name: str, *, traced: bool) -> dict[str, Any]:
     return json.loads(result.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def measure(*, spec_name: str = "resnet1202", repeats: int = 3, traced: bool = True) -> BuildCost:
+def measure(*, spec_name: str = "resnet1202", repeats: int = 5, traced: bool = True) -> BuildCost:
     """`repeats` timed children per side; `traced`: one more per side under tracemalloc (else its figure is 0)."""
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     for repeat in range(repeats):
@@ -130,7 +130,7 @@ def measure(*, spec_name: str = "resnet1202", repeats: int = 3, traced: bool = T
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", default="resnet1202", help="a CIFAR basic-block spec with equal stages")
-    parser.add_argument("--repeats", type=int, default=3, help="child processes per side (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="child processes per side (default 5)")
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
