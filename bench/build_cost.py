@@ -107,7 +107,7 @@ def _run_child(side: str, spec_name: str, *, traced: bool) -> dict[str, Any]:
     result = subprocess.run(command + (["--traced"] if traced else []), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {result.returncode}: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 def measure(*, spec_name: str = "resnet1202", repeats: int = 5, traced: bool = True) -> BuildCost:

@@ -41,14 +41,15 @@ def archgen_loop(spec: archgen.NetSpec, trials: int, folder: Path) -> float:
 def bare_loop(spec: archgen.NetSpec, trials: int, folder: Path) -> float:
     from fakes import error_of, fake_train
 
-    assert spec.search is not None
+    space = spec.search
+    assert space is not None
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "bare.log")))
     study = optuna.create_study(storage=storage, direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
 
     def objective(trial: optuna.Trial) -> float:
-        net = point_spec(spec, suggest(trial, spec.search), number=trial.number)  # the same spec, as data
-        fake_train(net, epochs=spec.search.epochs)
-        return 1 - error_of(net, spec.search.epochs)
+        net = point_spec(spec, suggest(trial, space), number=trial.number)  # the same spec, as data
+        fake_train(net, epochs=space.epochs)
+        return 1 - error_of(net, space.epochs)
 
     start = time.perf_counter()
     study.optimize(objective, n_trials=trials)

@@ -75,12 +75,12 @@ def _arm(spec: str, study: str, pruner: str, folder: Path, *, trials: int, epoch
         raise RuntimeError(f"{' '.join(command)} exited {result.returncode}: {output[-2000:]}")
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(folder / "runs" / study / "journal.log")))
-    trials = optuna.load_study(study_name=study, storage=storage).trials
-    kinds = [outcome.outcome(trial) for trial in trials]
-    accuracies = [outcome.accuracy(trial) for trial, kind in zip(trials, kinds, strict=True) if kind == "complete"]
+    found = optuna.load_study(study_name=study, storage=storage).trials
+    kinds = [outcome.outcome(trial) for trial in found]
+    accuracies = [outcome.accuracy(trial) for trial, kind in zip(found, kinds, strict=True) if kind == "complete"]
     return Arm(pruner=pruner, seconds=seconds, complete=kinds.count("complete"), pruned=kinds.count("pruned"),
                rejected=sum(kind in outcome.REJECTED for kind in kinds),
-               epochs=sum(outcome.epochs_run(trial) for trial in trials),
+               epochs=sum(outcome.epochs_run(trial) for trial in found),
                best=max((a for a in accuracies if a is not None), default=None))
 
 
