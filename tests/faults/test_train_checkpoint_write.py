@@ -37,10 +37,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("where", "leftover"), [
-    ("2:weights.safetensors:half", rf"checkpoints/\.{SECOND}\.partial/\.weights\.safetensors\.\d+\.tmp"),
-    ("2:state.pt:half", rf"checkpoints/\.{SECOND}\.partial/\.state\.pt\.\d+\.tmp"),
-    ("2:manifest.json:replace", rf"checkpoints/\.{SECOND}\.partial/\.manifest\.json\.\d+\.tmp"),
-    ("2:folder:rename", rf"checkpoints/\.{SECOND}\.partial"),
+    pytest.param("2:weights.safetensors:half", rf"checkpoints/\.{SECOND}\.partial/\.weights\.safetensors\.\d+\.tmp",
+                 id="half-of-weights"),
+    pytest.param("2:state.pt:half", rf"checkpoints/\.{SECOND}\.partial/\.state\.pt\.\d+\.tmp", id="half-of-state"),
+    pytest.param("2:manifest.json:replace", rf"checkpoints/\.{SECOND}\.partial/\.manifest\.json\.\d+\.tmp",
+                 id="manifest-before-its-rename"),
+    pytest.param("2:folder:rename", rf"checkpoints/\.{SECOND}\.partial", id="folder-before-its-rename"),
 ])
 def test_kill_inside_a_checkpoint_write_keeps_the_previous_and_resumes_bitwise(
     reference: tuple[Path, str], tmp_path: Path, where: str, leftover: str

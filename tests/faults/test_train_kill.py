@@ -53,10 +53,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     return Reference(spec, weights_sha(only_run(folder / "runs")))
 
 
-def resume_and_compare(run: Path, reference: Reference, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Resume `run` (bitwise equal to the reference), and a copy of it with a broken resume (detected)."""
-    control = run.with_name(run.name + "-control")
-    shutil.copytree(run, control)
+def resume_and_compare(
+    run: Path, reference: Reference, monkeypatch: pytest.MonkeyPatch, *, control: bool = True
+) -> str:
+    """Resume `run` (bitwise equal to the reference); with `control`, also a copy of it with a broken resume,
+    which the same comparison must catch."""
+    copy = run.with_name(run.name + "-control")
+    if control:
+        shutil.copytree(run, copy)
     resumed = archgen_here("train", "--resume", str(run))
     assert resumed.code == 0, resumed.stderr
     assert weights_sha(run) == reference.sha, "resumed weights differ from the uninterrupted run's"
@@ -66,10 +70,11 @@ def resume_and_compare(run: Path, reference: Reference, monkeypatch: pytest.Monk
         state.restore(engine, saved)  # type: ignore[arg-type]
         engine.optimizer.state.clear()  # type: ignore[attr-defined]
 
-    with monkeypatch.context() as patch:
-        patch.setattr(FIT, "restore", forget_momentum)
-        assert archgen_here("train", "--resume", str(control)).code == 0
-    assert weights_sha(control) != reference.sha, "the comparison cannot tell a broken resume from a good one"
+    if control:
+        with monkeypatch.context() as patch:
+            patch.setattr(FIT, "restore", forget_momentum)
+            assert archgen_here("train", "--resume", str(copy)).code == 0
+        assert weights_sha(copy) != reference.sha, "the comparison cannot tell a broken resume from a good one"
     return resumed.stdout
 
 
@@ -87,19 +92,16 @@ def test_sigkill_at_a_random_update_then_resume_is_bitwise_identical(
     run = only_run(tmp_path)
     assert not (run / "weights.safetensors").exists()  # control: mid-training, not after it
     assert checkpoints(run)[-1] == f"step-{update // STEPS * STEPS:09d}"
-    assert f"resuming after epoch {update // STEPS}\n" in resume_and_compare(run, reference, monkeypatch)
+    resumed = resume_and_compare(run, reference, monkeypatch, control=update == KILL_AT[0])
+    assert f"resuming after epoch {update // STEPS}\n" in resumed
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_sigterm_and_sigint_mid_epoch_checkpoint_then_resume_is_bitwise_identical(
-    reference: Reference, tmp_path: Path, signal_number: int, exit_code: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The signal arrives while update STEPS + 10 (epoch 2, step 10) is done: the run checkpoints there and exits."""
-    waiting = tmp_path / "waiting"
+def stop_with_signal(spec: Path, out: Path, signal_number: int) -> subprocess.CompletedProcess[str]:
+    """`archgen train` sent `signal_number` while update STEPS + 10 (epoch 2, step 10) is done."""
+    waiting = out / "waiting"
     process = subprocess.Popen(
         [sys.executable, str(WRAPPER), "--wait-at-update", f"{STEPS + 10}:{waiting}", "--",
-         "train", str(reference.spec), "--out", str(tmp_path / "runs")],
+         "train", str(spec), "--out", str(out / "runs")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
     deadline = time.monotonic() + 300
@@ -108,13 +110,36 @@ def test_sigterm_and_sigint_mid_epoch_checkpoint_then_resume_is_bitwise_identica
         time.sleep(0.02)
     process.send_signal(signal_number)
     stdout, stderr = process.communicate("\n", timeout=300)
-    assert process.returncode == exit_code, stderr
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_sigint_mid_epoch_checkpoint_then_resume_is_bitwise_identical(
+    reference: Reference, tmp_path: Path, signal_number: int, exit_code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run checkpoints where the signal landed (mid-epoch) and exits with 128 + the signal's number."""
+    stopped = stop_with_signal(reference.spec, tmp_path, signal_number)
+    assert stopped.returncode == exit_code, stopped.stderr
     run = only_run(tmp_path / "runs")
     name = signal.Signals(signal_number).name
     assert f"stopped by {name} at epoch 2, step 10 of {STEPS}; checkpoint saved, continue with: archgen train " \
-           f"--resume {run}" in stdout
-    assert "Traceback" not in stderr and not (run / "weights.safetensors").exists()
+           f"--resume {run}" in stopped.stdout
+    assert "Traceback" not in stopped.stderr and not (run / "weights.safetensors").exists()
     assert checkpoints(run)[-1] == f"step-{STEPS + 10:09d}"  # mid-epoch, where the signal landed
     assert '"status": "stopped"' in (run / "summary.json").read_text()
-    assert "resuming after epoch 1, step 10" in resume_and_compare(run, reference, monkeypatch)
+    resumed = resume_and_compare(run, reference, monkeypatch, control=signal_number == signal.SIGTERM)
+    assert "resuming after epoch 1, step 10" in resumed
 
+
+@pytest.mark.slow
+def test_stopped_then_killed_after_resuming_then_resumed_is_bitwise_identical(
+    reference: Reference, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted twice: SIGTERM mid-epoch 2, then the resumed process killed 20 updates later (in epoch 3)."""
+    assert stop_with_signal(reference.spec, tmp_path, signal.SIGTERM).returncode == 143
+    run = only_run(tmp_path / "runs")
+    killed = archgen("train", "--resume", str(run), faults=("--kill-at-update", "20"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert checkpoints(run) == [f"step-{STEPS + 10:09d}", f"step-{2 * STEPS:09d}"]
+    assert "resuming after epoch 2\n" in resume_and_compare(run, reference, monkeypatch, control=False)

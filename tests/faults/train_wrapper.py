@@ -44,7 +44,7 @@ def kill_at_update(update: int) -> None:
             die()
         return result
 
-    loop._step = step  # type: ignore[assignment]
+    loop._step = step
 
 
 class _Counter:
@@ -65,7 +65,7 @@ def count_saves() -> None:
             action(result)
         return result
 
-    folder.save_checkpoint = save  # type: ignore[assignment]
+    folder.save_checkpoint = save
 
 
 AFTER_SAVE: dict[int, list[Any]] = {}
@@ -152,7 +152,7 @@ def wait_at_update(update: int, marker: str) -> None:
             sys.stdin.readline()  # a signal arriving now runs archgen's handler; the read then goes on
         return result
 
-    loop._step = step  # type: ignore[assignment]
+    loop._step = step
 
 
 def main() -> None:
