@@ -2,7 +2,7 @@
 
 The product has no test hooks: this launcher wraps a few of archgen's own functions before the CLI starts,
 so a fault lands at an exact point (a given optimiser update, the middle of a checkpoint file) every time.
-Faults (each at most once):
+Faults (--after-save may repeat):
   --kill-at-update N          SIGKILL this process right after optimiser update N (1-based)
   --kill-in-write K:FILE:HOW  during the K-th checkpoint save, SIGKILL while writing FILE (weights.safetensors,
                               state.pt, manifest.json): HOW = half (half its bytes in the temporary file) or
