@@ -42,7 +42,7 @@ class Substitute:
     reason: str
 
     def apply(self, text: str, values: dict[str, str]) -> str:
-        return re.sub(self.pattern, self.replacement.format(**values), text)
+        return re.sub(self.pattern, self.replacement.format_map(values), text)
 
 
 # Every substitution must be used by some doc (test_every_substitute_is_used), so this list cannot go stale.
@@ -82,8 +82,8 @@ SUBSTITUTES = (
         "the test trains on a tiny CIFAR-10 for one epoch instead of the unpacked JPEGs",
     ),
     Substitute(
-        r"^scripts/degradation\.sh$", "EPOCHS=2 scripts/degradation.sh",
-        "four trainings of 100 epochs take ~4 minutes: the test runs the same script at 2 epochs",
+        r"^scripts/degradation\.sh$", "EPOCHS=1 scripts/degradation.sh",
+        "four trainings of 100 epochs take ~4 minutes: the test runs the same script at 1 epoch",
     ),
 )
 
@@ -183,6 +183,8 @@ def test_doc_commands_run_and_print_what_the_doc_shows(doc: Path, tmp_path: Path
             f"{command.where}: `{text}` exited {result.returncode}, the doc says {command.exit_code}:\n"
             + "\n".join(actual[-40:])
         )
+        if not output_lines("\n".join(command.expected)):
+            continue  # no output shown: only the exit status is checked
         assert matches(command.expected, actual, numbers_vary=command.numbers_vary), (
             f"{command.where}: `{text}` printed other output than the doc shows "
             f"(- doc, + actual; compared as normalised):\n{difference(command, actual)}"
