@@ -85,14 +85,19 @@ def _stage_widths(spec: NetSpec) -> Iterator[tuple[int, Stage, int, int]]:
 
 def _groups(spec: NetSpec) -> Iterator[RuleViolation]:
     body, groups = spec.body, spec.body.groups
-    if groups == 1:
+    if groups == 1 and not body.bottleneck:
         return
     if not body.bottleneck and spec.stem.width % groups:
         yield ("stem", "width"), (
             f"must be divisible by groups={groups}, since it feeds stages.0's grouped 3x3 conv; got {spec.stem.width}"
         )
     for index, stage in enumerate(body.resolved_stages()):
-        if body.bottleneck and body.inner_width(stage.width) < groups:
+        if body.bottleneck and groups == 1 and body.inner_width(stage.width) < 1:
+            yield stage_loc(spec, index, "width"), (
+                f"stages.{index}'s 3x3 width int({stage.width} x {body.width_per_group} / 64) = 0 has no channels; "
+                "raise width or width_per_group"
+            )
+        elif body.bottleneck and body.inner_width(stage.width) < groups:
             yield stage_loc(spec, index, "width"), (
                 f"stages.{index}'s 3x3 width int({stage.width} x {body.width_per_group or 64} / 64) x {groups} "
                 f"= {body.inner_width(stage.width)} leaves less than one channel per group"

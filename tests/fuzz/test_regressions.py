@@ -159,3 +159,13 @@ def test_search_values_beyond_a_fields_bounds(tmp_path: Path, param: str, proble
     a search could propose momentum 2.0 or a stem 0 wide: valid in validation, a failed trial later."""
     problems = _search(tmp_path, LR, param)
     assert any(problem in line for line in problems), problems
+
+
+def test_a_bottleneck_whose_3x3_has_no_channels(tmp_path: Path) -> None:
+    """Bug: int(width x width_per_group / 64) = 0 was only checked with groups > 1; with one group the spec
+    validated and building it crashed on a zero-channel conv."""
+    text = (find_shipped("resnet50") or Path()).read_text(encoding="utf-8")
+    text = text.replace("width = 64                # first stage", "width = 1  # first stage")
+    text = text.replace('block = "bottleneck"', 'block = "bottleneck"\nwidth_per_group = 16')
+    problems = _problems(tmp_path, text)
+    assert any("body.width: stages.0's 3x3 width int(1 x 16 / 64) = 0 has no channels" in line for line in problems)
