@@ -61,7 +61,8 @@ def train(
     console = _console()
     if resume is not None and (spec or data or epochs or batch_size or lr or seed is not None):
         raise typer.BadParameter("--resume continues a run as its spec.toml says; give no spec or recipe options "
-                                 "(edit RUN/spec.toml to change them)", param_hint="--resume")
+                                 "(to change them, train it as a new run: archgen train RUN/spec.toml)",
+                                 param_hint="--resume")
     try:
         with TrainDisplay(console) as show:
             if resume is not None:
@@ -90,8 +91,14 @@ def _finish(console: Console, result: TrainResult) -> None:
 
     console.print(result_table(result))
     if result.run_dir is not None:
-        curves = plot_curves([(result.spec.name, result.history)], result.run_dir / CURVES,
-                             title=f"{result.spec.name} on {result.spec.train.data}")
+        try:
+            curves = plot_curves([(result.spec.name, result.history)], result.run_dir / CURVES,
+                                 title=f"{result.spec.name} on {result.spec.train.data}")
+        except OSError as error:  # the run is complete and saved; only its picture is missing
+            reason = error.strerror or error
+            console.print(f"[yellow]warning: cannot write {result.run_dir / CURVES}: {reason}[/yellow]")
+            console.print(f"wrote {result.run_dir}/ (spec.toml, metrics.jsonl, weights.safetensors)")
+            return
         console.print(f"wrote {result.run_dir}/ (spec.toml, metrics.jsonl, weights.safetensors, {curves.name})")
 
 

@@ -9,10 +9,13 @@ TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
+import os
 import shutil
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,11 +93,11 @@ def _read(path: Path) -> TrainState:
     """The checkpoint's state; a RunError when its files, though they match the manifest, are not what we write
     (hand-made or planted: the manifest's sha256s are no signature)."""
     try:
-        weights = load_safetensors((path / WEIGHTS).read_bytes())
+        weights = load_safetensors(_read_regular(path / WEIGHTS))
     except Exception as error:  # safetensors parses a header and raw tensors: no code runs, whatever the bytes
         raise RunError(f"{path / WEIGHTS} is not a safetensors file ({_first_line(error)})") from None
     try:
-        rest = torch.load(io.BytesIO((path / STATE).read_bytes()), map_location="cpu", weights_only=True)
+        rest = torch.load(io.BytesIO(_read_regular(path / STATE)), map_location="cpu", weights_only=True)
     except Exception as error:  # the weights-only unpickler refuses anything but tensors and plain values
         raise RunError(f"{path / STATE} is not a plain checkpoint state, refused to load it "
                        f"({_first_line(error)})") from None
@@ -103,7 +106,7 @@ def _read(path: Path) -> TrainState:
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise RunError(f"{path / STATE} is not an archgen checkpoint state ({type(error).__name__}: "
                        f"{_first_line(error)})") from None
-    manifest = json.loads((path / MANIFEST).read_text())
+    manifest = json.loads(_read_regular(path / MANIFEST))
     where = {key: manifest[key] for key in ("epoch", "step", "updates")}
     if where != {"epoch": state.epoch, "step": state.step, "updates": state.updates}:
         raise RunError(f"{path / MANIFEST} says {where}, its state epoch={state.epoch}, step={state.step}, "
@@ -114,12 +117,12 @@ def _read(path: Path) -> TrainState:
 def _verify(path: Path) -> str | None:
     """None when the manifest is whole and every file matches it, else what is wrong."""
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
+        manifest = json.loads(_read_regular(path / MANIFEST))
         expected = manifest["sha256"]
         if manifest["format"] != FORMAT or not {WEIGHTS, STATE} <= set(expected):
             return f"{MANIFEST} is not a format-{FORMAT} manifest of {WEIGHTS} and {STATE} (corrupted)"
         for name in expected:
-            if "/" in name or name.startswith(".") or _sha256((path / name).read_bytes()) != expected[name]:
+            if "/" in name or name.startswith(".") or _sha256(_read_regular(path / name)) != expected[name]:
                 return f"{name} does not match its sha256 in {MANIFEST} (truncated or corrupted)"
         for key in ("epoch", "step", "updates"):
             if not isinstance(manifest[key], int):
@@ -127,6 +130,15 @@ def _verify(path: Path) -> str | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         return f"unreadable ({type(error).__name__}: {_first_line(error)})"
     return None
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file; a link or a device (planted `-> /dev/zero` would never end) is an OSError."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return file.read()
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,5 +1,6 @@
 """Truncated and bit-flipped checkpoints: every file of a checkpoint (weights, state, manifest, spec copy), damaged
-by truncation to 0 bytes, to half, or one bit flipped at seeded random offsets, is detected; the previous good
+by truncation to 0 bytes, to half, one bit flipped at seeded random offsets, or replaced by a link to /dev/zero
+or a FIFO, is detected; the previous good
 checkpoint loads instead, and when none is good the resume stops with one clear line and touches nothing.
 
 Control for each case: before the damage, the newest checkpoint is the one that loads.
@@ -7,6 +8,7 @@ Control for each case: before the damage, the newest checkpoint is the one that 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -33,10 +35,26 @@ from archgen.runs import SPEC, load_latest, save_checkpoint
 from archgen.runs.checkpoints import MANIFEST, STATE, WEIGHTS
 
 Damage = Callable[[Path, int], None]
+
+
+def link_to_dev_zero(path: Path, seed: int) -> None:
+    """A planted link to an endless device: reading it would never end, so it must not be read at all."""
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def fifo(path: Path, seed: int) -> None:
+    """A named pipe in the file's place: opening it to read would wait for a writer for ever."""
+    path.unlink()
+    os.mkfifo(path)
+
+
 DAMAGES = [
     pytest.param(truncate_to_zero, 0, id="truncated-to-0"),
     pytest.param(truncate_to_half, 0, id="truncated-to-half"),
     *(pytest.param(flip_one_bit, seed, id=f"bit-flip-seed{seed}") for seed in range(4)),
+    pytest.param(link_to_dev_zero, 0, id="link-to-dev-zero"),
+    pytest.param(fifo, 0, id="fifo"),
 ]
 FILES = [WEIGHTS, STATE, MANIFEST, SPEC]
 SPEC_TEXT = b'name = "tiny"\n'
