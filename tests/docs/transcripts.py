@@ -66,7 +66,7 @@ def _block(path: Path, lines: list[str], first_line: int, numbers_vary: bool) ->
         text = lines[index][len(PROMPT):]
         while text.endswith("\\") and index + 1 < len(lines):  # a command continued on the next line
             index += 1
-            text = text[:-1] + " " + lines[index].strip()
+            text = text[:-1].rstrip() + " " + lines[index].strip()
         index += 1
         output_start = index
         while index < len(lines) and not lines[index].startswith(PROMPT):
@@ -86,9 +86,10 @@ def _block(path: Path, lines: list[str], first_line: int, numbers_vary: bool) ->
 def shape(line: str) -> str:
     """A line with every number as 0, runs of spaces and of table rules as one: what stays when numbers vary.
 
-    A number with thousands separators or decimals (1,029 or 0.4) is one number.
+    A number with thousands separators, decimals, an exponent or a unit prefix (1,029, 0.4, 9.3e-06, 20.6k)
+    is one number: tables switch between 8,146 and 20.6k as values grow.
     """
-    line = re.sub(r"\d+(?:[,.]\d+)*", "0", line)
+    line = re.sub(r"\d+(?:[,.]\d+)*(?:e[-+]?\d+)?(?:[kMG]\b)?", "0", line)
     line = re.sub(r"─+", "─", line)
     return re.sub(r"\s+", " ", line).strip()
 
