@@ -57,7 +57,7 @@ def test_commands_outputs_exit_codes_and_continuations_are_read(page: Path) -> N
 def test_output_before_a_command_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.md"
     path.write_text("```console\n33 specs valid\n```\n")
-    with pytest.raises(ValueError, match="bad.md:2: console output before any"):
+    with pytest.raises(ValueError, match=r"bad\.md:2: console output before any"):
         commands(path)
 
 
