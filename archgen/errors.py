@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    """`text` with control, bidi and zero-width characters escaped as Python does, so that a name taken from
+    the user's files (a key, a file name with a newline or U+202E) stays on its one line and reads as it is."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 class ArchgenError(Exception):
     """A problem with the user's input or environment, worth one clear line (no traceback)."""
 
@@ -24,7 +30,7 @@ class Problem:
     field: str | None = None
 
     def __str__(self) -> str:
-        where = "" if self.file is None else str(self.file)
+        where = "" if self.file is None else printable(str(self.file))
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from archgen.errors import Problem
+from archgen.errors import Problem, printable
 from archgen.validation import FileResult, ValidationReport
 
 Format = Literal["text", "json", "github"]
@@ -69,7 +69,7 @@ def _file(result: FileResult, problem: Problem) -> Path:
 
 
 def _problem(result: FileResult, problem: Problem) -> str:
-    return str(problem) if problem.file is not None else f"{result.path}: {problem}"
+    return str(problem) if problem.file is not None else f"{printable(str(result.path))}: {problem}"
 
 
 def _problem_dict(result: FileResult, problem: Problem) -> dict[str, object]:

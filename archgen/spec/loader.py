@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from archgen.errors import Problem, SpecError
+from archgen.errors import Problem, SpecError, printable
 from archgen.spec import library, rules
 from archgen.spec.schema import NetSpec
 from archgen.spec.source import Loc, Source, read_source
@@ -237,8 +237,7 @@ def _locate(loc: Loc, message: str, owners: Owners, default: Source) -> Problem:
 def _field_part(part: str | int) -> str:
     """A key as printed in a field path: control, bidi and zero-width characters escaped, so that the
     problem stays one line and reads as what the file holds (a U+202E key must not reverse the line); shortened."""
-    text = str(part)
-    text = text if text.isprintable() else repr(text)[1:-1]
+    text = printable(str(part))
     return text if len(text) <= 60 else text[:57] + "..."  # a 10,000-character key must not flood the line
 
 

@@ -169,3 +169,15 @@ def test_a_bottleneck_whose_3x3_has_no_channels(tmp_path: Path) -> None:
     text = text.replace('block = "bottleneck"', 'block = "bottleneck"\nwidth_per_group = 16')
     problems = _problems(tmp_path, text)
     assert any("body.width: stages.0's 3x3 width int(1 x 16 / 64) = 0 has no channels" in line for line in problems)
+
+
+@pytest.mark.parametrize("name", ["a\nb.toml", "evil\u202etxt.toml", "tab\there.toml"])
+def test_a_file_name_with_control_characters_stays_on_one_line(tmp_path: Path, name: str) -> None:
+    """Bug: `archgen validate` printed file names raw: a newline split a problem in two, U+202E reversed it."""
+    (tmp_path / name).write_text("name = 3\n", encoding="utf-8")
+    ran = subprocess.run([sys.executable, "-m", "archgen", "validate", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    lines = ran.stdout.splitlines()
+    assert ran.returncode == 1 and lines[-1].startswith("1 of 1 spec invalid") and len(lines) > 1
+    escaped = str(tmp_path / repr(name)[1:-1])
+    assert all(line.isprintable() and line.startswith(f"{escaped}:") for line in lines[:-1]), lines
