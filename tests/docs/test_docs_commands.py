@@ -57,8 +57,8 @@ SUBSTITUTES = (
         "no CUDA GPU on the test machine: the same command on the CPU",
     ),
     Substitute(
-        r"--nnodes 2 --node-rank \d --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint \S+",
-        "--nnodes 1 --nproc-per-node 2 --rdzv-backend c10d --rdzv-endpoint localhost:{port}",
+        r"--nnodes 2 --nproc-per-node 8 --rdzv-id (\S+) --rdzv-backend c10d --rdzv-endpoint \S+",
+        r"--nnodes 1 --nproc-per-node 2 --rdzv-id \1 --rdzv-backend c10d --rdzv-endpoint localhost:{port}",
         "one machine, no GPUs: one node of two CPU processes (gloo) through the same c10d rendezvous",
     ),
     Substitute(
