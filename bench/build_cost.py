@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 SIDES = ("archgen", "reference")
 
 
@@ -47,7 +48,7 @@ class BuildCost:
     spec: str
     archgen: Build
     reference: Build
-    """The hand-written torchvision-style CIFAR ResNet of the same depth (bench/compiled_vs_torchvision.py)."""
+    """The hand-written CIFAR ResNet of the same depth (bench/compiled_vs_torchvision.py) with torchvision's init."""
 
     @property
     def param_bytes(self) -> int:
@@ -75,20 +76,34 @@ def _status(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
+def torchvision_style(n: int) -> Any:
+    """The hand-written CIFAR ResNet initialised as torchvision's ResNet does: a He-init pass over the convs
+    (He et al. 2015, fan-out), BN weight 1 and bias 0, after the layers' own default initialisation."""
+    from compiled_vs_torchvision import CifarResNet
+    from torch import nn
+
+    model = CifarResNet(n)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.constant_(module.weight, 1)
+            nn.init.constant_(module.bias, 0)
+    return model
+
+
 def _child(side: str, spec_name: str, traced: bool) -> dict[str, Any]:
     """Runs in the fresh process: one build, measured."""
+    import compiled_vs_torchvision  # noqa: F401  (torchvision too: imported before anything is timed)
     import torch
 
     import archgen
-
-    sys.path.insert(0, str(HERE))
-    from compiled_vs_torchvision import CifarResNet
 
     spec = archgen.load_spec(spec_name)
     depths = {stage.depth for stage in spec.body.resolved_stages()}
     if side == "reference" and (len(depths) != 1 or spec.body.block != "basic" or spec.input.size != 32):
         raise SystemExit(f"{spec_name}: the hand-written reference is a CIFAR basic-block net of equal stages")
-    build = (lambda: archgen.build_model(spec)) if side == "archgen" else (lambda: CifarResNet(depths.pop()))
+    build = (lambda: archgen.build_model(spec)) if side == "archgen" else (lambda: torchvision_style(depths.pop()))
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
     before = _status("VmRSS")
     if traced:
