@@ -1,4 +1,5 @@
-"""`archgen build`: a spec's stages, shapes, params and MACs (no torch); `--export` compiles and writes it."""
+"""`archgen build`: a spec's stages, shapes, params and MACs (no torch); `--export` compiles and writes it,
+with freshly initialised weights or a run's trained ones (`--weights RUN/weights.safetensors`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def build(
         typer.Option("--export", help="Compile, write in this format and check against torch (needs --out)."),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File --export writes.", dir_okay=False)] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", "-w", help="Export these trained weights (a run's weights.safetensors), "
+                     "not freshly initialised ones.", dir_okay=False, show_default=False),
+    ] = None,
 ) -> None:
     """Print a spec's per-stage table: blocks, output shape, params and MACs (FLOPs = 2 x MACs).
 
@@ -40,6 +46,9 @@ def build(
 
     if export is not None and out is None:
         raise typer.BadParameter("--export needs --out FILE", param_hint="--out")
+    if weights is not None and export is None:
+        raise typer.BadParameter("--weights is what --export writes; give --export FORMAT --out FILE too",
+                                 param_hint="--weights")
     net = load_spec(spec)
     if plain:
         net = plain_counterpart(net)
@@ -49,15 +58,16 @@ def build(
     else:
         _console().print(build_report(complexity, net, blocks=blocks))
     if export is not None and out is not None:
-        _export(net, export, out, quiet=json)
+        _export(net, export, out, weights=weights, quiet=json)
 
 
-def _export(net: NetSpec, format: ExportFormat, out: Path, *, quiet: bool) -> None:
-    """Compile, write and check the export; torch is imported only here."""
+def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | None, quiet: bool) -> None:
+    """Compile (loading trained weights if given), write and check the export; torch is imported only here."""
     from archgen import build_model
     from archgen.export import export_model
+    from archgen.pipeline import load_trained
 
-    model = build_model(net)
+    model = build_model(net) if weights is None else load_trained(net, weights)
     shape = (1, net.input.channels, net.input.size, net.input.size)
     result = export_model(model, format=format, out=out, input_shape=shape)
     typer.echo(f"wrote {result.path} ({format}, {result.bytes:,} bytes; "

@@ -5,6 +5,7 @@ The one entry point the CLI and the search use: `train_spec(spec, data=…, out=
 
 from archgen.pipeline.fitting import Fitted, fit_to_data
 from archgen.pipeline.result import Plan, TrainResult
+from archgen.pipeline.trained import load_trained
 from archgen.pipeline.training import resume_run, train_spec, with_recipe
 from archgen.train import EpochMetrics, NonFiniteLoss, OutOfMemory, StepProgress, TrainingStopped
 
@@ -18,6 +19,7 @@ __all__ = [
     "TrainResult",
     "TrainingStopped",
     "fit_to_data",
+    "load_trained",
     "resume_run",
     "train_spec",
     "with_recipe",

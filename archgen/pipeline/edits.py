@@ -29,19 +29,19 @@ def check_unedited(spec_file: Path, checkpoint: Path) -> None:
     changes = spec_changes(_flat(load_spec(saved).model_dump(mode="json")),
                            _flat(load_spec(spec_file).model_dump(mode="json")))
     if changes:
-        raise RunError(f"{spec_file} was edited after checkpoint {checkpoint.name}: {_listed(changes)}; a resume "
+        raise RunError(f"{spec_file} was edited after checkpoint {checkpoint.name}: {listed(changes)}; a resume "
                        f"continues the run as it began (undo the edit), or train the edited spec as a new run: "
                        f"archgen train {spec_file}")
 
 
 def check_fits(state: TrainState, engine: Engine, checkpoint: Path) -> None:
     """Refuse a checkpoint whose weights or optimiser do not fit what the spec builds now."""
-    problems = _weight_problems(state.weights, engine.module)
+    problems = weight_problems(state.weights, engine.module)
     saved_groups, groups = state.optimizer.get("param_groups", []), engine.optimizer.state_dict()["param_groups"]
     if not problems and [sorted(g) for g in saved_groups] != [sorted(g) for g in groups]:
         problems = [f"its optimiser state is not {type(engine.optimizer).__name__}'s"]
     if problems:
-        raise RunError(f"checkpoint {checkpoint} does not fit the network its spec.toml builds: {_listed(problems)} "
+        raise RunError(f"checkpoint {checkpoint} does not fit the network its spec.toml builds: {listed(problems)} "
                        "(was spec.toml edited?)")
 
 
@@ -52,13 +52,14 @@ def spec_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
             if before.get(field) != after.get(field)]
 
 
-def _weight_problems(saved: dict[str, Any], module: nn.Module) -> list[str]:
+def weight_problems(saved: dict[str, Any], module: nn.Module) -> list[str]:
+    """Every tensor missing from `saved`, unexpected in it, or of another shape than `module`'s."""
     expected = {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
     actual = {name: tuple(tensor.shape) for name, tensor in saved.items()}
     return [
         *(f"{name} missing" for name in expected if name not in actual),
         *(f"{name} unexpected" for name in actual if name not in expected),
-        *(f"{name} is {actual[name]} in the checkpoint, {shape} in the network"
+        *(f"{name} is {actual[name]} saved, {shape} in the network"
           for name, shape in expected.items() if name in actual and actual[name] != shape),
     ]
 
@@ -72,6 +73,6 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _listed(items: list[str]) -> str:
+def listed(items: list[str]) -> str:
     more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
     return ", ".join(items[:SHOWN]) + more

@@ -7,8 +7,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from archgen.cli.app import app
@@ -155,3 +158,52 @@ def test_export_writes_a_checked_file(tmp_path: Path) -> None:
 def test_every_shipped_spec_builds() -> None:
     for name in shipped_specs():
         assert name in _build(name)
+
+
+def _trained_weights(spec: str, path: Path, *, seed: int) -> torch.nn.Module:
+    """A `spec` network with weights no fresh build has (seeded noise), saved as a run saves them."""
+    import archgen
+
+    torch.manual_seed(seed)
+    model = archgen.build_model(archgen.load_spec(spec)).eval()
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(torch.randn_like(tensor) * 0.1)
+    save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()}, path)
+    return model
+
+
+@pytest.mark.slow
+def test_export_writes_the_trained_weights_given(tmp_path: Path) -> None:
+    """`--weights RUN/weights.safetensors`: the exported file computes what the trained model computes."""
+    import onnxruntime
+
+    weights, trained, fresh = tmp_path / "weights.safetensors", tmp_path / "trained.onnx", tmp_path / "fresh.onnx"
+    model = _trained_weights("digits-resnet20", weights, seed=3)
+    for out, extra in ((trained, ["--weights", str(weights)]), (fresh, [])):
+        result = runner.invoke(app, ["build", "digits-resnet20", "--export", "onnx", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+    x = torch.randn(4, 1, 8, 8)
+    expected = model(x).detach().numpy()
+
+    def run(path: Path) -> Any:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+
+    scale = abs(expected).max()  # noisy weights give logits in the hundreds: compare relative to them
+    assert abs(run(trained) - expected).max() < 1e-5 * scale
+    assert abs(run(fresh) - expected).max() > 1e-2 * scale  # control: without --weights it is another network
+
+
+def test_export_weights_that_do_not_fit_name_the_tensors(tmp_path: Path) -> None:
+    weights = tmp_path / "weights.safetensors"
+    _trained_weights("digits-resnet20", weights, seed=0)
+    result = runner.invoke(app, ["build", "digits-resnet56", "--export", "onnx", "--out", str(tmp_path / "x.onnx"),
+                                 "--weights", str(weights)])
+    assert result.exit_code == 1 and not (tmp_path / "x.onnx").exists()
+    assert f"{weights} does not fit the network 'digits-resnet56' builds: " in str(result.exception)
+
+
+def test_weights_without_export_is_a_usage_error(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["build", "resnet20", "--weights", str(tmp_path / "w.safetensors")]).exit_code == 2

@@ -40,6 +40,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol", "igno
 LOAD_PATHS = {
     ("runs/checkpoints.py", "torch.load"): "weights_only=True: tensors and plain values only (tested here)",
     ("runs/checkpoints.py", "load_safetensors"): "safetensors: a JSON header and raw tensors (tested here)",
+    ("pipeline/trained.py", "load_safetensors"): "`archgen build --weights`: safetensors too (tested here)",
     ("data/cifar.py", "_BatchUnpickler"): "a restricted unpickler (the data faults' tests)",
     ("data/cifar.py", "_BatchUnpickler(file, encoding='latin1').load"): "that restricted unpickler's load",
     ("__init__.py", "load"): "archgen.load_spec: TOML, parsed by tomllib",
@@ -149,6 +150,18 @@ def test_a_planted_run_spec_is_only_toml(finished: Path, tmp_path: Path) -> None
     resumed = archgen_here("train", "--resume", str(run))
     assert resumed.code == 1 and not marker.exists() and "Traceback" not in resumed.stderr
     assert str(run / SPEC) in resumed.stderr
+
+
+@pytest.mark.parametrize("as_zip", [False, True], ids=["raw-pickle", "torch-zip"])
+def test_export_weights_refuse_a_planted_pickle(finished: Path, tmp_path: Path, as_zip: bool) -> None:
+    """`archgen build --weights FILE --export …` with a pickle in FILE's place: one line, nothing runs or is written."""
+    planted, marker, out = tmp_path / "weights.safetensors", tmp_path / "pwned", tmp_path / "net.onnx"
+    plant(planted, marker, as_zip=as_zip)
+    exported = archgen_here("build", str(finished / SPEC), "--export", "onnx", "--out", str(out),
+                            "--weights", str(planted))
+    assert exported.code == 1 and not marker.exists() and not out.exists() and "Traceback" not in exported.stderr
+    assert one_error_line(exported).startswith(f"error: {planted}: not a safetensors file (")
+    assert runs_its_payload(planted, marker)  # control
 
 
 @pytest.mark.parametrize("format", ["torchscript", "exported-program"])
