@@ -105,7 +105,8 @@ def search(
     )
     console = _console()
     console.print(
-        f"searching {name!r}: {config.trials} trials of {resolved.search.epochs} epochs on "
+        f"searching {name!r}: {config.trials} trial{'s' if config.trials > 1 else ''} of {resolved.search.epochs} "
+        f"epoch{'s' if resolved.search.epochs > 1 else ''} on "
         f"{resolved.train.data}, {workers} worker{'s' if workers > 1 else ''}, study in {config.storage.label}"
     )
     run = _run(console, config)

@@ -39,7 +39,8 @@ def status_line(progress: Progress) -> Text:
     """`12/50 finished · 2 running · 3 pruned · 4 over budget/rejected · 1 failed · best 97.22% (#8)`."""
     text = Text()
     text.append(f"{progress.study}: ", style="bold")
-    text.append(f"{progress.finished}/{progress.target} finished", style="bold")
+    of_target = "" if progress.target is None else f"/{progress.target}"
+    text.append(f"{progress.finished}{of_target} finished", style="bold")
     parts = [
         (f"{progress.running} running", "cyan"),
         (f"{progress.complete} complete", "green"),

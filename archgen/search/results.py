@@ -42,7 +42,8 @@ class Progress:
     """The study right now: how many trials are in each state, the best so far, a leaderboard."""
 
     study: str
-    target: int
+    target: int | None
+    """The --trials this run aims at; None when re-read from storage alone (`archgen report`)."""
     objectives: tuple[str, ...]
     finished: int = 0
     running: int = 0
@@ -97,7 +98,7 @@ def objectives_of(study: optuna.Study) -> tuple[str, ...]:
     return tuple((resolved.get("search") or {}).get("objectives") or ("accuracy",))
 
 
-def progress(study: optuna.Study, *, target: int, top: int = 5) -> Progress:
+def progress(study: optuna.Study, *, target: int | None, top: int = 5) -> Progress:
     trials = study.get_trials(deepcopy=False)
     kinds = Counter(outcome.outcome(trial) for trial in trials)
     ranked = _ranked([row(trial) for trial in trials if trial.state == TrialState.COMPLETE])
@@ -125,7 +126,7 @@ def results(study: optuna.Study, *, target: int | None = None) -> StudyResults:
     trials = study.get_trials(deepcopy=False)
     rows = tuple(row(trial) for trial in trials)
     objectives = objectives_of(study)
-    state = progress(study, target=target or 0, top=TOP)
+    state = progress(study, target=target, top=TOP)
     return StudyResults(
         progress=state,
         rows=rows,

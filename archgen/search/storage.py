@@ -29,6 +29,8 @@ SCHEMA_ATTEMPTS = 4  # opening a new RDB storage, when other workers create its 
 CONNECT_TIMEOUT = 10  # seconds a PostgreSQL connection may take (unless the URL sets connect_timeout=)
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# archgen drives RDB heartbeats itself around its own ask/tell loop (search.liveness), not inside optimize()
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
 @dataclass(frozen=True)
