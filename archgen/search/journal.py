@@ -51,6 +51,8 @@ class JournalFile(JournalFileBackend):
                 _append(self.path, logs)  # as Optuna's append_logs, under the same hold of the lock
         except OSError as error:
             raise SearchError(f"cannot write the study journal {self.path}: {error.strerror}") from None
+        except ValueError as error:
+            raise damaged(self.path, error) from None
 
 
 def _append(path: Path, logs: list[dict[str, Any]]) -> None:
@@ -80,7 +82,8 @@ def damaged(path: Path, error: BaseException) -> SearchError:
 def cut_torn_tail(path: Path) -> int:
     """Cut an unterminated last line (a write torn by a kill or a full disk) off `path`; the bytes cut.
 
-    Call holding the journal's lock. The cut bytes are appended to `<path>.torn` first.
+    Call holding the journal's lock. The cut bytes are appended to `<path>.torn` first. A last line that does
+    not start as a record does is damage, not a torn write: ValueError, and nothing is cut.
     """
     with path.open("r+b") as file:
         size = file.seek(0, os.SEEK_END)
@@ -89,6 +92,8 @@ def cut_torn_tail(path: Path) -> int:
         keep = _last_newline_end(file, size)
         file.seek(keep)
         torn = file.read()
+        if not torn.startswith(b"{"):  # every record starts so; a kill tears its end, never its start
+            raise ValueError(f"its last line is no record torn by a kill: {torn[:20]!r}")
         with path.with_name(path.name + TORN_SUFFIX).open("ab") as kept:
             kept.write(torn + b"\n")
             kept.flush()

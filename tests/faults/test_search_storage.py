@@ -118,7 +118,8 @@ def test_cut_torn_tail_keeps_whole_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "kind"), [
-    (os.urandom(300) + b"\xff\xfe", "UnicodeDecodeError"),
+    (os.urandom(300).replace(b"\n", b"") + b"\n\xff\xfe\n", "UnicodeDecodeError"),
+    (os.urandom(300).replace(b"\n", b"").replace(b"{", b""), "no record torn by a kill"),  # one line, no newline
     (b'{"op_code":0,"worker_id":"x"' + b"\n" + b"[1, 2]\n", "JSONDecodeError"),
     (b"[1, 2]\n", "not an Optuna journal operation"),
     (b'{"op_code": 0}\n', "KeyError"),
