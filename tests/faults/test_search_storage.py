@@ -9,7 +9,7 @@ race really happens when archgen does not retry.
 from __future__ import annotations
 
 import multiprocessing
-import os
+import random
 import socket
 from pathlib import Path
 
@@ -118,8 +118,8 @@ def test_cut_torn_tail_keeps_whole_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "kind"), [
-    (os.urandom(300).replace(b"\n", b"") + b"\n\xff\xfe\n", "UnicodeDecodeError"),
-    (os.urandom(300).replace(b"\n", b"").replace(b"{", b""), "no record torn by a kill"),  # one line, no newline
+    (random.Random(1).randbytes(300).replace(b"\n", b"") + b"\n\xff\xfe\n", "UnicodeDecodeError"),
+    (random.Random(2).randbytes(300).replace(b"\n", b"").replace(b"{", b""), "no record torn by a kill"),
     (b'{"op_code":0,"worker_id":"x"' + b"\n" + b"[1, 2]\n", "JSONDecodeError"),
     (b"[1, 2]\n", "not an Optuna journal operation"),
     (b'{"op_code": 0}\n', "KeyError"),
@@ -134,7 +134,7 @@ def test_a_journal_that_is_not_a_journal(spec: Path, capsys: pytest.CaptureFixtu
 
 def test_an_sqlite_file_that_is_not_a_database(spec: Path, capsys: pytest.CaptureFixture[str]) -> None:
     database = spec.parent / "bad.db"
-    database.write_bytes(b"SQLite format 2\x00" + os.urandom(2000))
+    database.write_bytes(b"SQLite format 2\x00" + random.Random(3).randbytes(2000))
     line = one_line_error(search(spec, f"sqlite:///{database}", capsys), naming=str(database))
     assert "file is not a database" in line
 
