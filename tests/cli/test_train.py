@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tiny import tiny_toml
 from typer.testing import CliRunner
 
 from archgen.cli.app import app
@@ -23,30 +24,12 @@ from archgen.spec.writer import dump_spec
 
 runner = CliRunner()
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-TINY = """\
-name = "tiny"
-[input]
-channels = 3
-size = 32
-classes = 10
-[stem]
-kind = "cifar"
-width = 4
-[body]
-block = "basic"
-depths = [1, 1, 1]
-width = 4
-shortcut = "A"
-[train]
-epochs = 2
-batch_size = 64
-"""
 
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
+    path.write_text(tiny_toml())
     return path
 
 

@@ -24,12 +24,12 @@ from train_helpers import (
     flip_one_bit,
     one_error_line,
     only_run,
-    sample_state,
     truncate_to_half,
     truncate_to_zero,
     weights_sha,
     write_tiny,
 )
+from train_states import sample_state
 
 from archgen.runs import SPEC, load_latest, save_checkpoint
 from archgen.runs.checkpoints import MANIFEST, STATE, WEIGHTS

@@ -24,9 +24,9 @@ from train_helpers import (
     one_error_line,
     only_run,
     plant,
-    sample_state,
     write_tiny,
 )
+from train_states import sample_state
 
 import archgen
 from archgen.export import _RUNNERS, export_model

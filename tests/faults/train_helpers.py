@@ -23,31 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-from archgen.train import EpochMetrics, EpochTotals, TrainState
-from archgen.train.state import rng_state
+from tiny import tiny_toml
 
 WRAPPER = Path(__file__).with_name("train_wrapper.py")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same thread count everywhere: the same float sums
 EPOCHS, STEPS = 3, 23  # digits: 1,437 training images in batches of 64
-TINY = """\
-name = "tiny"
-[input]
-channels = 3
-size = 32
-classes = 10
-[stem]
-kind = "cifar"
-width = 4
-[body]
-block = "basic"
-depths = [1, 1, 1]
-width = 4
-shortcut = "A"
-[train]
-epochs = 3
-batch_size = 64
-"""
+TINY = tiny_toml(epochs=EPOCHS)  # tests/helpers/tiny.py: the same tiny CIFAR-style net the other tests train
 
 
 def write_tiny(folder: Path, text: str = TINY) -> Path:
@@ -207,18 +188,6 @@ def read_only(*paths: Path) -> Iterator[None]:
 
 
 # --- checkpoints without training --------------------------------------------------------------
-
-
-def sample_state(updates: int) -> TrainState:
-    """A small training state with every kind of value a real one holds (weights, optimiser, RNGs, history)."""
-    metrics = EpochMetrics(1, 0.5, 0.1, 0.6, 0.2, 0.1, 100.0, 1.0)
-    return TrainState(
-        epoch=updates // 10, step=updates % 10, updates=updates,
-        weights={"layer.weight": torch.full((3, 2), float(updates)), "bn.num_batches_tracked": torch.tensor(updates)},
-        optimizer={"state": {0: {"momentum_buffer": torch.ones(3)}}, "param_groups": [{"lr": 0.1, "params": [0]}]},
-        scheduler={"decay_t": [5], "base_values": [0.1]}, rng=rng_state(),
-        totals=EpochTotals(1.5, 2.0, 3.0, 0.25), history=(metrics,),
-    )
 
 
 def contents(folder: Path) -> dict[str, bytes]:

@@ -10,38 +10,26 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_states import sample_state
 
 from archgen.errors import RunError
 from archgen.runs import load_latest, save_checkpoint
 from archgen.runs.checkpoints import MANIFEST
-from archgen.train import EpochMetrics, EpochTotals, TrainState
-from archgen.train.state import rng_state
-
-
-def state(updates: int) -> TrainState:
-    metrics = EpochMetrics(1, 0.5, 0.1, 0.6, 0.2, 0.1, 100.0, 1.0)
-    return TrainState(
-        epoch=updates // 10, step=updates % 10, updates=updates,
-        weights={"layer.weight": torch.full((3, 2), float(updates)), "bn.num_batches_tracked": torch.tensor(updates)},
-        optimizer={"state": {0: {"momentum_buffer": torch.ones(3)}}, "param_groups": [{"lr": 0.1, "params": [0]}]},
-        scheduler={"decay_t": [5], "base_values": [0.1]}, rng=rng_state(),
-        totals=EpochTotals(1.5, 2.0, 3.0, 0.25), history=(metrics,),
-    )
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    save_checkpoint(tmp_path, state(12))
+    save_checkpoint(tmp_path, sample_state(12))
     loaded = load_latest(tmp_path)
     assert loaded.state is not None and loaded.skipped == () and loaded.path == tmp_path / "step-000000012"
-    assert torch.equal(loaded.state.weights["layer.weight"], state(12).weights["layer.weight"])
-    assert loaded.state.rest()["optimizer"]["param_groups"] == state(12).optimizer["param_groups"]
-    assert (loaded.state.totals, loaded.state.history) == (state(12).totals, state(12).history)
-    assert torch.equal(loaded.state.rng["torch"], state(12).rng["torch"])
+    assert torch.equal(loaded.state.weights["layer.weight"], sample_state(12).weights["layer.weight"])
+    assert loaded.state.rest()["optimizer"]["param_groups"] == sample_state(12).optimizer["param_groups"]
+    assert (loaded.state.totals, loaded.state.history) == (sample_state(12).totals, sample_state(12).history)
+    assert torch.equal(loaded.state.rng["torch"], sample_state(12).rng["torch"])
 
 
 def test_keeps_the_newest_two(tmp_path: Path) -> None:
     for updates in (3, 7, 11, 15):
-        save_checkpoint(tmp_path, state(updates))
+        save_checkpoint(tmp_path, sample_state(updates))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["step-000000011", "step-000000015"]
 
 
@@ -50,7 +38,7 @@ def test_no_checkpoint_yet(tmp_path: Path) -> None:
 
 
 def test_extra_files_are_kept_and_checked(tmp_path: Path) -> None:
-    saved = save_checkpoint(tmp_path, state(4), extra={"spec.toml": b"name = 'x'\n"})
+    saved = save_checkpoint(tmp_path, sample_state(4), extra={"spec.toml": b"name = 'x'\n"})
     assert (saved / "spec.toml").read_bytes() == b"name = 'x'\n"
     manifest = json.loads((saved / MANIFEST).read_text())
     assert manifest["sha256"]["spec.toml"] == hashlib.sha256(b"name = 'x'\n").hexdigest()
@@ -65,4 +53,4 @@ def test_read_only_folder_names_path_and_errno(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(Path, "mkdir", refuse)
     expected = r"cannot write checkpoint .*step-000000003: Permission denied \(errno 13, EACCES\)"
     with pytest.raises(RunError, match=expected):
-        save_checkpoint(tmp_path, state(3))
+        save_checkpoint(tmp_path, sample_state(3))

@@ -1,4 +1,4 @@
-"""A tiny CIFAR-style spec (one block per stage, 4/8/16 filters) the pipeline tests train in seconds."""
+"""A tiny CIFAR-style spec (one block per stage, 4/8/16 filters) that tests train in seconds."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def tiny_spec(*, residual: bool = True, **train: Any) -> NetSpec:
     })
 
 
+def tiny_toml(**train: Any) -> str:
+    """The tiny spec as a spec file's text (every field written)."""
+    return dump_spec(tiny_spec(**train))
+
+
 def write_tiny_spec(path: Path, **train: Any) -> Path:
-    path.write_text(dump_spec(tiny_spec(**train)))
+    path.write_text(tiny_toml(**train))
     return path
