@@ -15,6 +15,11 @@ def printable(text: str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (libraries' errors run to pages), or its type's name if it has none."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class ArchgenError(Exception):
     """A problem with the user's input or environment, worth one clear line (no traceback)."""
 

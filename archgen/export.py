@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from archgen.errors import ArchgenError
+from archgen.errors import ArchgenError, first_line
 
 ExportFormat = Literal["onnx", "torchscript", "exported-program"]
 
@@ -119,8 +119,7 @@ def _attempt(format: ExportFormat, step: str, action: Callable[[], list[Tensor] 
     except ArchgenError:
         raise
     except Exception as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ArchgenError(f"{format} export failed at {step}: {type(error).__name__}: {first_line}") from error
+        raise ArchgenError(f"{format} export failed at {step}: {type(error).__name__}: {first_line(error)}") from error
 
 
 def _max_abs_diff(expected: list[Tensor], actual: list[Tensor], format: ExportFormat) -> float:

@@ -3,7 +3,7 @@
 File I/O only: knows training states (`archgen.train.TrainState`) as data, never how they are made.
 """
 
-from archgen.runs.checkpoints import Loaded, load_latest, save_checkpoint
+from archgen.runs.checkpoints import Loaded, load_latest, read_weights, save_checkpoint
 from archgen.runs.folder import CURVES, METRICS, SPEC, SUMMARY, WEIGHTS, RunFolder, read_metrics, read_summary
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "load_latest",
     "read_metrics",
     "read_summary",
+    "read_weights",
     "save_checkpoint",
 ]

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from archgen.errors import RunError
+from archgen.errors import RunError, first_line
 from archgen.runs.atomic import describe, fsync_folder, write_atomic
 from archgen.train.state import TrainState
 
@@ -92,20 +92,17 @@ def load_latest(folder: Path) -> Loaded:
 def _read(path: Path) -> TrainState:
     """The checkpoint's state; a RunError when its files, though they match the manifest, are not what we write
     (hand-made or planted: the manifest's sha256s are no signature)."""
-    try:
-        weights = load_safetensors(_read_regular(path / WEIGHTS))
-    except Exception as error:  # safetensors parses a header and raw tensors: no code runs, whatever the bytes
-        raise RunError(f"{path / WEIGHTS} is not a safetensors file ({_first_line(error)})") from None
+    weights = read_weights(path / WEIGHTS)
     try:
         rest = torch.load(io.BytesIO(_read_regular(path / STATE)), map_location="cpu", weights_only=True)
     except Exception as error:  # the weights-only unpickler refuses anything but tensors and plain values
         raise RunError(f"{path / STATE} is not a plain checkpoint state, refused to load it "
-                       f"({_first_line(error)})") from None
+                       f"({first_line(error)})") from None
     try:
         state = TrainState.from_parts(weights, rest)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise RunError(f"{path / STATE} is not an archgen checkpoint state ({type(error).__name__}: "
-                       f"{_first_line(error)})") from None
+                       f"{first_line(error)})") from None
     manifest = json.loads(_read_regular(path / MANIFEST))
     where = {key: manifest[key] for key in ("epoch", "step", "updates")}
     if where != {"epoch": state.epoch, "step": state.step, "updates": state.updates}:
@@ -128,21 +125,30 @@ def _verify(path: Path) -> str | None:
             if not isinstance(manifest[key], int):
                 return f"{MANIFEST}: {key} is not an integer (corrupted)"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        return f"unreadable ({type(error).__name__}: {_first_line(error)})"
+        return f"unreadable ({type(error).__name__}: {first_line(error)})"
     return None
 
 
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (a checkpoint's, or a run's final weights); a RunError naming the file if
+    it cannot be read or is no safetensors file. safetensors parses a header and raw tensors: no code runs."""
+    try:
+        data = _read_regular(path)
+    except OSError as error:
+        raise RunError(f"cannot read {path}: {describe(error)}") from None
+    try:
+        return load_safetensors(data)
+    except Exception as error:  # whatever the bytes: a header that does not parse, sizes that do not add up
+        raise RunError(f"{path} is not a safetensors file ({first_line(error)})") from None
+
+
 def _read_regular(path: Path) -> bytes:
-    """The bytes of a regular file; a link or a device (planted `-> /dev/zero` would never end) is an OSError."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    """The bytes of a regular file; a device or FIFO (a planted link to /dev/zero would never end) is an OSError."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(descriptor, "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
         return file.read()
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _prune(folder: Path, keep: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 from optuna.storages.journal._file import get_lock_file
 
-from archgen.errors import SearchError
+from archgen.errors import SearchError, first_line
 
 TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed
 _TAIL_CHUNK = 1 << 16
@@ -72,9 +72,8 @@ def open_journal(path: Path) -> JournalStorage:
 
 
 def damaged(path: Path, error: BaseException) -> SearchError:
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return SearchError(
-        f"the study journal {path} is damaged or not an Optuna journal ({type(error).__name__}: {first}); "
+        f"the study journal {path} is damaged or not an Optuna journal ({type(error).__name__}: {first_line(error)}); "
         "move it away to start a new study"
     )
 

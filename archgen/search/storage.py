@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from archgen.errors import SearchError
+from archgen.errors import SearchError, first_line
 from archgen.search.journal import open_journal
 
 JOURNAL_NAME = "journal.log"
@@ -102,7 +102,7 @@ def open_storage(spec: StorageSpec) -> BaseStorage:
             if attempt < SCHEMA_ATTEMPTS and _lost_schema_race(error):
                 time.sleep(0.2 * attempt)
                 continue
-            raise SearchError(f"cannot open the storage {spec.label}: {_first_line(error)}") from None
+            raise SearchError(f"cannot open the storage {spec.label}: {first_line(error)}") from None
     raise AssertionError("unreachable")
 
 
@@ -126,11 +126,6 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 def _connect_args(url: str) -> dict[str, Any]:
     """libpq gives up on an unreachable or silent server only after the OS's TCP timeout (minutes): bound it."""
     return {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 # --- the claim lock --------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol", "igno
 # Every call that reads a file a user (or an attacker) could have put there, and why it cannot run code.
 LOAD_PATHS = {
     ("runs/checkpoints.py", "torch.load"): "weights_only=True: tensors and plain values only (tested here)",
-    ("runs/checkpoints.py", "load_safetensors"): "safetensors: a JSON header and raw tensors (tested here)",
-    ("pipeline/trained.py", "load_safetensors"): "`archgen build --weights`: safetensors too (tested here)",
+    ("runs/checkpoints.py", "load_safetensors"): "safetensors: a JSON header and raw tensors; checkpoints and "
+                                                 "`archgen build --weights` (both tested here)",
     ("data/cifar.py", "_BatchUnpickler"): "a restricted unpickler (the data faults' tests)",
     ("data/cifar.py", "_BatchUnpickler(file, encoding='latin1').load"): "that restricted unpickler's load",
     ("__init__.py", "load"): "archgen.load_spec: TOML, parsed by tomllib",
@@ -160,7 +160,7 @@ def test_export_weights_refuse_a_planted_pickle(finished: Path, tmp_path: Path, 
     exported = archgen_here("build", str(finished / SPEC), "--export", "onnx", "--out", str(out),
                             "--weights", str(planted))
     assert exported.code == 1 and not marker.exists() and not out.exists() and "Traceback" not in exported.stderr
-    assert one_error_line(exported).startswith(f"error: {planted}: not a safetensors file (")
+    assert one_error_line(exported).startswith(f"error: {planted} is not a safetensors file (")
     assert runs_its_payload(planted, marker)  # control
 
 
