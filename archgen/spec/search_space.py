@@ -48,18 +48,12 @@ class Param(_Frozen):
         return self.choices is None
 
     def grid(self) -> tuple[Choice, ...] | None:
-        """Every value this parameter can take, or None for a continuous range."""
-        if self.choices is not None:
+        """Every value this parameter can take, or None for a continuous range (list it only after `count()`)."""
+        count = self.count()
+        if count is None or self.choices is not None:
             return self.choices
-        if self.low is None or self.high is None:
-            return ()
-        if isinstance(self.low, int) and isinstance(self.high, int) and not isinstance(self.step, float):
-            step = self.step or 1
-            return tuple(range(self.low, self.high + 1, step)) if step > 0 else ()
-        if self.step is None or self.step <= 0:
-            return None
-        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-        return tuple(self.low + index * self.step for index in range(max(count, 0)))
+        low, step = self.low or 0, self.step or 1  # (no low: count is 0)
+        return tuple(low + index * step for index in range(count))
 
     def count(self) -> int | None:
         """How many values `grid()` holds, without listing them (a range may hold 2**63); None when continuous."""
