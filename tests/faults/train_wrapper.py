@@ -30,7 +30,8 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def kill_at_update(update: int) -> None:
+def at_update(update: int, action: Any) -> None:
+    """Call `action()` right after optimiser update `update` (1-based), wrapping archgen's training step."""
     from archgen.train import loop
 
     real = loop._step
@@ -41,10 +42,16 @@ def kill_at_update(update: int) -> None:
         result = real(*args, **kwargs)
         done += 1
         if done == update:
-            die()
+            action()
         return result
 
     loop._step = step
+
+
+def wait_here(marker: str) -> None:
+    """Create `marker` and wait for a line on stdin: a signal sent meanwhile lands at exactly this step."""
+    pathlib.Path(marker).touch()
+    sys.stdin.readline()  # a signal arriving now runs archgen's handler; the read then goes on
 
 
 class _Counter:
@@ -137,24 +144,6 @@ def after_save(save: int, action: str) -> None:
         raise SystemExit(f"unknown --after-save action {action!r}")
 
 
-def wait_at_update(update: int, marker: str) -> None:
-    from archgen.train import loop
-
-    real = loop._step
-    done = 0
-
-    def step(*args: Any, **kwargs: Any) -> Any:
-        nonlocal done
-        result = real(*args, **kwargs)
-        done += 1
-        if done == update:
-            pathlib.Path(marker).touch()
-            sys.stdin.readline()  # a signal arriving now runs archgen's handler; the read then goes on
-        return result
-
-    loop._step = step
-
-
 def main() -> None:
     argv = sys.argv[1:]
     split = argv.index("--")
@@ -166,7 +155,7 @@ def main() -> None:
     faults = parser.parse_args(argv[:split])
     count_saves()
     if faults.kill_at_update is not None:
-        kill_at_update(faults.kill_at_update)
+        at_update(faults.kill_at_update, die)
     if faults.kill_in_write:
         save, name, how = faults.kill_in_write.split(":")
         kill_in_write(int(save), name, how)
@@ -175,7 +164,7 @@ def main() -> None:
         after_save(int(save), action)
     if faults.wait_at_update:
         update, marker = faults.wait_at_update.split(":", 1)
-        wait_at_update(int(update), marker)
+        at_update(int(update), lambda: wait_here(marker))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit gives EFBIG, as a full disk gives ENOSPC
 
     from archgen.cli import main as archgen
