@@ -1,4 +1,5 @@
-"""Example budgets of the fuzzers and the predicate every problem must pass: it names the file and where.
+"""Example budgets of the fuzzers, the predicate every problem must pass (it names the file and where), and
+loading a fuzzed file under that predicate.
 
 `examples(n)` is n examples under the CI profile and DEEP_FACTOR x n under `--hypothesis-profile=deep`.
 """
@@ -6,11 +7,14 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 from hypothesis import settings
 
-from archgen.errors import Problem
+from archgen.analysis import SPEC_CHECKS
+from archgen.errors import Problem, SpecError
+from archgen.spec import NetSpec, load_spec
 
 DEEP_FACTOR = 40
 
@@ -50,3 +54,17 @@ def located(problem: Problem, path: Path) -> bool:
     if problem.field:
         return text.startswith(f"{problem.file}: {problem.field}: ")
     return text.startswith(f"{problem.file}: ") and problem.message.startswith(WHOLE_FILE)
+
+
+def load_or_located(path: Path, outcomes: Counter[str]) -> tuple[NetSpec | None, list[Problem]]:
+    """Load `path` as `archgen validate` does: a spec, or problems each of which is `located`; any other exception
+    fails the fuzzer. Counts "valid" and "invalid" in `outcomes`, for the fuzzers' controls."""
+    try:
+        spec = load_spec(path, checks=SPEC_CHECKS)
+    except SpecError as error:
+        unlocated = [str(problem) for problem in error.problems if not located(problem, path)]
+        assert error.problems and not unlocated, unlocated
+        outcomes["invalid"] += 1
+        return None, list(error.problems)
+    outcomes["valid"] += 1
+    return spec, []

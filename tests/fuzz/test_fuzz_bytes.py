@@ -16,15 +16,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fuzz_settings import examples, located
+from fuzz_settings import examples, load_or_located, located
 from hypothesis import given
 from hypothesis import strategies as st
 from mutations import SHIPPED, random_file
 from typer.testing import CliRunner
 
-from archgen.analysis import SPEC_CHECKS
-from archgen.errors import Problem, SpecError
-from archgen.spec import load_spec
+from archgen.errors import Problem
 
 OUTCOMES: Counter[str] = Counter()
 FOLDER_FILES = 600
@@ -40,16 +38,7 @@ def _load(raw: bytes) -> list[Problem]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fuzzed.toml"
         path.write_bytes(raw)
-        try:
-            load_spec(path, checks=SPEC_CHECKS)
-        except SpecError as error:
-            assert error.problems, "a SpecError without problems"
-            unlocated = [str(problem) for problem in error.problems if not located(problem, path)]
-            assert not unlocated, unlocated
-            OUTCOMES["invalid"] += 1
-            return list(error.problems)
-    OUTCOMES["valid"] += 1
-    return []
+        return load_or_located(path, OUTCOMES)[1]
 
 
 @examples(500)

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import tomli
-from fuzz_settings import examples, located
+from fuzz_settings import examples, load_or_located
 from hypothesis import given
 from hypothesis import strategies as st
 from mutations import SHIPPED, Mutant, misspell, mutate, out_of_range
 
-from archgen.analysis import SPEC_CHECKS, analyze
-from archgen.errors import Problem, SpecError
+from archgen.analysis import analyze
+from archgen.errors import Problem
 from archgen.spec import NetSpec, load_spec
 from archgen.spec.writer import dump_spec
 
@@ -32,14 +32,9 @@ def _check(text: str, *, folder: Path, name: str = "mutant.toml") -> tuple[NetSp
     """Load `text` as a spec file in `folder`: a valid spec (checked further) or located problems, nothing else."""
     path = folder / name
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    try:
-        spec = load_spec(path, checks=SPEC_CHECKS)
-    except SpecError as error:
-        unlocated = [str(problem) for problem in error.problems if not located(problem, path)]
-        assert error.problems and not unlocated, unlocated
-        OUTCOMES["invalid"] += 1
-        return None, list(error.problems)
-    OUTCOMES["valid"] += 1
+    spec, problems = load_or_located(path, OUTCOMES)
+    if spec is None:
+        return None, problems
     complexity = analyze(spec)
     assert complexity.params > 0 and complexity.macs > 0
     written = dump_spec(spec)
