@@ -23,11 +23,9 @@ from train_helpers import (
     epochs_recorded,
     flip_one_bit,
     one_error_line,
-    only_run,
     truncate_to_half,
     truncate_to_zero,
     weights_sha,
-    write_tiny,
 )
 from train_states import sample_state
 
@@ -108,14 +106,6 @@ def test_when_no_checkpoint_is_good_nothing_loads(tmp_path: Path, name: str) -> 
 
 
 # --- as a user meets it: archgen train --resume ----------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished run: checkpoints after epochs 2 and 3, and the final weights."""
-    folder = tmp_path_factory.mktemp("finished")
-    assert archgen_here("train", str(write_tiny(folder)), "--out", str(folder / "runs")).code == 0
-    return only_run(folder / "runs")
 
 
 @pytest.mark.parametrize("name", [WEIGHTS, STATE, MANIFEST])

@@ -30,13 +30,6 @@ from train_helpers import (
 )
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("finished")
-    assert archgen_here("train", str(write_tiny(folder)), "--out", str(folder / "runs")).code == 0
-    return only_run(folder / "runs")
-
-
 def unfinished_copy(run: Path, tmp_path: Path) -> Path:
     """The finished run as if killed before its last epoch: newest checkpoint removed, no final weights."""
     copy = tmp_path / "run"

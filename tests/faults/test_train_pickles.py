@@ -22,9 +22,7 @@ from train_helpers import (
     contents,
     forge_manifest,
     one_error_line,
-    only_run,
     plant,
-    write_tiny,
 )
 from train_states import sample_state
 
@@ -111,13 +109,6 @@ def test_a_planted_checkpoint_file_is_refused_even_when_forced(
     shutil.copy(newest / name, previous / name)  # both planted: nothing loads, nothing runs
     forge_manifest(previous)
     assert load_latest(folder).state is None and not marker.exists()
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("finished")
-    assert archgen_here("train", str(write_tiny(folder)), "--out", str(folder / "runs")).code == 0
-    return only_run(folder / "runs")
 
 
 @pytest.mark.parametrize("name", [STATE, WEIGHTS, SPEC])
