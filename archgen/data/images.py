@@ -5,11 +5,18 @@ Every source loads into this; loaders, resizing and normalisation read it. Knows
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from archgen.errors import printable
+from archgen.memory import allocating, rows_per_chunk
+
+LEVELS = 256  # uint8
+MIN_VARIANCE = 1e-12  # a constant channel normalises by 1e-6, not by zero
 
 
 @dataclass(frozen=True)
@@ -50,32 +57,67 @@ class ImageData:
         return len(self.class_names)
 
     def resized(self, size: int) -> ImageData:
-        """The same data at `size`x`size` (antialiased bilinear), remembering the size it came from."""
+        """The same data at `size`x`size` (antialiased bilinear), remembering the size it came from.
+
+        Refused in one line, before anything is allocated, when the copies would not fit beside the images.
+        """
         if size == self.size:
             return self
-        native = self.native_size or self.size
-        return replace(self, train=_resize(self.train, size), val=_resize(self.val, size), native_size=native)
+        count = len(self.train) + len(self.val)
+        what = (f"{printable(self.source)}: resizing {count:,} {self.channels}-channel images from "
+                f"{self.size}x{self.size} to {size}x{size}")
+        with allocating(resize_bytes(count, self.channels, self.size, size), what):
+            train, val = _resize(self.train, size), _resize(self.val, size)
+        return replace(self, train=train, val=val, native_size=self.native_size or self.size)
 
 
-def _resize(split: Split, size: int, chunk: int = 4096) -> Split:
-    parts = []
-    for start in range(0, len(split), chunk):
-        batch = split.images[start : start + chunk].float()
+def resize_bytes(count: int, channels: int, source: int, size: int) -> int:
+    """What resizing `count` images from `source`² to `size`² allocates: the uint8 copies, and one chunk's
+    float32 temporaries (the images, the pass between the two separable ones, the result)."""
+    row = _resize_row_bytes(channels, source, size)
+    return count * channels * size * size + min(count, rows_per_chunk(row)) * row
+
+
+def _resize_row_bytes(channels: int, source: int, size: int) -> int:
+    return 4 * channels * (source * source + source * size + size * size)
+
+
+def _resize(split: Split, size: int) -> Split:
+    """Chunk by chunk into one uint8 tensor; each image is resized alone, so chunking cannot change a pixel."""
+    count, channels, source, _ = split.images.shape
+    resized = torch.empty((count, channels, size, size), dtype=torch.uint8)
+    rows = rows_per_chunk(_resize_row_bytes(channels, source, size))
+    for start in range(0, count, rows):
+        batch = split.images[start : start + rows].float()
         batch = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        parts.append(batch.round_().clamp_(0, 255).to(torch.uint8))  # (n, C, size, size)
-    return Split(torch.cat(parts), split.labels)
+        resized[start : start + rows] = batch.round_().clamp_(0, 255)  # (n, C, size, size): whole numbers, exact
+    return Split(resized, split.labels)
 
 
-def channel_stats(images: Tensor, chunk: int = 8192) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 images, on the 0..1 scale (float64 sums)."""
-    channels = images.shape[1]
-    total = torch.zeros(channels, dtype=torch.float64)
-    squares = torch.zeros(channels, dtype=torch.float64)
-    for start in range(0, images.shape[0], chunk):
-        batch = images[start : start + chunk].to(torch.float64) / 255
-        total += batch.sum(dim=(0, 2, 3))
-        squares += batch.square().sum(dim=(0, 2, 3))
-    count = images.shape[0] * images.shape[2] * images.shape[3]
-    mean = total / count
-    std = (squares / count - mean.square()).clamp_min(1e-12).sqrt()
-    return tuple(mean.tolist()), tuple(std.tolist())
+def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images, on the 0..1 scale.
+
+    Exact at the data's precision: each channel's 256 levels are counted (no float copy of the images), the
+    sums are integers, and mean and variance are one correctly rounded division each.
+    """
+    pixels = images.shape[0] * images.shape[2] * images.shape[3]
+    means, stds = [], []
+    for channel in _level_counts(images).tolist():  # Python integers: no sum can overflow
+        total = sum(level * count for level, count in enumerate(channel))
+        squares = sum(level * level * count for level, count in enumerate(channel))
+        means.append(total / (pixels * 255))
+        variance = (pixels * squares - total * total) / (pixels * 255) ** 2  # exact rational, rounded once
+        stds.append(math.sqrt(max(variance, MIN_VARIANCE)))
+    return tuple(means), tuple(stds)
+
+
+def _level_counts(images: Tensor) -> Tensor:
+    """How many pixels of each channel hold each of the 256 levels: (C, 256) int64, in chunks of bounded bytes."""
+    count, channels, height, width = images.shape
+    counts = torch.zeros((channels, LEVELS), dtype=torch.int64)
+    rows = rows_per_chunk(height * width)  # one channel of a chunk is copied to be counted
+    for start in range(0, count, rows):
+        for channel in range(channels):
+            plane = images[start : start + rows, channel].reshape(-1)  # (n H W,) uint8
+            counts[channel] += torch.bincount(plane, minlength=LEVELS)
+    return counts
