@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from archgen.errors import DataError
+from archgen.errors import DataError, printable
+from archgen.spec.schema import MAX_CLASSES
 
 Kind = Literal["digits", "cifar10", "imagefolder", "synthetic"]
 KINDS: tuple[Kind, ...] = ("digits", "cifar10", "imagefolder", "synthetic")
@@ -17,6 +18,8 @@ USAGE = "digits, cifar10:DIR, imagefolder:DIR or synthetic[:CxHxW][,classes=K][,
 
 MAX_SYNTHETIC_IMAGES = 1_000_000
 MAX_SYNTHETIC_BYTES = 8 * 2**30  # uint8 pixels held in memory
+MAX_SYNTHETIC_CHANNELS, MAX_SYNTHETIC_SIZE = 64, 4096
+MAX_DIGITS = 18  # a number longer than this is refused as too large before int() reads it
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,10 @@ class DataSource:
 
 
 def parse_source(text: str) -> DataSource:
-    """`digits` | `cifar10:DIR` | `imagefolder:DIR` | `synthetic[:CxHxW][,classes=K][,train=N][,val=N]`."""
+    """`digits` | `cifar10:DIR` | `imagefolder:DIR` | `synthetic[:CxHxW][,classes=K][,train=N][,val=N]`.
+
+    Any text either parses or raises one DataError line, with what came from the user escaped.
+    """
     kind, _, argument = text.strip().partition(":")
     if kind == "digits" and not argument:
         return DataSource("digits")
@@ -57,13 +63,24 @@ def parse_source(text: str) -> DataSource:
     if kind in folder_kinds:
         if not argument:
             raise DataError(f"--data {kind}: needs a folder, as {kind}:DIR")
-        return DataSource(folder_kinds[kind], path=Path(argument).expanduser())
+        return DataSource(folder_kinds[kind], path=_folder(kind, argument))
     if kind == "synthetic":
         return DataSource("synthetic", synthetic=_parse_synthetic(argument))
-    raise DataError(f"--data {text!r}: unknown data source; expected {USAGE}")
+    raise DataError(f"--data '{printable(text)}': unknown data source; expected {USAGE}")
+
+
+def _folder(kind: str, argument: str) -> Path:
+    where = f"--data {kind}:{printable(argument)}"
+    if "\0" in argument:  # no file system names one; os calls would raise ValueError on it
+        raise DataError(f"{where}: a folder name cannot hold a NUL character")
+    try:
+        return Path(argument).expanduser()
+    except RuntimeError as error:  # `~` with no home directory to expand it to
+        raise DataError(f"{where}: {printable(str(error))}") from None
 
 
 def _parse_synthetic(argument: str) -> Synthetic:
+    """Every limit is checked here, before the generator allocates anything."""
     values: dict[str, int] = {}
     for index, part in enumerate(filter(None, argument.split(","))):
         if index == 0 and "=" not in part:
@@ -71,30 +88,38 @@ def _parse_synthetic(argument: str) -> Synthetic:
             continue
         key, equals, number = part.partition("=")
         if not equals or key not in ("classes", "train", "val"):
-            raise DataError(f"--data synthetic: {part!r} is not CxHxW, classes=K, train=N or val=N")
+            raise DataError(f"--data synthetic: '{printable(part)}' is not CxHxW, classes=K, train=N or val=N")
         values[key] = _positive(key, number)
     synthetic = Synthetic(**values)
-    pixels = (synthetic.train + synthetic.val) * synthetic.channels * synthetic.size**2
-    if synthetic.train + synthetic.val > MAX_SYNTHETIC_IMAGES or pixels > MAX_SYNTHETIC_BYTES:
-        raise DataError(f"--data synthetic: {pixels:,} bytes of images is more than archgen holds in memory")
-    if synthetic.classes < 2:
-        raise DataError(f"--data synthetic: classes must be at least 2, got {synthetic.classes}")
+    count = synthetic.train + synthetic.val
+    pixels = count * synthetic.channels * synthetic.size**2
+    if count > MAX_SYNTHETIC_IMAGES or pixels > MAX_SYNTHETIC_BYTES:
+        raise DataError(f"--data synthetic: {count:,} images of {pixels:,} bytes is more than archgen holds in memory "
+                        f"(at most {MAX_SYNTHETIC_IMAGES:,} images, {MAX_SYNTHETIC_BYTES // 2**30} GiB)")
+    if not 2 <= synthetic.classes <= MAX_CLASSES:
+        raise DataError(f"--data synthetic: classes must be at least 2 and at most {MAX_CLASSES:,} (what a spec "
+                        f"classifies), got {synthetic.classes:,}")
     return synthetic
 
 
 def _shape(text: str) -> dict[str, int]:
     parts = text.lower().split("x")
     if len(parts) != 3:
-        raise DataError(f"--data synthetic: shape must be CxHxW (e.g. 3x32x32), got {text!r}")
+        raise DataError(f"--data synthetic: shape must be CxHxW (e.g. 3x32x32), got '{printable(text)}'")
     channels, height, width = (_positive("shape", part) for part in parts)
     if height != width:
         raise DataError(f"--data synthetic: images must be square, got {height}x{width}")
-    if channels > 64 or height > 4096:
-        raise DataError(f"--data synthetic: shape {text!r} is larger than archgen makes (at most 64x4096x4096)")
+    if channels > MAX_SYNTHETIC_CHANNELS or height > MAX_SYNTHETIC_SIZE:
+        raise DataError(f"--data synthetic: shape '{printable(text)}' is larger than archgen makes "
+                        f"(at most {MAX_SYNTHETIC_CHANNELS}x{MAX_SYNTHETIC_SIZE}x{MAX_SYNTHETIC_SIZE})")
     return {"channels": channels, "size": height}
 
 
 def _positive(name: str, text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise DataError(f"--data synthetic: {name} must be a positive integer, got {text!r}")
-    return int(text)
+    """ASCII digits only: str.isdigit() also takes '²' and '３', which int() then reads or rejects at will."""
+    digits = text.lstrip("0")
+    if not text or not text.isascii() or not text.isdigit() or not digits:
+        raise DataError(f"--data synthetic: {name} must be a positive integer, got '{printable(text)}'")
+    if len(digits) > MAX_DIGITS:
+        raise DataError(f"--data synthetic: {name} has {len(digits):,} digits, far more than archgen makes")
+    return int(digits)
