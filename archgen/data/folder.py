@@ -11,52 +11,88 @@ import os
 import stat
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from archgen.data.images import ImageData, Split
-from archgen.errors import DataError
+from archgen.data.images import ImageData, Split, resize_bytes
+from archgen.errors import DataError, printable
+from archgen.memory import allocating
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 VAL_FOLDERS = ("val", "test")
-MAX_BYTES = 8 * 2**30  # decoded uint8 pixels archgen holds in memory
+MAX_BYTES = 8 * 2**30  # decoded uint8 pixels archgen holds in memory (and never more than the memory left)
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit greys (PIL reads 32-bit "I" the same way)
 GREY_MODES = ("1", "L", "LA", "F", *WIDE_MODES)
+# Bytes per pixel on disk one image takes while it decodes, converts and is fitted (measured on 12-megapixel
+# images: 8.3 for RGB, RGBA and palette images, 19.1 for 16-bit greys), with a margin; and per pixel of the
+# fitted image (PIL's 4-byte RGBX, and the array copied from it).
+DECODE_BYTES, WIDE_DECODE_BYTES, FITTED_BYTES = 12, 24, 8
+DECODING_BYTES = 2**30  # all decoding threads' temporaries together: big photos decode on fewer threads
+LABEL_BYTES = 8  # an int64 label per image
+SHOWN_NAMES = 10  # folder names a message lists before "and N more"
 
 Files = list[tuple[Path, int]]
 
 
+@dataclass(frozen=True)
+class Survey:
+    """What the image headers say, before any pixel is decoded."""
+
+    channels: int
+    native: int | None
+    """The one square size of all images, or None when they differ."""
+    decoding: int
+    """The most bytes one image takes while it decodes."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """How a folder will be decoded: the bytes it takes at its peak, what for (for the message), on how many threads."""
+
+    bytes: int
+    what: str
+    workers: int
+
+
 def load_folder_data(root: Path, *, size: int) -> ImageData:
-    """Decode every image under `root`; `size` is used only when the images are not all one square size."""
-    layout = f"{root}/train/<class>/<image> and {root}/val/<class>/<image> (or test/)"
+    """Decode every image under `root`; `size` is used only when the images are not all one square size.
+
+    Refused in one line, before any pixel is decoded, when the images (and a copy resized to `size`, which the
+    pipeline makes when the network's strides need it) would not fit in the memory this process may take.
+    """
+    shown = printable(str(root))
+    where, layout = f"imagefolder:{shown}", f"{shown}/train/<class>/<image> and {shown}/val/<class>/<image> (or test/)"
     if not root.is_dir():
-        raise DataError(f"imagefolder:{root}: no such folder; expected {layout}")
+        raise DataError(f"{where}: no such folder; expected {layout}")
     train_dir = root / "train"
     val_dir = next((root / name for name in VAL_FOLDERS if (root / name).is_dir()), None)
     if not train_dir.is_dir() or val_dir is None:
         missing = "train/" if not train_dir.is_dir() else "val/ or test/"
-        raise DataError(f"imagefolder:{root}: no {missing} folder; expected {layout}")
+        raise DataError(f"{where}: no {missing} folder; expected {layout}")
     classes = _class_names(train_dir)
     train_files, val_files = _files(train_dir, classes), _files(val_dir, classes)
     with _strict_bombs():
-        channels, native = _survey([path for path, _ in train_files + val_files])
-        target = native or size
-        _check_memory(root, len(train_files) + len(val_files), channels, target)
-        train, val = _decode(train_files, channels, target), _decode(val_files, channels, target)
-    return ImageData(
-        source=f"imagefolder:{root}", train=train, val=val, class_names=classes, native_size=None if native else size
-    )
+        survey = _survey([path for path, _ in train_files + val_files])
+        target = survey.native or size
+        load = _plan(where, len(train_files) + len(val_files), survey, target, size)
+        with allocating(load.bytes, load.what):
+            train = _decode(train_files, survey.channels, target, load.workers)
+            val = _decode(val_files, survey.channels, target, load.workers)
+    native_size = None if survey.native else size
+    return ImageData(source=f"imagefolder:{root}", train=train, val=val, class_names=classes, native_size=native_size)
 
 
 def _class_names(train_dir: Path) -> tuple[str, ...]:
     classes = tuple(sorted(entry.name for entry in _folders(train_dir)))
     if len(classes) < 2:
-        raise DataError(f"{train_dir}: expected a sub-folder per class (at least 2), found {len(classes)}")
+        raise DataError(f"{printable(str(train_dir))}: expected a sub-folder per class (at least 2), "
+                        f"found {len(classes)}")
     return classes
 
 
@@ -64,17 +100,24 @@ def _files(split_dir: Path, classes: tuple[str, ...]) -> Files:
     """(image path, class index) of every image in a split, in a fixed order."""
     unknown = sorted(entry.name for entry in _folders(split_dir) if entry.name not in classes)
     if unknown:
-        raise DataError(f"{split_dir}: class folders {', '.join(unknown)} are not in train/ ({', '.join(classes)})")
+        raise DataError(f"{printable(str(split_dir))}: class folders {_names(unknown)} are not in train/ "
+                        f"({_names(classes)})")
     files = []
     for index, name in enumerate(classes):
         folder = split_dir / name
         images = sorted(_images(folder)) if folder.is_dir() else []
         if not images and split_dir.name == "train":
-            raise DataError(f"{folder}: no images (expected files ending in {', '.join(EXTENSIONS)})")
+            raise DataError(f"{printable(str(folder))}: no images (expected files ending in {', '.join(EXTENSIONS)})")
         files += [(path, index) for path in images]
     if not files:
-        raise DataError(f"{split_dir}: no images in any class folder")
+        raise DataError(f"{printable(str(split_dir))}: no images in any class folder")
     return files
+
+
+def _names(names: Sequence[str]) -> str:
+    """Folder names for a message: escaped, the first few only."""
+    shown = ", ".join(printable(name) for name in names[:SHOWN_NAMES])
+    return shown if len(names) <= SHOWN_NAMES else f"{shown} and {len(names) - SHOWN_NAMES:,} more"
 
 
 def _folders(parent: Path) -> list[Path]:
@@ -85,8 +128,9 @@ def _images(folder: Path) -> list[Path]:
     return [path for path in folder.iterdir() if path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")]
 
 
-def _survey(paths: list[Path]) -> tuple[int, int | None]:
-    """(channels, the one square size of all images or None), from the image headers only."""
+def _survey(paths: list[Path]) -> Survey:
+    """Channels, the one square size of all images (or None) and the most one image takes to decode, from the
+    image headers only."""
     def header(path: Path) -> tuple[str, tuple[int, int]]:
         with _open(path) as image:
             return image.mode, image.size
@@ -96,34 +140,55 @@ def _survey(paths: list[Path]) -> tuple[int, int | None]:
     channels = 1 if all(mode in GREY_MODES for mode, _ in headers) else 3
     sizes = Counter(size for _, size in headers)
     (width, height), _ = sizes.most_common(1)[0]
-    return channels, width if len(sizes) == 1 and width == height else None
+    decoding = max(w * h * (WIDE_DECODE_BYTES if mode in WIDE_MODES else DECODE_BYTES) for mode, (w, h) in headers)
+    return Survey(channels, width if len(sizes) == 1 and width == height else None, decoding)
 
 
-def _check_memory(root: Path, count: int, channels: int, size: int) -> None:
-    needed = count * channels * size * size
-    if needed > MAX_BYTES:
+def _plan(where: str, count: int, survey: Survey, target: int, size: int) -> Load:
+    """The load's peak and its decoding threads: the decoded images and labels, a copy resized to `size` when the
+    images keep a size of their own, and each thread's temporaries (as many threads as DECODING_BYTES allows)."""
+    kept = count * (survey.channels * target * target + LABEL_BYTES)
+    if kept > MAX_BYTES:
         raise DataError(
-            f"imagefolder:{root}: {count:,} images at {size}x{size} need {needed / 2**30:.1f} GiB in memory, "
+            f"{where}: {count:,} images at {target}x{target} need {kept / 2**30:.1f} GiB in memory, "
             f"more than archgen holds ({MAX_BYTES / 2**30:.0f} GiB); use a smaller input.size"
         )
+    what = f"{where}: decoding {count:,} {survey.channels}-channel images at {target}x{target}"
+    resized = 0
+    if survey.native is not None and survey.native != size:
+        resized = resize_bytes(count, survey.channels, target, size)
+        what += f" beside a copy resized to {size}x{size} (for networks whose strides need it)"
+    per_thread = survey.decoding + FITTED_BYTES * target * target
+    workers = min(os.cpu_count() or 1, max(1, DECODING_BYTES // per_thread))
+    return Load(kept + resized + workers * per_thread, what, workers)
 
 
-def _decode(files: Files, channels: int, size: int) -> Split:
-    def read(path: Path) -> np.ndarray:
-        with _open(path) as image:
-            try:
-                image = _to_8bit(image).convert("L" if channels == 1 else "RGB")
-            except (OSError, ValueError) as error:  # truncated or corrupt pixel data
-                raise DataError(f"{path}: not an image archgen can read ({error})") from None
-            if image.size != (size, size):
-                image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)  # shorter side, centre crop
-            return np.array(image, dtype=np.uint8).reshape(size, size, channels)  # a writable copy
-
+def _decode(files: Files, channels: int, size: int, workers: int) -> Split:
+    """Every image decoded into one preallocated uint8 tensor; each thread writes its own image in place, so
+    no decoded image waits in a queue, whatever order the threads finish in."""
     images = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # PIL decodes without the GIL
-        for index, array in enumerate(pool.map(read, [path for path, _ in files])):
-            images[index] = torch.from_numpy(array).permute(2, 0, 1)  # (C, H, W)
+    pixels = images.numpy()  # (N, C, H, W), sharing the tensor's memory
+
+    def decode(index: int) -> None:
+        pixels[index] = _read(files[index][0], channels, size).transpose(2, 0, 1)  # (H, W, C) to (C, H, W)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes without the GIL
+        for _ in pool.map(decode, range(len(files))):  # the first failure in file order is raised, the rest cancelled
+            pass
     return Split(images, torch.tensor([label for _, label in files], dtype=torch.int64))
+
+
+def _read(path: Path, channels: int, size: int) -> np.ndarray:
+    """One image as (size, size, channels) uint8: shorter side resized and centre-cropped when it differs."""
+    with _open(path) as image:
+        try:
+            image = _to_8bit(image).convert("L" if channels == 1 else "RGB")
+        except (OSError, ValueError) as error:  # truncated or corrupt pixel data
+            raise DataError(f"{printable(str(path))}: not an image archgen can read "
+                            f"({printable(str(error))})") from None
+        if image.size != (size, size):
+            image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)  # shorter side, centre crop
+        return np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -138,12 +203,14 @@ def _open(path: Path) -> Image.Image:
     """The image at `path`, header read only; a FIFO or device is refused before opening (opening one would block)."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):
-            raise DataError(f"{path}: not a regular file (a folder, FIFO, socket or device named like an image)")
+            raise DataError(f"{printable(str(path))}: not a regular file (a folder, FIFO, socket or device named "
+                            "like an image)")
         return Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:  # see _strict_bombs
-        raise DataError(f"{path}: refused as a possible decompression bomb ({error})") from None
+        raise DataError(f"{printable(str(path))}: refused as a possible decompression bomb "
+                        f"({printable(str(error))})") from None
     except (OSError, UnidentifiedImageError) as error:  # also a dangling link or a symlink loop
-        raise DataError(f"{path}: not an image archgen can read ({error})") from None
+        raise DataError(f"{printable(str(path))}: not an image archgen can read ({printable(str(error))})") from None
 
 
 @contextlib.contextmanager
