@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from archgen.analysis import SPEC_CHECKS
 from archgen.data import ImageData
-from archgen.errors import DataError, Problem, SpecError
+from archgen.errors import DataError, Problem, SpecError, printable
 from archgen.spec import rules
 from archgen.spec.schema import Input, NetSpec
 
@@ -28,11 +28,12 @@ class Fitted:
 
 
 def fit_to_data(spec: NetSpec, data: ImageData) -> Fitted:
-    wanted = spec.input
+    """`spec` fitted to `data` (resized if its strides need it: refused in one line if the copies would not fit)."""
+    wanted, source = spec.input, printable(data.source)  # the source names the user's folder: shown escaped
     notes = []
     if (data.channels, data.classes) != (wanted.channels, wanted.classes):
         notes.append(
-            f"{data.source} has {data.channels}-channel images of {data.classes} classes: the network's input and "
+            f"{source} has {data.channels}-channel images of {data.classes} classes: the network's input and "
             f"classifier follow the data (the spec says {wanted.channels} channels, {wanted.classes} classes)"
         )
     candidate = _with_input(spec, _input(data))
@@ -41,12 +42,12 @@ def fit_to_data(spec: NetSpec, data: ImageData) -> Fitted:
             notes.append(f"training at the data's {data.size}x{data.size} (the spec says {wanted.size}x{wanted.size}): "
                          "the network is convolutional up to its global pooling")
         else:
-            notes.append(f"resizing {data.source}'s {data.size}x{data.size} images to the spec's "
+            notes.append(f"resizing {source}'s {data.size}x{data.size} images to the spec's "
                          f"{wanted.size}x{wanted.size}: the network's strides need larger inputs")
             data = data.resized(wanted.size)
             candidate = _with_input(spec, _input(data))
     elif data.native_size is not None:
-        notes.append(f"{data.source}: images of several sizes, resized to {data.size}x{data.size}")
+        notes.append(f"{source}: images of several sizes, resized to {data.size}x{data.size}")
     violations = [*rules.check(candidate), *(v for check in SPEC_CHECKS for v in check(candidate))]
     if violations:
         raise SpecError([Problem(None, message, field=".".join(map(str, loc))) for loc, message in violations])
@@ -59,8 +60,8 @@ def _input(data: ImageData) -> Input:
         return Input(channels=data.channels, size=data.size, classes=data.classes)
     except ValidationError as error:
         problem = error.errors()[0]
-        raise DataError(f"{data.source}: {problem['loc'][0]} = {problem['input']} is more than a spec allows "
-                        f"({str(problem['msg']).replace('Input should be', 'must be')})") from None
+        raise DataError(f"{printable(data.source)}: {problem['loc'][0]} = {problem['input']} is more than a spec "
+                        f"allows ({str(problem['msg']).replace('Input should be', 'must be')})") from None
 
 
 def _with_input(spec: NetSpec, shape: Input) -> NetSpec:
