@@ -7,7 +7,6 @@ is renamed into place. Knows nothing of specs: it takes any `nn.Module` returnin
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from archgen.errors import ArchgenError, first_line
+from archgen.files import place, refuse_existing
 
 ExportFormat = Literal["onnx", "torchscript", "exported-program"]
 
@@ -50,12 +50,13 @@ class ExportResult:
 
 
 def export_model(
-    model: nn.Module, *, format: ExportFormat, out: Path, input_shape: tuple[int, int, int, int]
+    model: nn.Module, *, format: ExportFormat, out: Path, input_shape: tuple[int, int, int, int],
+    replace: bool = False,
 ) -> ExportResult:
     """Write `model` (in eval mode) to `out` and check the reloaded file against it on a seeded random input.
 
     Raises ArchgenError, and leaves nothing at `out`, when the export fails or its outputs differ
-    from the eager model's by more than TOLERANCE.
+    from the eager model's by more than TOLERANCE. An existing `out` is replaced only with `replace`.
     """
     if format not in _WRITERS:
         raise ArchgenError(f"export format must be one of {', '.join(_WRITERS)}, got {format!r}")
@@ -64,13 +65,14 @@ def export_model(
     training = model.training
     model.eval()
     try:
-        return _export_checked(model, format, out, x)
+        return _export_checked(model, format, out, x, replace=replace)
     finally:
         model.train(training)
 
 
-def _export_checked(model: nn.Module, format: ExportFormat, out: Path, x: Tensor) -> ExportResult:
+def _export_checked(model: nn.Module, format: ExportFormat, out: Path, x: Tensor, *, replace: bool) -> ExportResult:
     _check_destination(out)
+    refuse_existing(out, force=replace)
     with torch.no_grad():
         expected = _attempt(format, "running the model", lambda: _flat(model(x)))
     try:
@@ -80,7 +82,7 @@ def _export_checked(model: nn.Module, format: ExportFormat, out: Path, x: Tensor
             actual = _attempt(format, "reloading the file", lambda: _RUNNERS[format](staged, x))
             diff = _max_abs_diff(expected, actual, format)
             size = sum(path.stat().st_size for path in Path(folder).iterdir())
-            _move_into_place(Path(folder), out)
+            _move_into_place(Path(folder), out, replace=replace)
     except OSError as error:  # an unwritable folder, a full disk
         raise ArchgenError(f"cannot export to {out}: {error.strerror or error}") from error
     return ExportResult(path=out, format=format, max_abs_diff=diff, bytes=size, dynamic_batch=dynamic)
@@ -135,10 +137,13 @@ def _max_abs_diff(expected: list[Tensor], actual: list[Tensor], format: ExportFo
     return diff
 
 
-def _move_into_place(folder: Path, out: Path) -> None:
-    """Rename the checked files beside `out`, the main file last: once `out` exists, it is complete."""
-    for path in sorted(folder.iterdir(), key=lambda p: p.name == out.name):
-        os.replace(path, out.parent / path.name)
+def _move_into_place(folder: Path, out: Path, *, replace: bool) -> None:
+    """Move the checked files beside `out`, the main file last: once `out` exists, it is complete."""
+    staged = sorted(folder.iterdir(), key=lambda p: p.name == out.name)
+    for path in staged:
+        refuse_existing(out.parent / path.name, force=replace)  # ONNX's external weights too, before any move
+    for path in staged:
+        place(path, out.parent / path.name, replace=replace)
 
 
 def _flat(outputs: Tensor | Sequence[Tensor]) -> list[Tensor]:

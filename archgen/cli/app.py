@@ -19,6 +19,7 @@ app = typer.Typer(
 # Arguments and options more than one command takes, defined once.
 SpecArgument = Annotated[str, typer.Argument(help="A spec file, or a shipped spec by name (resnet34, resnet20, ...).")]
 PlainOption = Annotated[bool, typer.Option("--plain", help="The plain counterpart: the same layers without shortcuts.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")]
 
 
 @app.callback()

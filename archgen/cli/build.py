@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from archgen.cli.app import PlainOption, SpecArgument, app
+from archgen.cli.app import ForceOption, PlainOption, SpecArgument, app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,11 +34,14 @@ def build(
         typer.Option("--weights", "-w", help="Export these trained weights (a run's weights.safetensors), "
                      "not freshly initialised ones.", dir_okay=False, show_default=False),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Print a spec's per-stage table: blocks, output shape, params and MACs (FLOPs = 2 x MACs).
 
     For a paper network, the published numbers are printed beside archgen's. Never builds the
-    net unless --export is given.
+    net unless --export is given. Without --weights the export holds freshly initialised weights with
+    BN statistics estimated on random inputs (so that even ResNet-1202's eval outputs are finite and
+    the file can be checked against torch). An existing --out file is replaced only with --force.
     """
     from archgen import analyze, load_spec
     from archgen.report.build import build_json, build_report
@@ -49,6 +52,10 @@ def build(
     if weights is not None and export is None:
         raise typer.BadParameter("--weights is what --export writes; give --export FORMAT --out FILE too",
                                  param_hint="--weights")
+    if out is not None:
+        from archgen.files import refuse_existing
+
+        refuse_existing(out, force=force)  # before any work; the export checks again as it writes
     net = load_spec(spec)
     if plain:
         net = plain_counterpart(net)
@@ -58,18 +65,23 @@ def build(
     else:
         _console().print(build_report(complexity, net, blocks=blocks))
     if export is not None and out is not None:
-        _export(net, export, out, weights=weights, quiet=json)
+        _export(net, export, out, weights=weights, quiet=json, force=force)
 
 
-def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | None, quiet: bool) -> None:
+def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | None, quiet: bool, force: bool) -> None:
     """Compile (loading trained weights if given), write and check the export; torch is imported only here."""
     from archgen import build_model
+    from archgen.compile.network import estimate_norm_statistics
     from archgen.export import export_model
     from archgen.pipeline import load_trained
 
-    model = build_model(net) if weights is None else load_trained(net, weights)
     shape = (1, net.input.channels, net.input.size, net.input.size)
-    result = export_model(model, format=format, out=out, input_shape=shape)
+    if weights is None:
+        model = build_model(net)
+        estimate_norm_statistics(model, (4, *shape[1:]))  # else very deep fresh nets overflow in eval mode
+    else:
+        model = load_trained(net, weights)
+    result = export_model(model, format=format, out=out, input_shape=shape, replace=force)
     typer.echo(f"wrote {result.path} ({format}, {result.bytes:,} bytes; "
                f"max |export - torch| = {result.max_abs_diff:.2e})", err=quiet)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from archgen.cli.app import app
+from archgen.cli.app import ForceOption, app
 
 
 @app.command()
@@ -16,6 +16,7 @@ def compare(
     plot: Annotated[Path, typer.Option("--plot", "-p", help="PNG the overlaid curves go to.")] = Path("compare.png"),
     title: Annotated[str | None, typer.Option("--title", help="Title of the plot.")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the table as Markdown (for docs).")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Overlay the runs' error curves (training dashed, validation bold) as the paper's Fig. 6; tabulate them.
 
@@ -23,14 +24,17 @@ def compare(
     """
     from rich.console import Console
 
+    from archgen.files import refuse_existing, write_atomic
     from archgen.report.compare import compare_markdown, compare_table, labels
-    from archgen.report.curves import plot_curves
+    from archgen.report.curves import curves_png
     from archgen.runs.record import read_run
 
+    refuse_existing(plot, force=force)
     records = [read_run(path) for path in runs]
     panels = ["plain" if not record.spec.body.residual else "ResNet" for record in records]  # as the paper's Fig. 6
-    plot_curves(list(zip(labels(records), (record.history for record in records), strict=True)), plot, title=title,
-                panels=panels if len(set(panels)) > 1 else None)
+    png = curves_png(list(zip(labels(records), (record.history for record in records), strict=True)), title=title,
+                     panels=panels if len(set(panels)) > 1 else None)
+    write_atomic(plot, png, replace=force)
     if markdown:
         typer.echo(compare_markdown(records), nl=False)
     else:

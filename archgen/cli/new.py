@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from archgen.cli.app import PlainOption, app
-from archgen.errors import ArchgenError, SpecError
+from archgen.cli.app import ForceOption, PlainOption, app
+from archgen.errors import SpecError
 from archgen.spec.families import FamilyName
 
 
@@ -18,7 +18,7 @@ def new(
     depth: Annotated[int, typer.Option("--depth", "-d", help="Layers with weights, as the paper counts them.")],
     plain: PlainOption = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Write a commented spec from a family and a depth: --family cifar --depth 110 is 6n+2 with n = 18.
 
@@ -44,14 +44,8 @@ def new(
     if out is None:
         typer.echo(text, nl=False)
         return
-    _write(out, text, force=force)
+    from archgen.files import write_atomic
+
+    write_atomic(out, text.encode(), replace=force)
     typer.echo(f"wrote {out} ({made.spec.name}); see its numbers with `archgen build {out}`", err=True)
 
-
-def _write(out: Path, text: str, *, force: bool) -> None:
-    if out.exists() and not force:
-        raise ArchgenError(f"{out} exists; pass --force to overwrite it")
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise ArchgenError(f"cannot write {out}: {error.strerror or error}") from None

@@ -73,7 +73,7 @@ def train(
                                     lr=lr, device=device, seed=seed, out=out, compile=compile,
                                     on_start=show.on_start, on_step=show.on_step, on_epoch=show.on_epoch)
     except TrainingStopped as stopped:
-        console.print(f"[yellow]{stopped}[/yellow]")
+        console.print(f"[yellow]{escape(str(stopped))}[/yellow]")
         raise typer.Exit(EXIT_SIGNAL_BASE + stopped.signal_number if stopped.signal_number else 1) from None
     _finish(console, result)
 
@@ -85,21 +85,32 @@ def _load(spec: str) -> NetSpec:
 
 
 def _finish(console: Console, result: TrainResult) -> None:
-    from archgen.report.curves import plot_curves
+    from archgen.errors import RunError
+    from archgen.files import write_atomic
+    from archgen.report.curves import curves_png
     from archgen.report.train import result_table
     from archgen.runs import CURVES
 
     console.print(result_table(result))
-    if result.run_dir is not None:
-        try:
-            curves = plot_curves([(result.spec.name, result.history)], result.run_dir / CURVES,
-                                 title=f"{result.spec.name} on {result.spec.train.data}")
-        except OSError as error:  # the run is complete and saved; only its picture is missing
-            reason = error.strerror or error
-            console.print(f"[yellow]warning: cannot write {result.run_dir / CURVES}: {reason}[/yellow]")
-            console.print(f"wrote {result.run_dir}/ (spec.toml, metrics.jsonl, weights.safetensors)")
-            return
-        console.print(f"wrote {result.run_dir}/ (spec.toml, metrics.jsonl, weights.safetensors, {curves.name})")
+    if result.run_dir is None:
+        return
+    png = curves_png([(result.spec.name, result.history)], title=f"{result.spec.name} on {result.spec.train.data}")
+    try:
+        write_atomic(result.run_dir / CURVES, png)
+    except RunError as error:  # the run is complete and saved; only its picture is missing
+        console.print(f"[yellow]warning: {escape(str(error))}[/yellow]")
+        console.print(f"wrote {escape(str(result.run_dir))}/ (spec.toml, metrics.jsonl, weights.safetensors)")
+        return
+    console.print(f"wrote {escape(str(result.run_dir))}/ (spec.toml, metrics.jsonl, weights.safetensors, {CURVES})")
+
+
+def escape(text: str) -> str:
+    """Text from outside archgen (paths, data names) shown literally: rich markup escaped, control characters too."""
+    from rich.markup import escape as markup
+
+    from archgen.errors import printable
+
+    return markup(printable(text))
 
 
 def _console() -> Console:

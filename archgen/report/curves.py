@@ -6,19 +6,16 @@ One colour per network; x is the epoch, y the error in percent. Given panel name
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from pathlib import Path
 
-from archgen.errors import RunError
 from archgen.train import EpochMetrics
 
 Curve = tuple[str, Sequence[EpochMetrics]]  # (label, epochs)
 
 
-def plot_curves(
-    curves: Sequence[Curve], path: Path, *, title: str | None = None, panels: Sequence[str] | None = None
-) -> Path:
-    """Write a PNG of every curve's training (dashed) and validation (bold) error against epoch.
+def curves_png(curves: Sequence[Curve], *, title: str | None = None, panels: Sequence[str] | None = None) -> bytes:
+    """A PNG of every curve's training (dashed) and validation (bold) error against epoch (the caller writes it).
 
     panels: one name per curve; curves with the same name share a panel (default: one panel).
     """
@@ -42,13 +39,12 @@ def plot_curves(
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
+    png = io.BytesIO()
     try:
-        figure.savefig(path, format="png")
-    except OSError as error:
-        raise RunError(f"cannot write {path}: {error.strerror} (errno {error.errno})") from None
+        figure.savefig(png, format="png")
     finally:
         plt.close(figure)
-    return path
+    return png.getvalue()
 
 
 def _style(axis: object, name: str) -> None:

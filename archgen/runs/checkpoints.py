@@ -25,7 +25,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from archgen.errors import RunError, first_line
-from archgen.runs.atomic import describe, fsync_folder, write_atomic
+from archgen.files import describe, fsync_folder, write_atomic
 from archgen.train.state import TrainState
 
 WEIGHTS, STATE, MANIFEST = "weights.safetensors", "state.pt", "manifest.json"

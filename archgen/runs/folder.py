@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from archgen.errors import RunError
-from archgen.runs.atomic import describe, write_atomic
+from archgen.errors import RunError, printable
+from archgen.files import describe, write_atomic
 from archgen.runs.checkpoints import Loaded, load_latest, save_checkpoint
 from archgen.spec.schema import NetSpec
 from archgen.spec.writer import dump_spec
@@ -126,6 +126,30 @@ class RunFolder:
             raise RunError(f"cannot read {self.path / SPEC}: {describe(error)}") from None
         return save_checkpoint(folder, state, keep=keep, extra={SPEC: spec})
 
+    # --- what a resume may do ---------------------------------------------------------------------
+
+    def check_unfinished(self) -> None:
+        """Refuse to resume a finished run (its final weights are written): a resume would replace them."""
+        if os.path.lexists(self.path / WEIGHTS):
+            epochs = len(self.metrics()) if (self.path / METRICS).exists() else "all"
+            raise RunError(f"{self._shown} is finished ({epochs} epochs, {WEIGHTS} written): there is nothing to "
+                           f"resume; to train it further, train its spec as a new run: archgen train "
+                           f"{self._shown}/{SPEC} --epochs N")
+
+    def check_nothing_recorded(self) -> None:
+        """Refuse to start a run over while its metrics.jsonl records epochs (its checkpoints were removed)."""
+        if not (self.path / METRICS).exists():
+            return
+        epochs = len(self.metrics())
+        if epochs:
+            raise RunError(f"{self._shown} has no checkpoint left but {METRICS} records {epochs} epoch"
+                           f"{'s' if epochs != 1 else ''}: resuming would start over and replace them; train its "
+                           f"spec as a new run instead: archgen train {self._shown}/{SPEC}")
+
+    @property
+    def _shown(self) -> str:
+        return printable(str(self.path))
+
     # --- reading -------------------------------------------------------------------------------
 
     def latest_checkpoint(self) -> Loaded:
@@ -142,28 +166,39 @@ class RunFolder:
 
 
 def read_metrics(path: Path) -> tuple[EpochMetrics, ...]:
-    """The epochs a run folder records (a torn last line, from a crash, is ignored)."""
+    """The epochs a run folder records. A torn last line (a crash mid-write) is ignored; any other line that is
+    not an epoch record, whatever its bytes, is a RunError naming the file and line."""
     file = path / METRICS
     if not file.is_file():
-        raise RunError(f"{path}: not a run folder (no {METRICS})")
+        raise RunError(f"{printable(str(path))}: not a run folder (no {METRICS})")
+    try:
+        lines = file.read_bytes().split(b"\n")
+    except OSError as error:
+        raise RunError(f"cannot read {printable(str(file))}: {describe(error)}") from None
     metrics = []
-    for line in file.read_text().splitlines():
-        try:
-            metrics.append(EpochMetrics.from_dict(json.loads(line)))
-        except (ValueError, KeyError, TypeError):
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
             continue
+        try:
+            metrics.append(EpochMetrics.parse(line))
+        except ValueError as error:
+            if number == len(lines):  # the last line, unterminated: a write torn by a crash
+                continue
+            raise RunError(f"{printable(str(file))}:{number}: not an epoch record ({printable(str(error))})") from None
     return tuple(metrics)
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """summary.json, or {} while the run has none yet."""
+    """summary.json, or {} while the run has none yet; any other bytes are a RunError naming the file."""
     try:
-        data = json.loads((path / SUMMARY).read_text())
+        data = json.loads((path / SUMMARY).read_bytes())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path / SUMMARY}: unreadable ({error})") from None
-    return data if isinstance(data, dict) else {}
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise RunError(f"{printable(str(path / SUMMARY))}: unreadable ({printable(str(error))})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{printable(str(path / SUMMARY))}: not a run summary (a JSON object)")
+    return data
 
 
 def environment() -> dict[str, Any]:

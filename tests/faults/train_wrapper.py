@@ -79,7 +79,7 @@ AFTER_SAVE: dict[int, list[Any]] = {}
 
 
 def kill_in_write(save: int, name: str, how: str) -> None:
-    from archgen.runs import atomic
+    from archgen import files as atomic
 
     if name == "folder":
         real_rename = pathlib.Path.rename
