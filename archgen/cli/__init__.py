@@ -12,7 +12,7 @@ import typer
 
 from archgen.cli import commands  # noqa: F401  (registers every command on the app)
 from archgen.cli.app import app
-from archgen.errors import ArchgenError, SpecError
+from archgen.errors import ArchgenError, SpecError, printable
 
 EXIT_PROBLEM = 1
 EXIT_INTERRUPTED = 130
@@ -28,8 +28,10 @@ def main(argv: list[str] | None = None) -> None:
     except ArchgenError as error:
         if debug:
             raise
-        # spec problems already read `path:line: field: message`, one per line
-        print(error if isinstance(error, SpecError) else f"error: {error}", file=sys.stderr)
+        # spec problems already read `path:line: field: message`, one per line; whatever a message quotes from
+        # outside archgen (file names, bytes, library errors) is shown escaped, never as terminal control
+        message = "\n".join(printable(line) for line in str(error).splitlines())
+        print(message if isinstance(error, SpecError) else f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_PROBLEM)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)

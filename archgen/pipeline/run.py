@@ -59,12 +59,14 @@ class Run:
     def begin(cls, fitted: Fitted, *, out: Path | None, folder: RunFolder | None, processes: Processes,
               engine: Engine) -> Run:
         if folder is not None:  # resuming: every process reads the newest good checkpoint
+            folder.check_unfinished()
             loaded = folder.latest_checkpoint()
             notes = tuple(f"skipped damaged checkpoint {problem}" for problem in loaded.skipped)
             if loaded.state is None and loaded.skipped:  # never silently start over on top of damaged checkpoints
                 raise RunError(f"no good checkpoint to resume {folder.path} from: {'; '.join(loaded.skipped)} "
                                "(move the checkpoints folder away to train the run again from the start)")
             if loaded.state is None:
+                folder.check_nothing_recorded()  # starting over must never cut finished epochs away
                 notes += ("no checkpoint yet (stopped before the first one): starting from the beginning",)
             else:
                 assert loaded.path is not None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import MISSING, asdict, dataclass
 from typing import Any
 
 
@@ -32,6 +33,20 @@ class EpochMetrics:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochMetrics:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+    @classmethod
+    def parse(cls, line: bytes | str) -> EpochMetrics:
+        """One metrics.jsonl line; ValueError (saying why) for anything else, whatever its bytes."""
+        data = json.loads(line)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        fields = cls.__dataclass_fields__
+        missing = [name for name, field in fields.items() if name not in data and field.default is MISSING]
+        wrong = [name for name in fields if name in data and (isinstance(data[name], bool)
+                                                              or not isinstance(data[name], int | float))]
+        if missing or wrong:
+            raise ValueError(f"missing {', '.join(missing)}" if missing else f"{wrong[0]} is not a number")
+        return cls.from_dict(data)
 
 
 @dataclass(frozen=True)
