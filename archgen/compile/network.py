@@ -161,3 +161,31 @@ def initialise(network: Network, *, zero_init_residual: bool) -> None:
     if zero_init_residual:
         for module in network.modules():
             zero_init_last(module)  # residual blocks only; plain blocks would lose their signal
+
+
+@torch.no_grad()
+def estimate_norm_statistics(model: nn.Module, input_shape: tuple[int, int, int, int], *, batches: int = 4) -> None:
+    """Set every BN's running statistics to their average over `batches` random normal batches of `input_shape`.
+
+    A freshly initialised net normalises with mean 0 and variance 1 in eval mode, so BN does nothing and
+    each residual addition doubles the signal: ResNet-1202's 600 additions overflow to NaN. With statistics
+    measured as training would measure them, a fresh net's eval outputs are finite and O(1), so an export
+    of it can be compared with torch. Weights are untouched; the seed is fixed (the same net, the same
+    statistics).
+    """
+    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    training = model.training
+    generator = torch.Generator().manual_seed(0)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the batches
+        model.train()
+        for _ in range(batches):
+            model(torch.randn(input_shape, generator=generator).to(device))
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+        model.train(training)
