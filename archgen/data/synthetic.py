@@ -59,11 +59,15 @@ def _rows(pixels: int) -> int:
 def _split(coarse: torch.Tensor, count: int, size: int, generator: torch.Generator) -> Split:
     labels = torch.randint(coarse.shape[0], (count,), generator=generator)
     images = torch.empty((count, coarse.shape[1], size, size), dtype=torch.uint8)
-    rows = _rows(images[0].numel()) if count else 1
+    rows = min(count, _rows(images[0].numel())) if count else 1
+    # two float buffers reused by every chunk: chunks freed and allocated anew would stay in malloc's heap
+    noise, gathered = torch.empty((2, rows, *images.shape[1:]))  # (rows, C, H, W) each
     for start in range(0, count, rows):
         chunk = labels[start : start + rows]
         present, index = chunk.unique(return_inverse=True)  # upsample only the templates this chunk uses
         templates = F.interpolate(coarse[present], size=(size, size), mode="bilinear", align_corners=False)
-        noise = torch.randn((len(chunk), *templates.shape[1:]), generator=generator).mul_(NOISE)
-        images[start : start + rows] = noise.add_(templates[index]).round_().clamp_(0, 255)  # whole numbers: exact
+        torch.randn(noise[: len(chunk)].shape, generator=generator, out=noise[: len(chunk)]).mul_(NOISE)
+        torch.index_select(templates, 0, index, out=gathered[: len(chunk)])  # each image's template
+        pixels = noise[: len(chunk)].add_(gathered[: len(chunk)]).round_().clamp_(0, 255)
+        images[start : start + rows] = pixels  # whole numbers: exact in uint8
     return Split(images, labels)
