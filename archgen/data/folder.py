@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from archgen.data.images import ImageData, Split, resize_bytes
 from archgen.errors import DataError, printable
 from archgen.memory import allocating
+from archgen.memory import size as size_of  # `size` is the size asked for, here
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 VAL_FOLDERS = ("val", "test")
@@ -150,8 +151,8 @@ def _plan(where: str, count: int, survey: Survey, target: int, size: int) -> Loa
     kept = count * (survey.channels * target * target + LABEL_BYTES)
     if kept > MAX_BYTES:
         raise DataError(
-            f"{where}: {count:,} images at {target}x{target} need {kept / 2**30:.1f} GiB in memory, "
-            f"more than archgen holds ({MAX_BYTES / 2**30:.0f} GiB); use a smaller input.size"
+            f"{where}: {count:,} images at {target}x{target} need {size_of(kept)} in memory, "
+            f"more than archgen holds ({size_of(MAX_BYTES)}); use a smaller input.size"
         )
     what = f"{where}: decoding {count:,} {survey.channels}-channel images at {target}x{target}"
     resized = 0

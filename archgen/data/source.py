@@ -76,7 +76,7 @@ def _folder(kind: str, argument: str) -> Path:
     try:
         return Path(argument).expanduser()
     except RuntimeError as error:  # `~` with no home directory to expand it to
-        raise DataError(f"{where}: {printable(str(error))}") from None
+        raise DataError(f"{where}: cannot expand its '~' ({printable(str(error))})") from None
 
 
 def _parse_synthetic(argument: str) -> Synthetic:
