@@ -16,7 +16,9 @@ from typing import Any
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 from optuna.storages.journal._file import get_lock_file
 
-from archgen.errors import SearchError, first_line
+from archgen.errors import SearchError, first_line, printable
+from archgen.search import replay
+from archgen.search.replay import GuardedJournal
 
 TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed
 _TAIL_CHUNK = 1 << 16
@@ -31,18 +33,21 @@ class JournalFile(JournalFileBackend):
             # JournalFileOpenLock (an O_EXCL lock file) is safe for several processes on one machine.
             super().__init__(str(path), lock_obj=JournalFileOpenLock(str(path)))
         except OSError as error:
-            raise SearchError(f"cannot create the study journal {path}: {error.strerror}") from None
+            raise SearchError(f"cannot create the study journal {printable(str(path))}: {error.strerror}") from None
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        line = log_number_from  # the records read so far: a bad line is the one after them
         try:
             for log in super().read_logs(log_number_from):
+                line += 1
                 if not isinstance(log, dict) or not isinstance(log.get("op_code"), int):
-                    raise ValueError(f"a record is not an Optuna journal operation: {str(log)[:40]!r}")
+                    raise damaged(self.path, ValueError(f"a record is not an Optuna journal operation: "
+                                                        f"{str(log)[:40]!r}"), line=line)
                 yield log
         except OSError as error:
-            raise SearchError(f"cannot read the study journal {self.path}: {error.strerror}") from None
-        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, Optuna's "Invalid log format."
-            raise damaged(self.path, error) from None
+            raise SearchError(f"cannot read the study journal {printable(str(self.path))}: {error.strerror}") from None
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, nesting too deep,
+            raise damaged(self.path, error, line=line + 1) from None  # Optuna's "Invalid log format."
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         try:
@@ -50,7 +55,7 @@ class JournalFile(JournalFileBackend):
                 cut_torn_tail(self.path)
                 _append(self.path, logs)  # as Optuna's append_logs, under the same hold of the lock
         except OSError as error:
-            raise SearchError(f"cannot write the study journal {self.path}: {error.strerror}") from None
+            raise SearchError(f"cannot write the study journal {printable(str(self.path))}: {error.strerror}") from None
         except ValueError as error:
             raise damaged(self.path, error) from None
 
@@ -64,18 +69,13 @@ def _append(path: Path, logs: list[dict[str, Any]]) -> None:
 
 
 def open_journal(path: Path) -> JournalStorage:
-    """The journal storage at `path` (created if missing); a file that is not a journal is one SearchError."""
-    try:
-        return JournalStorage(JournalFile(path))
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:  # records of the wrong shape
-        raise damaged(path, error) from None
+    """The journal storage at `path` (created if missing); a file that is not a journal, or a record Optuna cannot
+    apply, is one SearchError naming the file and line, now or on any later read (see `replay`)."""
+    return GuardedJournal(JournalFile(path), path)
 
 
-def damaged(path: Path, error: BaseException) -> SearchError:
-    return SearchError(
-        f"the study journal {path} is damaged or not an Optuna journal ({type(error).__name__}: {first_line(error)}); "
-        "move it away to start a new study"
-    )
+def damaged(path: Path, error: BaseException, *, line: int | None = None) -> SearchError:
+    return replay.damaged(path, f"{type(error).__name__}: {first_line(error)}", line=line)
 
 
 def cut_torn_tail(path: Path) -> int:
