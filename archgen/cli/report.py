@@ -32,7 +32,7 @@ def report(
 ) -> None:
     """Show a search's top trials and rewrite its winning specs and plots, from the study alone."""
     from archgen.cli.search import _console, _render_results
-    from archgen.errors import SearchError
+    from archgen.errors import SearchError, redacted
     from archgen.search import storage_spec
     from archgen.search.storage import JOURNAL_NAME
 
@@ -40,7 +40,9 @@ def report(
     if storage is None:
         journal = folder / JOURNAL_NAME if folder.is_dir() else folder
         if not journal.is_file():
-            raise SearchError(f"{study}: no study folder with a {JOURNAL_NAME} here; give a folder or --storage URL")
+            raise SearchError(
+                f"{redacted(study)}: no study folder with a {JOURNAL_NAME} here; give a folder or --storage URL"
+            )
         spec = storage_spec(str(journal), folder=journal.parent)
         name = _only_study(spec)
         folder = out or journal.parent
@@ -52,11 +54,13 @@ def report(
 
 
 def _only_study(spec: StorageSpec) -> str:
-    from archgen.errors import SearchError
-    from archgen.search.storage import open_storage
+    from archgen.errors import SearchError, printable
+    from archgen.search.storage import open_storage, storage_errors
     from archgen.search.study import study_names
 
-    names = study_names(open_storage(spec))
+    with storage_errors(spec):
+        names = study_names(open_storage(spec))
     if len(names) != 1:
-        raise SearchError(f"the journal holds {len(names)} studies ({', '.join(names)}); name one with --storage")
+        listed = printable(", ".join(names))
+        raise SearchError(f"the journal holds {len(names)} studies ({listed}); name one with --storage")
     return names[0]

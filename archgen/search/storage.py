@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from archgen.errors import SearchError, first_line
+from archgen.errors import SearchError, first_line, printable, redact_url, redacted
 from archgen.search.journal import open_journal
 
 JOURNAL_NAME = "journal.log"
@@ -53,27 +53,29 @@ class StorageSpec:
 
     @property
     def label(self) -> str:
-        """What to show a person (a password in a URL is hidden)."""
-        if self.journal is not None:
-            return str(self.journal)
-        assert self.url is not None
-        head, sep, tail = self.url.partition("@")
-        if not sep:
-            return self.url
-        scheme, _, credentials = head.partition("://")
-        return f"{scheme}://{credentials.partition(':')[0]}:***@{tail}" if ":" in credentials else self.url
+        """What to show a person: the URL with every secret hidden (errors.redact_url), on one printable line."""
+        return printable(redact_url(str(self.journal) if self.journal is not None else str(self.url)))
+
+    def quote(self, error: BaseException) -> str:
+        """The first line of a library's error about this storage, with this URL's secrets hidden."""
+        return redacted(first_line(error), url=self.url)
 
 
 def storage_spec(
     storage: str | None, *, folder: Path, heartbeat_interval: int = 5, grace_period: int = 20
 ) -> StorageSpec:
-    """`--storage` as given: None is the journal file in `folder`; a URL must be sqlite:// or postgresql://."""
-    if storage is None or storage.startswith("journal:") or storage.endswith(".log"):
-        path = folder / JOURNAL_NAME if storage is None else Path(storage.removeprefix("journal:"))
-        return StorageSpec(None, path, heartbeat_interval, grace_period)
+    """`--storage` as given: None is the journal file in `folder`; a URL must be sqlite:// or postgresql://.
+
+    Anything with `://` is a URL (never a journal file named `….log`, which would show its password as a path).
+    """
+    if storage is None:
+        return StorageSpec(None, folder / JOURNAL_NAME, heartbeat_interval, grace_period)
+    if storage.startswith("journal:") or ("://" not in storage and storage.endswith(".log")):
+        return StorageSpec(None, Path(storage.removeprefix("journal:")), heartbeat_interval, grace_period)
     if not storage.startswith(("sqlite:///", "postgresql://", "postgresql+")):
         raise SearchError(
-            f"--storage must be sqlite:///FILE, postgresql://USER@HOST/DB or a journal file (*.log), got {storage!r}"
+            f"--storage must be sqlite:///FILE, postgresql://USER@HOST/DB or a journal file (*.log), "
+            f"got '{printable(redact_url(storage))}'"
         )
     if storage.startswith("sqlite:///:memory:"):
         raise SearchError("--storage sqlite:///:memory: would vanish with the process; name a file")
@@ -86,7 +88,8 @@ def open_storage(spec: StorageSpec) -> BaseStorage:
         try:
             spec.journal.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise SearchError(f"cannot create the study folder {spec.journal.parent}: {error.strerror}") from None
+            raise SearchError(f"cannot create the study folder {printable(str(spec.journal.parent))}: "
+                              f"{error.strerror}") from None
         return open_journal(spec.journal)
     assert spec.url is not None
     for attempt in range(1, SCHEMA_ATTEMPTS + 1):
@@ -102,8 +105,20 @@ def open_storage(spec: StorageSpec) -> BaseStorage:
             if attempt < SCHEMA_ATTEMPTS and _lost_schema_race(error):
                 time.sleep(0.2 * attempt)
                 continue
-            raise SearchError(f"cannot open the storage {spec.label}: {first_line(error)}") from None
+            raise SearchError(f"cannot open the storage {spec.label}: {spec.quote(error)}") from None
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def storage_errors(spec: StorageSpec) -> Iterator[None]:
+    """Within the block, a storage library's error (the server went away, the database is locked, the disk is
+    full) is one SearchError line naming the storage, its secrets hidden, instead of a page of traceback."""
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
+        raise SearchError(f"the study storage {spec.label} failed: {spec.quote(error)}") from None
 
 
 def _lost_schema_race(error: Exception) -> bool:
