@@ -103,13 +103,22 @@ def search(
         workers=workers,
         device=device,
     )
+    from archgen.errors import printable
+    from archgen.search import Stopped
+
     console = _console()
-    console.print(
+    console.print(  # no markup: the data and storage are the user's text (`[/x]` would be a rich closing tag)
         f"searching {name!r}: {config.trials} trial{'s' if config.trials > 1 else ''} of {resolved.search.epochs} "
         f"epoch{'s' if resolved.search.epochs > 1 else ''} on "
-        f"{resolved.train.data}, {workers} worker{'s' if workers > 1 else ''}, study in {config.storage.label}"
+        f"{printable(resolved.train.data)}, {workers} worker{'s' if workers > 1 else ''}, study in "
+        f"{config.storage.label}",
+        markup=False,
     )
-    run = _run(console, config)
+    try:
+        run = _run(console, config)
+    except Stopped as stop:
+        console.print(f"stopped: {stop.reason}; the running trials were failed. Run the same command to go on.")
+        raise typer.Exit(stop.exit_code) from None
     console.print(f"{run.verdict}: {_verdict(run.verdict)} in {run.seconds:.0f} s")
     _render_results(console, config.study, config.storage, folder, target=config.trials)
 
@@ -147,13 +156,14 @@ def _render_results(
 ) -> None:
     from archgen.report.search import final_report, save_plots
     from archgen.search.results import results
-    from archgen.search.storage import open_storage
+    from archgen.search.storage import open_storage, storage_errors
     from archgen.search.study import load_existing
     from archgen.search.winners import write_winners
 
-    study = load_existing(open_storage(storage), study_name)
-    found = results(study, target=target)
-    written = write_winners(study, found.best, folder)
+    with storage_errors(storage):
+        study = load_existing(open_storage(storage), study_name)
+        found = results(study, target=target)
+        written = write_winners(study, found.best, folder)
     written += save_plots(found, folder)
     console.print(final_report(found, written=written))
 

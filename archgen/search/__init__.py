@@ -6,11 +6,13 @@ and returns values (progress, results, plot data) that `archgen.report` renders.
 
 from archgen.search.config import SearchConfig, Trainer, default_trials, resolve_spec
 from archgen.search.runner import SearchRun, open_study, run_search, run_worker
+from archgen.search.signals import Stopped
 from archgen.search.storage import StorageSpec, storage_spec
 
 __all__ = [
     "SearchConfig",
     "SearchRun",
+    "Stopped",
     "StorageSpec",
     "Trainer",
     "default_trials",

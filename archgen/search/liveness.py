@@ -102,6 +102,19 @@ def reap_stale(study: optuna.Study, spec: StorageSpec) -> list[int]:
     return reaped
 
 
+def fail_own(study: optuna.Study, reason: str) -> list[int]:
+    """Fail every RUNNING trial this process owns, with `reason`; the trial numbers failed.
+
+    Called by a worker that is stopping, wherever the stop found it (training, rejecting, claiming): its trials
+    are read back from the study rather than remembered, so none is left RUNNING by a stop between two lines.
+    """
+    label, failed = Worker.this().label, []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get(WORKER) == label and _fail(study, trial, reason):
+            failed.append(trial.number)
+    return failed
+
+
 def _stale_reason(trial: optuna.trial.FrozenTrial, spec: StorageSpec) -> str | None:
     worker = Worker.parse(trial.user_attrs.get(WORKER))
     started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
@@ -132,13 +145,18 @@ def _alive(pid: int) -> bool:
 
 
 def _fail_and_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
+    if not _fail(study, trial, f"stale: {reason}"):
+        return  # its worker finished it after all
+    failed = copy.deepcopy(study._storage.get_trial(trial._trial_id))
+    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, failed)
+
+
+def _fail(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Tell a RUNNING trial FAIL with its reason; False if it had finished meanwhile."""
     storage = study._storage
     try:
         storage.set_trial_user_attr(trial._trial_id, OUTCOME, "failed")
-        storage.set_trial_user_attr(trial._trial_id, REASON, f"stale: {reason}")
-        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-            return
+        storage.set_trial_user_attr(trial._trial_id, REASON, reason)
+        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
     except optuna.exceptions.UpdateFinishedTrialError:
-        return  # its worker finished it after all
-    failed = copy.deepcopy(storage.get_trial(trial._trial_id))
-    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, failed)
+        return False

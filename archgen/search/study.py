@@ -2,6 +2,8 @@
 
 Optuna's `load_if_exists` checks neither directions nor space, so archgen stores the resolved search
 spec and its fingerprint as study user attributes and compares them itself, naming what changed.
+The check and the tag it protects happen under the study's claim lock, so two commands starting at
+once on a new study cannot both find it untagged.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
-from archgen.errors import SearchError
+from archgen.errors import SearchError, printable
+from archgen.search.storage import StorageSpec, claim_lock, open_storage
 from archgen.spec.schema import NetSpec
 
 FINGERPRINT = "archgen.fingerprint"
@@ -41,32 +44,40 @@ def directions(spec: NetSpec) -> list[StudyDirection]:
 
 
 def create_or_resume(
-    storage: BaseStorage,
-    name: str,
-    spec: NetSpec,
-    *,
-    pruner: optuna.pruners.BasePruner | None = None,
-    where: str = "the storage",
+    where: StorageSpec, name: str, spec: NetSpec, *, pruner: optuna.pruners.BasePruner | None = None
 ) -> optuna.Study:
-    """The study `name` for `spec`: created if new, resumed if it searches exactly the same thing.
+    """The study `name` for `spec` in the storage `where`: created if new, resumed if it searches exactly the same.
 
-    `where` names the storage in errors (Optuna's own commit errors name neither file nor URL).
+    The check and the tag run under the study's claim lock: without it two commands with different specs could
+    both find a new study untagged, both pass, and search it together (the last tag winning). Creating needs no
+    lock (Optuna's `load_if_exists` makes it idempotent), so a storage that cannot be written says so first.
     """
-    data = resolved_data(spec)
+    study = _create(open_storage(where), name, spec, pruner=pruner, where=where)
+    with claim_lock(where, name):
+        _check_or_tag(study, spec)  # reads the study afresh: a tag written meanwhile is seen here
+    return study
+
+
+def _create(
+    storage: BaseStorage, name: str, spec: NetSpec, *, pruner: optuna.pruners.BasePruner | None, where: StorageSpec
+) -> optuna.Study:
     try:
-        study = optuna.create_study(
+        return optuna.create_study(
             storage=storage, study_name=name, directions=directions(spec), pruner=pruner, load_if_exists=True
         )
-    except optuna.exceptions.OptunaError as error:
-        raise SearchError(f"cannot open study {name!r} in {where}: {error}") from None
+    except optuna.exceptions.OptunaError as error:  # Optuna's commit errors name neither file nor URL: add them
+        raise SearchError(f"cannot open study {name!r} in {where.label}: {where.quote(error)}") from None
+
+
+def _check_or_tag(study: optuna.Study, spec: NetSpec) -> None:
+    """Tag an untagged new study with `spec`; refuse one tagged with another spec, or one archgen did not make."""
+    name, data = study.study_name, resolved_data(spec)
     stored = study.user_attrs.get(RESOLVED)
     if stored is None:
         if study.trials:
             raise SearchError(f"study {name!r} exists but was not made by archgen search; choose another --study name")
-        # Two workers may get here at once: both write the same values, so the race is harmless.
-        study.set_user_attr(RESOLVED, data)
-        study.set_user_attr(FINGERPRINT, fingerprint(data))
-        return study
+        tag(study, data)
+        return
     if fingerprint(stored) != fingerprint(data) or [d.name for d in study.directions] != [
         d.name for d in directions(spec)
     ]:
@@ -75,10 +86,15 @@ def create_or_resume(
             f"; and {len(changes) - MAX_CHANGES_SHOWN} more" if len(changes) > MAX_CHANGES_SHOWN else ""
         )
         raise SearchError(
-            f"study {name!r} searched a different spec, so it cannot be resumed: {shown or 'the objectives changed'}. "
-            f"Start a new study with --study NAME, or undo the change"
+            f"study {name!r} searched a different spec, so it cannot be resumed: "
+            f"{printable(shown) or 'the objectives changed'}. Start a new study with --study NAME, or undo the change"
         )
-    return study
+
+
+def tag(study: optuna.Study, data: dict[str, Any]) -> None:
+    """Write the resolved search spec and its fingerprint on the study (call holding the claim lock)."""
+    study.set_user_attr(RESOLVED, data)
+    study.set_user_attr(FINGERPRINT, fingerprint(data))
 
 
 def diff(old: Any, new: Any, path: str = "") -> Iterator[str]:
@@ -109,7 +125,8 @@ def load_existing(storage: BaseStorage, name: str) -> optuna.Study:
     """An existing archgen study (for `archgen report`); lists the storage's studies if `name` is not one."""
     names = study_names(storage)
     if name not in names:
-        raise SearchError(f"no study named {name!r} in this storage (studies: {', '.join(names) or 'none'})")
+        listed = printable(", ".join(names)) or "none"
+        raise SearchError(f"no study named {name!r} in this storage (studies: {listed})")
     return optuna.load_study(study_name=name, storage=storage)
 
 

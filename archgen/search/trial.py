@@ -16,18 +16,15 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
 from archgen.analysis import analyze, check_budget
-from archgen.errors import SearchError
+from archgen.errors import SearchError, redacted
 from archgen.search import outcome
 from archgen.search.claims import Claim
 from archgen.search.config import SearchConfig, Trainer
 from archgen.search.liveness import heartbeat
 from archgen.search.policy import should_prune
 from archgen.search.proposal import summary, try_point_spec
+from archgen.search.signals import Stopped
 from archgen.spec.schema import NetSpec
-
-
-class Stopped(Exception):
-    """The worker was asked to stop (SIGTERM from the parent, or Ctrl-C) in the middle of a trial."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +116,7 @@ def _train(
     except UpdateFinishedTrialError:
         return _taken_over(trial)
     except (KeyboardInterrupt, Stopped):
-        _finish(study, trial, "failed", "stopped: the worker was interrupted", state=optuna.trial.TrialState.FAIL)
-        raise
+        raise  # not the trial's fault: the worker loop fails this worker's running trials (liveness.fail_own)
     except BaseException as error:
         kind = _classify(error)
         if kind == "failure":
@@ -130,7 +126,7 @@ def _train(
         if kind == "stopped":
             _finish(study, trial, "failed", "stopped: the worker was interrupted", state=optuna.trial.TrialState.FAIL)
             raise
-        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        reason = redacted(f"{type(error).__name__}: {error}".splitlines()[0], url=config.storage.url)
         _finish(study, trial, "failed", f"error: {reason}", state=optuna.trial.TrialState.FAIL)
         raise SearchError(f"trial {trial.number} stopped the search with an unexpected error: {reason}") from error
     if not history:

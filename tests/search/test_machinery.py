@@ -17,7 +17,6 @@ from conftest import HERE, make_config
 from archgen.errors import SearchError
 from archgen.search import outcome, run_search
 from archgen.search.runner import open_study
-from archgen.search.storage import open_storage
 from archgen.search.study import create_or_resume
 
 
@@ -184,7 +183,7 @@ def test_resume_needs_the_same_objectives(tmp_path: Path, log: Path) -> None:
     two = make_config(tmp_path, trials=1, extra="")
     spec = two.spec.model_copy(update={"search": two.space.model_copy(update={"objectives": ("accuracy", "params")})})
     with pytest.raises(SearchError, match=r"search.objectives: \[\"accuracy\"\] -> \[\"accuracy\", \"params\"\]"):
-        create_or_resume(open_storage(two.storage), "tiny", spec)
+        create_or_resume(two.storage, "tiny", spec)
 
 
 
