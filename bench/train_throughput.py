@@ -3,8 +3,8 @@ same process on the same batches:
 
 1. model:   archgen's compiled ResNet-20 vs the identical hand-written torchvision-style ResNet-20,
             both trained by archgen's trainer on archgen's data pipeline;
-2. trainer: archgen's trainer (`archgen.train.train_epoch`) vs a plain PyTorch loop
-            (zero_grad, cross-entropy, backward, SGD step) over the same model and batches;
+2. trainer: archgen's trainer (`archgen.train.train_epoch`, its device-side meter read once an epoch) vs a
+            plain PyTorch loop (zero_grad, cross-entropy, backward, SGD step) over the same model and batches;
 3. peak:    the fraction of the machine's matmul peak the training reaches, with training FLOPs taken as
             3 x forward FLOPs = 6 x the MACs `archgen.analyze` counts, and the peak measured with a big
             torch.matmul in the same run.
@@ -31,12 +31,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 import archgen
 from archgen.data import BatchLoader, load_data, make_loaders
+from archgen.data.loader import PlannedBatch
 from archgen.spec.schema import Train
-from archgen.train import Engine, build_engine, train_epoch
+from archgen.train import Engine, EpochTotals, Meter, build_engine, train_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compiled_vs_torchvision import CifarResNet  # the hand-written torchvision-style CIFAR ResNet
@@ -56,7 +57,7 @@ class FirstSteps:
     def __len__(self) -> int:
         return self.steps
 
-    def batches(self, epoch: int, *, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+    def batches(self, epoch: int, *, start: int = 0) -> Iterator[PlannedBatch]:
         for index, batch in enumerate(self.loader.batches(epoch, start=start)):
             if index + start >= self.steps:
                 return
@@ -65,11 +66,20 @@ class FirstSteps:
 
 def archgen_trainer(model: nn.Module, loader: FirstSteps, recipe: Train, device: torch.device) -> Callable[[int], int]:
     engine: Engine = build_engine(model, recipe, device=device, steps_per_epoch=len(loader))
+    meter = Meter(engine.device)
 
     def run(epoch: int) -> int:
-        return round(train_epoch(engine, loader, epoch=epoch).seen)
+        return epoch_of_steps(engine, loader, meter, epoch)
 
     return run
+
+
+def epoch_of_steps(engine: Engine, loader: FirstSteps, meter: Meter, epoch: int) -> int:
+    """One epoch of archgen's steps, its totals read back at the end (the trainer's cadence): images seen."""
+    meter.begin(epoch, EpochTotals(), step=0)
+    for _ in train_epoch(engine, loader, epoch=epoch, meter=meter):
+        pass
+    return round(meter.read(len(loader)).seen)
 
 
 def plain_loop(model: nn.Module, loader: FirstSteps, recipe: Train, device: torch.device) -> Callable[[int], int]:

@@ -45,8 +45,8 @@ def train(
     resume: Annotated[Path | None, typer.Option(
         "--resume", help="Continue this run folder from its newest good checkpoint, as its spec.toml says.")] = None,
     compile: Annotated[bool | None, typer.Option(
-        "--compile/--no-compile", help="torch.compile the model (default: the spec's train.compile).",
-        show_default=False)] = None,
+        "--compile/--no-compile", help="torch.compile the model in its default mode, or not (default: the spec's "
+        "train.compile, which may also name a mode such as reduce-overhead).", show_default=False)] = None,
 ) -> None:
     """Train a spec and write runs/<name>-<time>/: spec.toml, metrics.jsonl, checkpoints, weights, curves.png.
 
@@ -55,8 +55,9 @@ def train(
     (or SIGTERM) writes a checkpoint and exits; `--resume RUN` continues, bitwise identically on CPU.
     Under `torchrun --nproc-per-node N -m archgen train …` it trains with DDP.
     """
-    from archgen.pipeline import TrainingStopped, resume_run, train_spec
+    from archgen.pipeline import TrainingStopped, train, with_recipe
     from archgen.report.train import TrainDisplay
+    from archgen.runs import RunFinished, RunFolder
 
     console = _console()
     if resume is not None and (spec or data or epochs or batch_size or lr or seed is not None):
@@ -66,15 +67,18 @@ def train(
     try:
         with TrainDisplay(console) as show:
             if resume is not None:
-                result = resume_run(resume, device=device, compile=compile,
-                                    on_start=show.on_start, on_step=show.on_step, on_epoch=show.on_epoch)
+                folder = RunFolder.open(resume)
+                result = train(folder.spec(), resume=folder, device=device, compile=compile, listener=show)
             else:
-                result = train_spec(_load(spec or DEFAULT_SPEC), data=data, epochs=epochs, batch_size=batch_size,
-                                    lr=lr, device=device, seed=seed, out=out, compile=compile,
-                                    on_start=show.on_start, on_step=show.on_step, on_epoch=show.on_epoch)
+                recipe = with_recipe(_load(spec or DEFAULT_SPEC), data=data, epochs=epochs, batch_size=batch_size,
+                                     lr=lr, seed=seed)
+                result = train(recipe, out=out, device=device, compile=compile, listener=show)
     except TrainingStopped as stopped:
         console.print(f"[yellow]{escape(str(stopped))}[/yellow]")
         raise typer.Exit(EXIT_SIGNAL_BASE + stopped.signal_number if stopped.signal_number else 1) from None
+    except RunFinished as finished:  # nothing to do is no error: the run is left exactly as it was
+        console.print(escape(str(finished)))
+        return
     _finish(console, result)
 
 

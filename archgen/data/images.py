@@ -43,6 +43,14 @@ class ImageData:
     """Whether a horizontal flip keeps an image's class (true for photos, false for handwritten digits)."""
     native_size: int | None = None
     """The images' size on disk when they were resized on loading (e.g. mixed sizes), else None."""
+    files: str | None = None
+    """A fingerprint of the files read (their names and sizes), for sources read from files."""
+
+    def record(self) -> dict[str, object]:
+        """What a run records about its data, so that a resume can tell the data changed (and say how)."""
+        return {"source": self.source, "train images": len(self.train), "val images": len(self.val),
+                "classes": self.classes, "class names": list(self.class_names), "image size": self.size,
+                "channels": self.channels, "files": self.files}
 
     @property
     def channels(self) -> int:

@@ -1,12 +1,15 @@
 """Batches from in-memory images: the order and augmentation of each epoch are a function of (seed, epoch, rank).
 
 Nothing to save but the epoch and step, so a run resumes mid-epoch on exactly the batches it would
-have seen. Augmentation (pad, random crop, flip) and normalisation run batched on the device.
+have seen. Each epoch's order, crop offsets and flips go to the device once, before the epoch; a batch is
+those three slices, made into images (gathered, padded, cropped, flipped, normalised) on the device only when
+asked, by `materialize`, which a CUDA graph can capture. The host never waits for the device here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,7 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from archgen.data.images import Split
+from archgen.devices import canonical
 
 RESIDENT_BYTES = 4 * 2**30  # data sets up to this size live on the GPU for the whole run
 PAPER_PAD, PAPER_SIZE = 4, 32  # He et al. 2016, Sec. 4.2: 4 pixels padded on each side of 32x32 images
@@ -35,10 +39,11 @@ class BatchLoader:
         mean: tuple[float, ...],
         std: tuple[float, ...],
         seed: int,
-        device: torch.device,
+        device: torch.device | str,
         rank: int = 0,
         world: int = 1,
     ) -> None:
+        device = canonical(device)  # `cuda` and `cuda:0` alike: compared with the data's device below
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.augment, self.mirror = augment, mirror
         self.rank, self.world, self.device = rank, world, device
@@ -65,22 +70,33 @@ class BatchLoader:
         """Steps per epoch."""
         return -(-self.samples // self.batch_size)
 
-    def batches(self, epoch: int, *, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+    @property
+    def resident(self) -> bool:
+        """Whether the images live on the training device (batches are then made there, capturable)."""
+        return self.images.device == self.device
+
+    def batches(self, epoch: int, *, start: int = 0) -> Iterator[PlannedBatch]:
         """The epoch's batches from step `start` on; the same (seed, epoch, rank) always gives the same batches."""
         order = self._order(epoch)
         offsets, flips = self._augmentation(epoch, len(order))
         for first in range(start * self.batch_size, len(order), self.batch_size):
-            index = order[first : first + self.batch_size]
-            images, labels = self._fetch(index)
-            if self.augment:
-                images = self._crop_flip(images, offsets[first : first + len(index)], flips[first : first + len(index)])
-            yield images.float() * self.scale + self.shift, labels
+            last = first + self.batch_size
+            yield PlannedBatch(order[first:last], offsets[first:last], flips[first:last], self)
+
+    def materialize(self, index: Tensor, offsets: Tensor, flips: Tensor) -> tuple[Tensor, Tensor]:
+        """(images (B, C, H, W) float32 normalised, labels (B,)) on the device for the samples `index`."""
+        images, labels = self._fetch(index)
+        if self.augment:
+            images = self._crop_flip(images, offsets, flips)
+        return images.float() * self.scale + self.shift, labels
 
     def _order(self, epoch: int) -> Tensor:
         if not self.shuffle:
-            return torch.arange(self.rank, len(self.labels), self.world)
-        self.sampler.set_epoch(epoch)
-        return torch.tensor(list(self.sampler), dtype=torch.int64)
+            order = torch.arange(self.rank, len(self.labels), self.world)
+        else:
+            self.sampler.set_epoch(epoch)
+            order = torch.tensor(list(self.sampler), dtype=torch.int64)
+        return order.to(self.images.device)  # once per epoch: indexing then happens where the images are
 
     def _augmentation(self, epoch: int, count: int) -> tuple[Tensor, Tensor]:
         """Crop offsets (count, 2) in [0, 2 pad] and flips (count,), drawn up front for the whole epoch."""
@@ -91,10 +107,9 @@ class BatchLoader:
         return offsets.to(self.device), flips.to(self.device)
 
     def _fetch(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        if self.images.device == self.device:
-            index = index.to(self.device)
+        if self.resident:
             return self.images[index], self.labels[index]
-        images, labels = self.images[index], self.labels[index]
+        images, labels = self.images[index], self.labels[index]  # gathered in host memory
         if self.device.type == "cuda":
             images, labels = images.pin_memory(), labels.pin_memory()
         return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
@@ -108,3 +123,17 @@ class BatchLoader:
         batch = torch.arange(count, device=images.device)[:, None, None]
         cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
         return torch.where(flips[:, None, None, None], cropped.flip(3), cropped)
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    """One batch as what makes it: sample indices (where the images are), crop offsets and flips (on the device)."""
+
+    index: Tensor
+    offsets: Tensor
+    flips: Tensor
+    loader: BatchLoader
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """Unpacks as (images, labels), made on the device now."""
+        return iter(self.loader.materialize(self.index, self.offsets, self.flips))

@@ -1,4 +1,5 @@
-"""Fitting a spec to its data: channels and classes come from the data; the size is kept or the images resized.
+"""What a spec becomes before it trains: the run's recipe overrides applied (`with_recipe`), then its input fitted
+to its data: channels and classes come from the data; the size is kept or the images resized.
 
 The rule (documented in `archgen train --help` and the README): the network runs at the data's own
 image size whenever its strides allow (it is convolutional up to global pooling); otherwise the
@@ -8,14 +9,36 @@ images are resized (antialiased) to the spec's `input.size`. Either way a note s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from archgen.analysis import SPEC_CHECKS
-from archgen.data import ImageData
+from archgen.data import ImageData, parse_source
 from archgen.errors import DataError, Problem, SpecError, printable
 from archgen.spec import rules
-from archgen.spec.schema import Input, NetSpec
+from archgen.spec.schema import Input, NetSpec, Train
+
+
+def with_recipe(spec: NetSpec, **overrides: Any) -> NetSpec:
+    """`spec` with the given `[train]` values replaced (None: keep), validated as the spec file would be."""
+    values = {key: value for key, value in overrides.items() if value is not None}
+    values["data"] = _absolute(values.get("data", spec.train.data))  # the run folder's spec works from anywhere
+    try:
+        recipe = Train.model_validate({**spec.train.model_dump(), **values})
+    except ValidationError as error:
+        raise SpecError([
+            Problem(None, str(e["msg"]).replace("Input should be", "must be") + f", got {e.get('input')!r}",
+                    field="train." + ".".join(map(str, e["loc"])))
+            for e in error.errors()
+        ]) from None
+    return spec.model_copy(update={"train": recipe})
+
+
+def _absolute(data: str) -> str:
+    """Folder sources with absolute paths, so the run folder's spec retrains from anywhere."""
+    source = parse_source(data)
+    return str(source if source.path is None else type(source)(source.kind, path=source.path.resolve()))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""What the pipeline tells its caller: the plan before training, the result after. Plain values."""
+"""What training tells its caller: the plan before, progress and every epoch while it runs (a `Listener` hears
+them), and the result after. Plain values."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archgen.spec.schema import NetSpec
-from archgen.train.metrics import EpochMetrics
+from archgen.train.metrics import EpochMetrics, StepProgress
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,20 @@ class TrainResult:
     @property
     def final_train_error(self) -> float:
         return self.history[-1].train_error if self.history else float("nan")
+
+
+class Listener:
+    """What a caller of `train` hears (the CLI's display, the search's pruner): override what you need.
+
+    Called on the main process only. Any exception a method raises stops training and propagates unchanged
+    (a pruned trial, say); the run folder keeps its last checkpoint and says the run stopped.
+    """
+
+    def on_start(self, plan: Plan) -> None:
+        """Before the first step: what trains on what, where."""
+
+    def on_progress(self, progress: StepProgress) -> None:
+        """The running epoch so far: after every step on CPU, at most every half second on accelerators."""
+
+    def on_epoch(self, metrics: EpochMetrics) -> None:
+        """After each epoch (and its checkpoint)."""

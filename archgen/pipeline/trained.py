@@ -8,7 +8,7 @@ from torch import nn
 
 from archgen.compile import build_model
 from archgen.errors import RunError
-from archgen.pipeline.edits import listed, weight_problems
+from archgen.pipeline.resume import listed, weight_problems
 from archgen.runs import read_weights
 from archgen.spec.schema import NetSpec
 

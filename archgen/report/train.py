@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from archgen.pipeline import Plan, TrainResult
+from archgen.pipeline import Listener, Plan, TrainResult
 from archgen.train import EpochMetrics, StepProgress
 
 MAX_EPOCH_LINES = 20  # longer runs print every k-th epoch (the bar shows the running one)
@@ -63,8 +63,8 @@ def epoch_line(metrics: EpochMetrics, epochs: int) -> Text:
     )
 
 
-class TrainDisplay:
-    """Callbacks for the pipeline that print the plan, a line per epoch and a live bar for the running epoch."""
+class TrainDisplay(Listener):
+    """What `archgen train` shows as it hears the trainer: the plan, a line per epoch, a bar for the running one."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -92,7 +92,7 @@ class TrainDisplay:
         self.console.print(Text(EPOCH_HEADER, style="bold"))
         self.progress.start()  # only once training starts: an early error prints nothing else
 
-    def on_step(self, step: StepProgress) -> None:
+    def on_progress(self, step: StepProgress) -> None:
         fields: dict[str, Any] = {
             "epoch": f"{step.epoch}/{self.epochs}", "loss": f"{step.loss:.3f}", "error": f"{step.error:.1%}",
             "speed": f"{step.images_per_second:,.0f}",

@@ -4,15 +4,28 @@ File I/O only: knows training states (`archgen.train.TrainState`) as data, never
 """
 
 from archgen.runs.checkpoints import Loaded, load_latest, read_weights, save_checkpoint
-from archgen.runs.folder import CURVES, METRICS, SPEC, SUMMARY, WEIGHTS, RunFolder, read_metrics, read_summary
+from archgen.runs.folder import (
+    CURVES,
+    DATA,
+    METRICS,
+    SPEC,
+    SUMMARY,
+    WEIGHTS,
+    RunFinished,
+    RunFolder,
+    read_metrics,
+    read_summary,
+)
 
 __all__ = [
     "CURVES",
+    "DATA",
     "METRICS",
     "SPEC",
     "SUMMARY",
     "WEIGHTS",
     "Loaded",
+    "RunFinished",
     "RunFolder",
     "load_latest",
     "read_metrics",

@@ -19,15 +19,20 @@ from typing import IO, Any
 from archgen.errors import RunError, printable
 from archgen.files import describe, write_atomic
 from archgen.runs.checkpoints import Loaded, load_latest, save_checkpoint
+from archgen.spec import load_spec
 from archgen.spec.schema import NetSpec
 from archgen.spec.writer import dump_spec
 from archgen.train.metrics import EpochMetrics
 from archgen.train.state import TrainState
 
-SPEC, METRICS, SUMMARY, WEIGHTS, CHECKPOINTS, CURVES = (
-    "spec.toml", "metrics.jsonl", "summary.json", "weights.safetensors", "checkpoints", "curves.png"
+SPEC, METRICS, SUMMARY, WEIGHTS, CHECKPOINTS, CURVES, DATA = (
+    "spec.toml", "metrics.jsonl", "summary.json", "weights.safetensors", "checkpoints", "curves.png", "data.json"
 )
 LOCK = ".lock"
+
+
+class RunFinished(RunError):
+    """`--resume` of a run that is finished: nothing to do, nothing touched (the CLI says so and exits 0)."""
 
 
 @dataclass
@@ -110,6 +115,10 @@ class RunFolder:
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_atomic(self.path / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
 
+    def write_data_record(self, record: dict[str, Any]) -> None:
+        """data.json: what the run trains on (counts, classes, a fingerprint of the files), for resumes to check."""
+        write_atomic(self.path / DATA, (json.dumps(record, indent=1) + "\n").encode())
+
     def write_weights(self, weights: bytes) -> None:
         write_atomic(self.path / WEIGHTS, weights)
 
@@ -129,12 +138,12 @@ class RunFolder:
     # --- what a resume may do ---------------------------------------------------------------------
 
     def check_unfinished(self) -> None:
-        """Refuse to resume a finished run (its final weights are written): a resume would replace them."""
+        """A finished run (its final weights written) is not resumed: a resume would replace what it finished."""
         if os.path.lexists(self.path / WEIGHTS):
             epochs = len(self.metrics()) if (self.path / METRICS).exists() else "all"
-            raise RunError(f"{self._shown} is finished ({epochs} epochs, {WEIGHTS} written): there is nothing to "
-                           f"resume; to train it further, train its spec as a new run: archgen train "
-                           f"{self._shown}/{SPEC} --epochs N")
+            raise RunFinished(f"{self._shown} is finished ({epochs} epochs, {WEIGHTS} written): there is nothing "
+                              f"to resume; to train it further, train its spec as a new run: archgen train "
+                              f"{self._shown}/{SPEC} --epochs N")
 
     def check_nothing_recorded(self) -> None:
         """Refuse to start a run over while its metrics.jsonl records epochs (its checkpoints were removed)."""
@@ -158,8 +167,27 @@ class RunFolder:
     def spec_path(self) -> Path:
         return self.path / SPEC
 
+    def spec(self) -> NetSpec:
+        """The spec and recipe the run trains, as its spec.toml says."""
+        return load_spec(self.path / SPEC)
+
     def metrics(self) -> tuple[EpochMetrics, ...]:
         return read_metrics(self.path)
+
+    def has_metrics(self) -> bool:
+        return (self.path / METRICS).exists()
+
+    def data_record(self) -> dict[str, Any] | None:
+        """data.json as written when the run began (None for runs from before archgen recorded it)."""
+        try:
+            data = json.loads((self.path / DATA).read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            raise RunError(f"{printable(str(self.path / DATA))}: unreadable ({printable(str(error))})") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{printable(str(self.path / DATA))}: not a data record (a JSON object)")
+        return data
 
     def summary(self) -> dict[str, Any]:
         return read_summary(self.path)

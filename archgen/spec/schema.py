@@ -198,8 +198,13 @@ class Train(_Frozen):
     """bf16 autocast on GPUs (ignored on CPU)."""
     channels_last: Bool = True
     """channels_last memory format on GPUs (ignored on CPU)."""
-    compile: Bool = False
-    """Compile the model with torch.compile."""
+    compile: Bool | Literal["default", "reduce-overhead", "max-autotune"] = False
+    """torch.compile the model: true (its default mode) or a mode; "reduce-overhead" replays CUDA graphs of the
+    forward and backward passes."""
+    cuda_graphs: Bool = True
+    """On a CUDA GPU, capture each whole training step (augmentation, forward, backward, optimiser step) as one
+    CUDA graph and replay it, where the run allows: one process, data held on the GPU, no torch.compile, sgd,
+    nesterov or adamw. Otherwise, or when capture fails, steps run eagerly with a one-line note. Ignored on CPU."""
     augment: Bool = True
     """The paper's augmentation: 4-pixel padding, random crop, horizontal flip (scaled to the image size)."""
     data: Annotated[str, Strict(), Field(min_length=1, max_length=4096)] = "digits"

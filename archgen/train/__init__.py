@@ -1,25 +1,37 @@
-"""Training: an `nn.Module`, batch loaders and a recipe in; per-epoch metrics and resumable states out.
+"""Training's tensor code: an `nn.Module`, batches and a recipe in; optimiser steps, evaluations and resumable states
+out. `archgen.pipeline.train` runs the epochs; this package does what happens inside one.
 
 Knows nothing of specs' block fields (only the recipe, `archgen.spec.schema.Train`), data formats
-or run folders: callers get states through a callback and decide where they go.
+or run folders: callers get states and decide where they go.
 """
 
-from archgen.train.device import Processes, processes_from_env, select_device, start_processes, stop_processes
-from archgen.train.engine import Engine, build_engine
-from archgen.train.errors import DeviceError, NonFiniteLoss, OutOfMemory, TrainingStopped
-from archgen.train.fit import Callbacks, fit
-from archgen.train.loop import Batches, evaluate, train_epoch
+from archgen.train.device import Processes, processes_from_env, start_processes, stop_processes
+from archgen.train.engine import CompileMode, Engine, build_engine, compile_mode
+from archgen.train.errors import NonFiniteLoss, OutOfMemory, TrainingStopped
+from archgen.train.graphs import GraphedStep, graph_obstacle
 from archgen.train.metrics import EpochMetrics, EpochTotals, StepProgress
 from archgen.train.signals import StopRequest, stop_on_signals
-from archgen.train.state import TrainState
+from archgen.train.state import TrainState, capture, restore
+from archgen.train.steps import (
+    Batch,
+    Batches,
+    Meter,
+    any_process,
+    evaluate,
+    reduce_totals,
+    train_epoch,
+    weights_finite,
+)
 
 __all__ = [
+    "Batch",
     "Batches",
-    "Callbacks",
-    "DeviceError",
+    "CompileMode",
     "Engine",
     "EpochMetrics",
     "EpochTotals",
+    "GraphedStep",
+    "Meter",
     "NonFiniteLoss",
     "OutOfMemory",
     "Processes",
@@ -27,13 +39,18 @@ __all__ = [
     "StopRequest",
     "TrainState",
     "TrainingStopped",
+    "any_process",
     "build_engine",
+    "capture",
+    "compile_mode",
     "evaluate",
-    "fit",
+    "graph_obstacle",
     "processes_from_env",
-    "select_device",
+    "reduce_totals",
+    "restore",
     "start_processes",
     "stop_on_signals",
     "stop_processes",
     "train_epoch",
+    "weights_finite",
 ]

@@ -1,6 +1,6 @@
-"""Where training runs: device selection (cuda, then mps, then cpu) and the torchrun process group.
+"""Where training runs among torchrun's processes: this process's rank, and joining or leaving the process group.
 
-Knows torch's devices and `torch.distributed`; nothing of models or data.
+Knows `torch.distributed`; nothing of models or data. Devices are named by `archgen.devices`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-
-from archgen.train.errors import DeviceError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
@@ -37,21 +33,6 @@ def processes_from_env() -> Processes:
         world=int(os.environ.get("WORLD_SIZE", "1")),
         local_rank=int(os.environ.get("LOCAL_RANK", "0")),
     )
-
-
-def select_device(name: str = "auto", *, local_rank: int = 0) -> torch.device:
-    """`auto`: cuda, then mps, then cpu. `cuda` under torchrun means this worker's LOCAL_RANK GPU."""
-    if name not in DEVICES and not name.startswith("cuda:"):
-        raise DeviceError(f"--device must be one of {', '.join(DEVICES)} or cuda:N, got {name!r}")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DeviceError(f"--device {name}: no CUDA GPU is available on this machine (use --device cpu)")
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError("--device mps: Apple's Metal backend is not available on this machine (use --device cpu)")
-    return torch.device(name)
 
 
 def start_processes(processes: Processes, device: torch.device) -> None:

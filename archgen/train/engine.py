@@ -1,4 +1,5 @@
-"""The training engine: a module on its device with its optimiser, schedule and loss, maybe compiled or DDP-wrapped.
+"""The training engine: a module on its device with its optimiser, schedule and loss, maybe compiled, DDP-wrapped or
+stepping as one CUDA graph.
 
 Built from the recipe (`archgen.spec.schema.Train`) alone; knows nothing of the network's blocks.
 """
@@ -7,14 +8,22 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from timm.scheduler.scheduler import Scheduler
-from torch import Tensor, nn
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from archgen.devices import canonical
 from archgen.spec.schema import Train
 from archgen.train.optim import build_optimizer, build_scheduler
+
+if TYPE_CHECKING:
+    from archgen.train.graphs import GraphedStep
+
+CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
+SHARED_BYTES = 256 * 2**20  # memory used on our GPU by other processes beyond this means it is shared
 
 
 @dataclass
@@ -35,42 +44,51 @@ class Engine:
     rank: int = 0
     updates: int = 0
     """Optimiser steps taken since the start of the run."""
+    graphed: GraphedStep | None = None
+    """The whole step as one CUDA graph (see `archgen.train.graphs`), or None: every step eager."""
 
-    def autocast(self) -> contextlib.AbstractContextManager[object]:
+    def autocast(self, *, cache: bool = True) -> contextlib.AbstractContextManager[object]:
         if self.precision is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.precision)
+        # a captured graph must not keep autocast's cast weights from capture time (torch.cuda.graphs docs)
+        return torch.autocast(device_type=self.device.type, dtype=self.precision, cache_enabled=cache)
 
-    def prepare(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        images = images.to(self.device, non_blocking=True)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)  # NHWC: tensor cores' layout
-        return images, labels.to(self.device, non_blocking=True)
-
+    def others_memory(self) -> str:
+        """How much of this GPU other processes hold, when it is shared ("" on CPU or a GPU of our own)."""
+        if self.device.type != "cuda":
+            return ""
+        free, total = torch.cuda.mem_get_info(self.device)
+        others = total - free - torch.cuda.memory_reserved(self.device)
+        return f"{others / 2**30:.1f} GiB" if others > SHARED_BYTES else ""
 
 
 def build_engine(
     module: nn.Module,
     recipe: Train,
     *,
-    device: torch.device,
+    device: torch.device | str,
     steps_per_epoch: int,
     world: int = 1,
     rank: int = 0,
-    compile: bool | None = None,
+    compile: bool | CompileMode | None = None,
+    fused: bool = False,
 ) -> Engine:
-    """Move `module` to `device` and wrap it for training: bf16 autocast, channels_last on GPUs; DDP under torchrun."""
+    """Move `module` to `device` and wrap it for training: bf16 autocast, channels_last on GPUs; DDP under torchrun;
+    torch.compile in the given mode (True: the default one). `fused`: the optimiser's fused CUDA kernels (a CUDA
+    graph needs them: they take the learning rate as a device tensor)."""
+    device = canonical(device)
     gpu = device.type == "cuda"
     channels_last = recipe.channels_last and gpu
     module.to(device)
     if channels_last:
         module.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(module, recipe)
+    optimizer = build_optimizer(module, recipe, fused=fused)
     model: nn.Module = module
     if world > 1:
         model = DistributedDataParallel(module, device_ids=[device.index] if gpu else None)
-    if recipe.compile if compile is None else compile:
-        model = torch.compile(model)  # type: ignore[assignment]
+    mode = compile_mode(recipe, compile)
+    if mode is not None:
+        model = torch.compile(model, mode=mode)  # type: ignore[assignment]
     return Engine(
         model=model,
         module=module,
@@ -83,3 +101,11 @@ def build_engine(
         world=world,
         rank=rank,
     )
+
+
+def compile_mode(recipe: Train, override: bool | CompileMode | None) -> CompileMode | None:
+    """The torch.compile mode a run uses: `--compile` over the recipe's `compile` (false, true or a mode)."""
+    chosen = recipe.compile if override is None else override
+    if chosen is False:
+        return None
+    return "default" if chosen is True else chosen

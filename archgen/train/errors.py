@@ -1,4 +1,4 @@
-"""Why training stopped early: non-finite loss, out of memory, a signal, a device that is not there."""
+"""Why training stopped early: non-finite loss, out of memory, a signal."""
 
 from __future__ import annotations
 
@@ -19,10 +19,6 @@ class OutOfMemory(ArchgenError):
     def __init__(self, message: str, *, batch_size: int) -> None:
         super().__init__(message)
         self.batch_size = batch_size
-
-
-class DeviceError(ArchgenError):
-    """The device asked for does not exist on this machine."""
 
 
 class TrainingStopped(ArchgenError):

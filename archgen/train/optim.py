@@ -13,20 +13,29 @@ from torch import nn
 from archgen.spec.schema import Train
 
 
-def build_optimizer(model: nn.Module, recipe: Train) -> torch.optim.Optimizer:
-    """The recipe's optimiser over every parameter; weight decay on all of them, as the paper."""
+def build_optimizer(model: nn.Module, recipe: Train, *, fused: bool = False) -> torch.optim.Optimizer:
+    """The recipe's optimiser over every parameter; weight decay on all of them, as the paper.
+
+    `fused`: torch's fused CUDA kernels (SGD, AdamW), which take the learning rate as a device tensor and so can
+    be captured in a CUDA graph; LAMB (timm's) has none.
+    """
     params = model.parameters()
+    options = {"fused": True} if fused else {}
     if recipe.optimizer in ("sgd", "nesterov"):
         return torch.optim.SGD(
             params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-            nesterov=recipe.optimizer == "nesterov",
+            nesterov=recipe.optimizer == "nesterov", **options,
         )
     betas = (recipe.momentum, 0.999)
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay)
+        return torch.optim.AdamW(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay,
+                                 **({"fused": True, "capturable": True} if fused else {}))
     from timm.optim import Lamb
 
     return Lamb(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay)
+
+
+FUSABLE = ("sgd", "nesterov", "adamw")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, recipe: Train, *, steps_per_epoch: int) -> Scheduler:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import archgen
 from archgen.cli.app import app
-from archgen.pipeline import train_spec
+from archgen.pipeline import train
 
 runner = CliRunner()
 
@@ -27,7 +27,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             "body": {"block": "basic", "depths": [1, 1], "width": 4, "shortcut": "A", "residual": residual},
             "train": {"epochs": 2, "batch_size": 128},
         })
-        result = train_spec(spec, out=out)
+        result = train(spec, out=out)
         assert result.run_dir is not None
         runs.append(result.run_dir)
     return runs

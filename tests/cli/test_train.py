@@ -177,6 +177,7 @@ def test_resume_refuses_a_planted_pickle_and_keeps_everything(tiny: Path, tmp_pa
     """The only checkpoint's state file is a pickle that would run code; its manifest is forged to match."""
     assert runner.invoke(app, ["train", str(tiny), "--epochs", "1", "--out", str(tmp_path / "runs")]).exit_code == 0
     (run,) = (tmp_path / "runs").iterdir()
+    (run / "weights.safetensors").unlink()  # not finished: a finished run resumes only to say so
     (checkpoint,) = (run / "checkpoints").iterdir()
     marker = tmp_path / "pwned"
     (checkpoint / "state.pt").write_bytes(pickle.dumps({"epoch": _Planted(marker)}))
@@ -198,6 +199,8 @@ def test_resume_after_a_kill_before_the_first_checkpoint_starts_over(tiny: Path,
         for file in path.iterdir():
             file.unlink()
         path.rmdir()
+    for name in ("weights.safetensors", "metrics.jsonl", "summary.json"):  # none is written before that checkpoint
+        (run / name).unlink()
     result = runner.invoke(app, ["train", "--resume", str(run)])
     assert result.exit_code == 0 and "no checkpoint yet (stopped before the first one)" in result.output
 
@@ -205,4 +208,5 @@ def test_resume_after_a_kill_before_the_first_checkpoint_starts_over(tiny: Path,
 def test_data_no_spec_could_describe_is_a_data_error(tmp_path: Path) -> None:
     result = archgen("train", "--data", "synthetic:3x8x8,classes=200000,train=10,val=2", "--out", str(tmp_path))
     assert result.returncode == 1 and result.stdout == ""
-    assert "classes=200000,train=10,val=2: classes = 200000 is more than a spec allows" in result.stderr
+    assert "synthetic: classes must be at least 2 and at most 100,000 (what a spec classifies), got 200,000" \
+        in result.stderr

@@ -46,9 +46,9 @@ def test_order_is_distributed_samplers() -> None:
 
 def test_starting_mid_epoch_gives_the_same_batches() -> None:
     loader = _loader(_split(), augment=True)
-    full = list(loader.batches(2))
+    full = [tuple(batch) for batch in loader.batches(2)]  # a batch unpacks as (images, labels)
     for start in range(len(full)):
-        resumed = list(loader.batches(2, start=start))
+        resumed = [tuple(batch) for batch in loader.batches(2, start=start)]
         pairs = zip(full[start:], resumed, strict=True)
         assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in pairs)
 

@@ -128,6 +128,7 @@ def test_resume_skips_a_damaged_newest_checkpoint_and_retrains_bitwise(
 def test_resume_with_no_good_checkpoint_is_one_line_and_touches_nothing(finished: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(finished, run)
+    (run / "weights.safetensors").unlink()  # unfinished: a finished run resumes only to say so
     for name in checkpoints(run):
         truncate_to_zero(run / "checkpoints" / name / STATE, 0)
     before = contents(run)

@@ -34,7 +34,7 @@ from train_helpers import (
 
 from archgen.train import state
 
-FIT = importlib.import_module("archgen.train.fit")  # the module (archgen.train.fit is also the function's name)
+TRAINER = importlib.import_module("archgen.pipeline.trainer")  # the module (archgen.pipeline.train is the function)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def resume_and_compare(
 
     if control:
         with monkeypatch.context() as patch:
-            patch.setattr(FIT, "restore", forget_momentum)
+            patch.setattr(TRAINER, "restore", forget_momentum)
             assert archgen_here("train", "--resume", str(copy)).code == 0
         assert weights_sha(copy) != reference.sha, "the comparison cannot tell a broken resume from a good one"
     return resumed.stdout

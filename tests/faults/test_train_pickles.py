@@ -119,6 +119,7 @@ def test_resume_refuses_planted_files_in_every_checkpoint_with_one_line(
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     run, marker = tmp_path / "run", tmp_path / "pwned"
     shutil.copytree(finished, run)
+    (run / "weights.safetensors").unlink()  # unfinished: a finished run resumes only to say so
     for checkpoint in checkpoints(run):
         plant(run / "checkpoints" / checkpoint / name, marker, as_zip=True)
         forge_manifest(run / "checkpoints" / checkpoint)

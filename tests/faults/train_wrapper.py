@@ -32,9 +32,9 @@ def die() -> None:
 
 def at_update(update: int, action: Any) -> None:
     """Call `action()` right after optimiser update `update` (1-based), wrapping archgen's training step."""
-    from archgen.train import loop
+    from archgen.train import steps
 
-    real = loop._step
+    real = steps.update
     done = 0
 
     def step(*args: Any, **kwargs: Any) -> Any:
@@ -45,7 +45,7 @@ def at_update(update: int, action: Any) -> None:
             action()
         return result
 
-    loop._step = step
+    steps.update = step
 
 
 def wait_here(marker: str) -> None:

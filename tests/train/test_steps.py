@@ -1,5 +1,6 @@
-"""The trainer on a tiny net and in-memory batches: it learns, schedules the lr as torch would, stops on NaN
-within one step, names the batch size on OOM, stops cleanly on request and resumes bitwise identically."""
+"""The tensor code of training on a tiny net and in-memory batches: an epoch of steps learns, the lr follows the
+schedule as torch's would, a NaN stops training within its step, out of memory names the batch size, and the
+step as captured for a CUDA graph (static buffers) computes bitwise what the eager step computes."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from archgen.data import load_data, make_loaders
 from archgen.spec.schema import Train
 from archgen.train import (
-    Callbacks,
+    Engine,
+    EpochTotals,
+    GraphedStep,
+    Meter,
     NonFiniteLoss,
     OutOfMemory,
-    StopRequest,
-    TrainingStopped,
     TrainState,
     build_engine,
-    fit,
+    capture,
+    evaluate,
+    train_epoch,
+    weights_finite,
 )
 
 CPU = torch.device("cpu")
@@ -59,16 +65,30 @@ def recipe(**changes: object) -> Train:
     return Train(**{"epochs": 4, "batch_size": 8, "lr": 0.1, **changes})  # type: ignore[arg-type]
 
 
-def engine(train: Train, loader: Batches) -> object:
+def engine(train: Train, loader: Batches) -> Engine:
     return build_engine(tiny_net(), train, device=CPU, steps_per_epoch=len(loader))
 
 
-def test_fit_learns_and_reports_every_epoch() -> None:
-    loader, seen = Batches(), []
-    history = fit(engine(recipe(), loader), loader, Batches(16), epochs=4,  # type: ignore[arg-type]
-                  callbacks=Callbacks(on_epoch=seen.append))
-    assert [m.epoch for m in history] == [1, 2, 3, 4] and list(history) == seen
-    assert history[-1].train_error < 0.2 and history[-1].val_error < 0.3 and history[-1].images_per_second > 0
+def epochs(built: Engine, loader: Batches, count: int, saved: list[TrainState] | None = None) -> Meter:
+    """`count` epochs of steps, a state captured after each when the weights are finite (as the trainer
+    checkpoints); the meter holds the last epoch's totals."""
+    meter = Meter(built.device)
+    for epoch in range(count):
+        meter.begin(epoch, EpochTotals(), step=0)
+        for _ in train_epoch(built, loader, epoch=epoch, meter=meter):  # type: ignore[arg-type]
+            pass
+        meter.read(len(loader))
+        if saved is not None and weights_finite(built.module):
+            saved.append(capture(built, epoch=epoch + 1, step=0, totals=meter.totals, history=()))
+    return meter
+
+
+def test_an_epoch_of_steps_learns() -> None:
+    loader = Batches()
+    built = engine(recipe(), loader)
+    meter = epochs(built, loader, 4)
+    val_loss, val_error = evaluate(built, Batches(16))  # type: ignore[arg-type]
+    assert meter.totals.seen == 48 and meter.totals.error < 0.2 and val_error < 0.3 and val_loss < 1
 
 
 @pytest.mark.parametrize("milestones", [(0.5, 0.75), (0.3,)])
@@ -78,8 +98,8 @@ def test_multistep_lr_matches_torch(milestones: tuple[float, ...]) -> None:
     built = engine(train, loader)
     ours = []
     for update in range(24):
-        built.scheduler.step_update(update)  # type: ignore[attr-defined]
-        ours.append(built.optimizer.param_groups[0]["lr"])  # type: ignore[attr-defined]
+        built.scheduler.step_update(update)
+        ours.append(built.optimizer.param_groups[0]["lr"])
     optimizer = torch.optim.SGD(tiny_net().parameters(), lr=0.1)
     reference = torch.optim.lr_scheduler.MultiStepLR(optimizer, [round(m * 24) for m in milestones], gamma=0.1)
     theirs = []
@@ -95,8 +115,8 @@ def test_cosine_with_warm_up_rises_then_decays_to_zero() -> None:
     built = engine(recipe(schedule="cosine", warmup_epochs=1, warmup_lr=0.01), loader)
     lrs = []
     for update in range(24):
-        built.scheduler.step_update(update)  # type: ignore[attr-defined]
-        lrs.append(built.optimizer.param_groups[0]["lr"])  # type: ignore[attr-defined]
+        built.scheduler.step_update(update)
+        lrs.append(built.optimizer.param_groups[0]["lr"])
     assert lrs[0] == pytest.approx(0.01) and lrs[5] < 0.1 and max(lrs) == pytest.approx(0.1)
     assert lrs[6:] == sorted(lrs[6:], reverse=True) and lrs[-1] < 0.002
 
@@ -105,8 +125,7 @@ def test_nan_loss_stops_within_the_step_and_is_never_checkpointed() -> None:
     loader = Batches(poison=29)  # some batch of epoch 2 holds a NaN image
     saved: list[TrainState] = []
     with pytest.raises(NonFiniteLoss, match=r"became nan at epoch \d, step \d+") as error:
-        fit(engine(recipe(), loader), loader, Batches(16), epochs=4,  # type: ignore[arg-type]
-            callbacks=Callbacks(on_checkpoint=saved.append))
+        epochs(engine(recipe(), loader), loader, 4, saved)
     order = list(loader.batches(error.value.epoch - 1))
     poisoned = [torch.isnan(images).any().item() for images, _ in order]
     assert poisoned.index(True) + 1 == error.value.step  # the very step whose batch was poisoned
@@ -120,7 +139,7 @@ def test_huge_lr_stops_with_a_non_finite_loss() -> None:
                            nn.Linear(64, 2))  # no BN to absorb the blow-up
     built = build_engine(linear, recipe(lr=100.0), device=CPU, steps_per_epoch=len(loader))
     with pytest.raises(NonFiniteLoss, match=r"training loss became (nan|inf) at epoch \d+, step \d+"):
-        fit(built, loader, Batches(16), epochs=4, callbacks=Callbacks(on_checkpoint=saved.append))
+        epochs(built, loader, 4, saved)
     assert saved == []
 
 
@@ -131,53 +150,46 @@ def test_out_of_memory_names_the_batch_size(monkeypatch: pytest.MonkeyPatch) -> 
     def exhausted(*args: object) -> Tensor:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(built.model, "forward", exhausted)  # type: ignore[attr-defined]
+    monkeypatch.setattr(built.model, "forward", exhausted)
     with pytest.raises(OutOfMemory, match=r"at batch size 8; try a smaller one, e.g. --batch-size 4"):
-        fit(built, loader, Batches(16), epochs=1)  # type: ignore[arg-type]
+        epochs(built, loader, 1)
 
 
-def _weights(state_or_module: nn.Module) -> dict[str, Tensor]:
-    return {name: tensor.clone() for name, tensor in state_or_module.state_dict().items()}
-
-
-def test_stop_request_checkpoints_and_resume_is_bitwise_identical() -> None:
-    """Stopped at epoch 2, step 4 (mid-epoch, dropout and momentum in flight), resumed in a fresh engine."""
-    loader = Batches()
-    uninterrupted = engine(recipe(), loader)
-    torch.manual_seed(1)
-    expected_history = fit(uninterrupted, loader, Batches(16), epochs=4)  # type: ignore[arg-type]
-
-    stop, saved = StopRequest(), []
-
-    def on_step(progress: object) -> None:
-        if (progress.epoch, progress.step) == (2, 3):  # type: ignore[attr-defined]
-            stop.signal_number = 15
-
-    first = engine(recipe(), loader)
+def _two_epochs(optimizer: str, *, graphed: bool, lr: float = 0.1) -> tuple[dict[str, Tensor], dict, dict]:
+    """Two epochs of the synthetic data (7 steps of 16, the last one short) eagerly or on static buffers."""
+    data = load_data("synthetic:3x8x8,classes=4,train=100,val=8", size=8)
+    loader = make_loaders(data, batch_size=16, augment=True, seed=0, device="cpu").train
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.2),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    built = build_engine(model, recipe(optimizer=optimizer, warmup_epochs=1, lr=lr), device=CPU,
+                         steps_per_epoch=len(loader))
+    if graphed:  # what a CUDA graph captures, run here without capture
+        built.graphed = GraphedStep(built, loader.materialize, loader.batch_size, capture=False)
     torch.manual_seed(1)  # dropout draws from here on
-    # the signal lands during step 3's report; training stops at the next step boundary
-    with pytest.raises(TrainingStopped, match="stopped by SIGTERM at epoch 2, step 4 of 6"):
-        fit(first, loader, Batches(16), epochs=4, stop=stop,  # type: ignore[arg-type]
-            callbacks=Callbacks(on_step=on_step, on_checkpoint=saved.append))
-    state = saved[-1]
-    assert (state.epoch, state.step, state.updates) == (1, 4, 10)
-    resumed = engine(recipe(), loader)
-    torch.manual_seed(99)  # a resumed process starts elsewhere: the state restores every RNG
-    history = fit(resumed, loader, Batches(16), epochs=4, resume=state)  # type: ignore[arg-type]
-    assert all(torch.equal(a, b) for a, b in zip(_weights(uninterrupted.module).values(),  # type: ignore[attr-defined]
-                                                  _weights(resumed.module).values(), strict=True))  # type: ignore[attr-defined]
-    assert [(m.train_loss, m.train_error, m.val_error) for m in history] == [
-        (m.train_loss, m.train_error, m.val_error) for m in expected_history
-    ]
+    meter = Meter(CPU)
+    for epoch in range(2):
+        meter.begin(epoch, EpochTotals(), step=0)
+        for _ in train_epoch(built, loader, epoch=epoch, meter=meter):
+            pass
+        meter.read(len(loader))
+    return built.module.state_dict(), built.optimizer.state_dict()["state"], vars(meter.totals)
 
 
-def test_callbacks_exceptions_propagate_unchanged() -> None:
-    class Pruned(Exception):
-        pass
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adamw"])
+def test_the_step_on_static_buffers_is_the_eager_step_bitwise(optimizer: str) -> None:
+    """What a CUDA graph captures (the static-buffer step) computes exactly what the eager step does: the same
+    weights, optimiser state and metered loss after two epochs whose schedule warms up and whose tail is short."""
+    eager_weights, eager_state, eager_totals = _two_epochs(optimizer, graphed=False)
+    graph_weights, graph_state, graph_totals = _two_epochs(optimizer, graphed=True)
+    assert all(torch.equal(eager_weights[name], graph_weights[name]) for name in eager_weights)
+    assert all(torch.equal(a, b) for key in eager_state for a, b in
+               zip(eager_state[key].values(), graph_state[key].values(), strict=True))
+    assert eager_totals == graph_totals and eager_totals["seen"] == 100
 
-    def prune(metrics: object) -> None:
-        raise Pruned
 
-    loader = Batches()
-    with pytest.raises(Pruned):
-        fit(engine(recipe(), loader), loader, Batches(16), epochs=4, callbacks=Callbacks(on_epoch=prune))  # type: ignore[arg-type]
+def test_control_another_lr_on_static_buffers_shows() -> None:
+    """The comparison above can fail: the static-buffer step reads the schedule's lr, and another lr differs."""
+    weights, _, _ = _two_epochs("sgd", graphed=True)
+    other, _, _ = _two_epochs("sgd", graphed=True, lr=0.2)
+    assert not torch.equal(weights["6.weight"], other["6.weight"])

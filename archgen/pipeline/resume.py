@@ -1,5 +1,6 @@
-"""What a resume checks before it trusts a checkpoint: the run's spec.toml unedited since the checkpoint was
-written, and the checkpoint's tensors fitting the network and optimiser built now. Raises RunError naming the change.
+"""What a resume checks before it trusts a checkpoint: the data it was promised (counts, classes, the files), the
+run's spec.toml unedited since the checkpoint was written, and the checkpoint's tensors fitting the network and
+optimiser built now. Raises RunError naming the change.
 """
 
 from __future__ import annotations
@@ -9,12 +10,34 @@ from typing import Any
 
 from torch import nn
 
-from archgen.errors import RunError
-from archgen.runs import SPEC
+from archgen.errors import RunError, printable
+from archgen.runs import DATA, SPEC, RunFolder
 from archgen.spec import load_spec
 from archgen.train import Engine, TrainState
 
 SHOWN = 4  # changes or tensors named in one message; the rest are counted
+
+
+def check_same_data(folder: RunFolder, record: dict[str, Any]) -> None:
+    """Refuse a resume on other data than the run began with: other counts, classes or files (names and sizes).
+
+    A run resumed on fewer images would continue "at step 6 of 2"; on other classes its classifier would not fit.
+    """
+    recorded = folder.data_record()
+    if recorded is None:
+        return  # a run from before data.json
+    changes = [f"{key} {_shown(recorded.get(key))} -> {_shown(value)}" for key, value in record.items()
+               if key != "source" and recorded.get(key) != value]
+    if changes:
+        raise RunError(f"the data of {printable(str(folder.path))} changed since the run began ({DATA}): "
+                       f"{listed(changes)}; a resume continues on the data it began with (restore it, or train "
+                       f"{SPEC} as a new run)")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return f"[{len(value)} names]" if len(value) > SHOWN else printable(repr(value))
+    return printable(f"{value:,}" if isinstance(value, int) else repr(value))
 
 
 def check_unedited(spec_file: Path, checkpoint: Path) -> None:

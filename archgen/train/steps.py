@@ -1,0 +1,193 @@
+"""The tensor code of training: one epoch of optimiser steps and one evaluation, on any device and process count.
+
+The host never waits for the device inside an epoch: losses and errors are summed on the device (`Meter`) and
+read back only when the caller asks (a progress refresh, a checkpoint, the end of the epoch). On CPU, where a
+read costs nothing, each step's loss is checked before its update, so a NaN is named at its exact step and
+never reaches the weights. Knows nothing of specs, data formats or run folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from archgen.train.engine import Engine
+from archgen.train.errors import NonFiniteLoss, OutOfMemory
+from archgen.train.metrics import EpochTotals
+
+
+class Batch(Protocol):
+    """One batch: it unpacks as (images (B, C, H, W) float, labels (B,) int64) on the training device, made only
+    then (a CUDA graph makes a batch described by indices itself, see `archgen.train.graphs`)."""
+
+    def __iter__(self) -> Iterator[Tensor]: ...
+
+
+class Batches(Protocol):
+    """What training reads: an epoch's batches from any step on, the same batches every time."""
+
+    batch_size: int
+
+    @property
+    def samples(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def batches(self, epoch: int, *, start: int = 0) -> Iterator[Batch]: ...
+
+
+class Meter:
+    """An epoch's running loss and error: summed on the device each step, read to the host only when asked.
+
+    `sums` is one static tensor for the whole run (a captured CUDA graph adds into it), reset after each read.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x images, wrong
+        self.exact = device.type == "cpu"  # reads are free: check every step, before its update
+        self.totals, self.epoch, self.unread, self.read_up_to = EpochTotals(), 0, 0, 0
+        self.began, self.seen_before = time.perf_counter(), 0.0
+
+    def begin(self, epoch: int, totals: EpochTotals, *, step: int) -> None:
+        """Start (or resume, at `step` with `totals` so far) the 0-based `epoch`."""
+        self.totals, self.epoch, self.unread, self.read_up_to = totals, epoch, 0, step
+        self.began, self.seen_before = time.perf_counter(), totals.seen
+        self.sums.zero_()
+
+    def images_per_second(self) -> float:
+        """This process's training speed since `begin`, over the images read so far."""
+        return (self.totals.seen - self.seen_before) / max(time.perf_counter() - self.began, 1e-9)
+
+    def add(self, loss: Tensor, wrong: Tensor, count: int) -> None:
+        self.accumulate(loss, wrong, count)
+        self.unread += count
+
+    def accumulate(self, loss: Tensor, wrong: Tensor, count: int) -> None:
+        """The device half of `add` (what a captured graph replays; the caller counts the images)."""
+        self.sums.add_(torch.stack([loss.detach().double() * count, wrong.double()]))
+
+    def check(self, loss: Tensor, step: int) -> None:
+        """On CPU: refuse a non-finite loss before the update it would make (the step is exact)."""
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"the training loss became {value} at epoch {self.epoch + 1}, step {step}: training "
+                                "stopped and no checkpoint was written after it (lower the learning rate or check the "
+                                "data)", epoch=self.epoch + 1, step=step)
+
+    def read(self, step: int) -> EpochTotals:
+        """The epoch's totals up to `step` (steps done); one wait for the device. Non-finite sums stop training."""
+        loss_sum, wrong = self.sums.tolist()
+        if not math.isfinite(loss_sum):
+            where = f"step {step}" if step - self.read_up_to <= 1 else f"between steps {self.read_up_to + 1} and {step}"
+            raise NonFiniteLoss(
+                f"the training loss became {loss_sum} at epoch {self.epoch + 1}, {where} (losses are read back from "
+                "the GPU in batches, so the step is approximate): training stopped and no checkpoint was written "
+                "after it (lower the learning rate or check the data)", epoch=self.epoch + 1, step=step)
+        self.totals.loss_sum += loss_sum
+        self.totals.wrong += wrong
+        self.totals.seen += self.unread
+        self.sums.zero_()
+        self.unread, self.read_up_to = 0, step
+        return self.totals
+
+
+def train_epoch(engine: Engine, loader: Batches, *, epoch: int, start: int = 0, meter: Meter) -> Iterator[int]:
+    """Steps `start`… of the 0-based `epoch`, yielding the steps done after each one: between steps the caller
+    may read the meter, report, checkpoint or stop. Losses and errors go to `meter`."""
+    engine.model.train()
+    for step, batch in enumerate(loader.batches(epoch, start=start), start=start):
+        # 1. the learning rate of this update (a function of the update count)
+        engine.scheduler.step_update(engine.updates)
+        # 2. forward, loss, backward, update, whole or as one CUDA graph; out of memory names the batch size
+        with out_of_memory_names(loader.batch_size * engine.world, engine):
+            if engine.graphed is not None and engine.graphed.takes(batch):
+                engine.graphed.step(batch, meter)
+            else:
+                update(engine, batch, meter, step=step + 1)
+        engine.updates += 1
+        yield step + 1
+
+
+def update(engine: Engine, batch: Batch, meter: Meter, *, step: int) -> None:
+    """One optimiser step on `batch`, eagerly."""
+    images, labels = batch
+    if engine.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)  # NHWC: tensor cores' layout
+    with engine.autocast():
+        logits = engine.model(images)  # (B, classes)
+        loss = engine.criterion(logits, labels)
+    if meter.exact:
+        meter.check(loss, step)
+    engine.optimizer.zero_grad(set_to_none=engine.graphed is None)  # a graph's gradients stay where it put them
+    loss.backward()
+    engine.optimizer.step()
+    meter.add(loss, (logits.argmax(1) != labels).sum(), len(labels))
+
+
+@torch.no_grad()
+def evaluate(engine: Engine, loader: Batches) -> tuple[float, float]:
+    """(mean loss, error) over the whole split, summed over every process; one wait for the device at the end."""
+    engine.model.eval()
+    sums = torch.zeros(2, dtype=torch.float64, device=engine.device)  # loss sum, wrong
+    seen = 0
+    for images, labels in loader.batches(0):
+        if engine.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with engine.autocast():
+            logits = engine.module(images)  # the plain module: no DDP buffer broadcast at eval
+            loss = engine.criterion(logits.float(), labels)
+        sums += torch.stack([loss.double() * len(labels), (logits.argmax(1) != labels).sum().double()])
+        seen += len(labels)
+    totals = torch.cat([sums, torch.tensor([float(seen)], dtype=torch.float64).to(engine.device)])
+    if dist.is_initialized():
+        dist.all_reduce(totals)
+    loss_sum, wrong, count = totals.tolist()
+    return loss_sum / max(count, 1), wrong / max(count, 1)
+
+
+def reduce_totals(totals: EpochTotals, device: torch.device) -> EpochTotals:
+    """The epoch's totals summed over every process (time: the slowest process's)."""
+    if not dist.is_initialized():
+        return totals
+    sums = torch.tensor([totals.loss_sum, totals.wrong, totals.seen], dtype=torch.float64, device=device)
+    seconds = torch.tensor([totals.seconds], dtype=torch.float64, device=device)
+    dist.all_reduce(sums)
+    dist.all_reduce(seconds, op=dist.ReduceOp.MAX)
+    loss_sum, wrong, seen = sums.tolist()
+    return EpochTotals(loss_sum, wrong, seen, seconds.item())
+
+
+def any_process(flag: bool, device: torch.device) -> bool:
+    """Whether `flag` is set in any process (so that every process stops at the same step)."""
+    if not dist.is_initialized():
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def weights_finite(module: nn.Module) -> bool:
+    """Whether every floating-point parameter and buffer is finite (checked before any checkpoint; one wait)."""
+    checks = [torch.isfinite(t).all() for t in module.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack(checks).all()) if checks else True
+
+
+@contextlib.contextmanager
+def out_of_memory_names(batch_size: int, engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        smaller = max(1, batch_size // 2)
+        shared = f" (the {engine.device} is shared: {engine.others_memory()} used by other processes)" \
+            if engine.others_memory() else ""
+        raise OutOfMemory(
+            f"out of {engine.device.type} memory at batch size {batch_size}{shared}; try a smaller one, e.g. "
+            f"--batch-size {smaller}", batch_size=batch_size,
+        ) from None
