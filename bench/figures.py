@@ -106,10 +106,12 @@ def gpu(result: GpuTable | None) -> Row:
     if result is None:
         return _figure("not run: no GPU lent (`torch.cuda.is_available()` is False); `python bench/gpu_train.py` "
                        "on a GPU, `--dry-run` on CPU")
-    parts = []
-    for spec in dict.fromkeys(row.case.spec for row in result.rows):
-        eager, compiled = result.speedup(spec, compile=False), result.speedup(spec, compile=True)
-        parts.append(f"{spec} {eager or 0:.2f} × eager, {compiled or 0:.2f} × compiled")
+    first = result.rows[0]
+    compiled = f", {first.archgen / first.compiled:.2f} × reduce-overhead" if first.compiled else ""
+    shared = result.concurrency[-1] if result.concurrency else None
+    together = "" if shared is None else (f"; {shared.runs} runs side by side: "
+                                          f"{shared.aggregate / result.concurrency[0].aggregate:.1f} × one run")
     best = max(row.peak_fraction for row in result.rows)
-    return _figure(f"images/s over float32: {'; '.join(parts)}; up to {best:.0%} of the {result.dtype} matmul peak "
-                   f"({result.device})")
+    return _figure(f"{first.case.spec} batch {first.case.batch}: {first.archgen:,.0f} images/s = "
+                   f"{first.archgen / (first.plain or first.archgen):.2f} × a plain loop{compiled}{together}; up to "
+                   f"{best:.0%} of the {result.dtype} matmul peak ({result.device})")

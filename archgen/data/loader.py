@@ -96,7 +96,7 @@ class BatchLoader:
         else:
             self.sampler.set_epoch(epoch)
             order = torch.tensor(list(self.sampler), dtype=torch.int64)
-        return order.to(self.images.device)  # once per epoch: indexing then happens where the images are
+        return _upload(order, self.images.device)  # once per epoch: indexing then happens where the images are
 
     def _augmentation(self, epoch: int, count: int) -> tuple[Tensor, Tensor]:
         """Crop offsets (count, 2) in [0, 2 pad] and flips (count,), drawn up front for the whole epoch."""
@@ -104,7 +104,7 @@ class BatchLoader:
         generator = torch.Generator().manual_seed(seed)
         offsets = torch.randint(0, 2 * self.pad + 1, (count, 2), generator=generator)
         flips = torch.randint(0, 2, (count,), generator=generator).bool() & self.mirror
-        return offsets.to(self.device), flips.to(self.device)
+        return _upload(offsets, self.device), _upload(flips, self.device)
 
     def _fetch(self, index: Tensor) -> tuple[Tensor, Tensor]:
         if self.resident:
@@ -123,6 +123,13 @@ class BatchLoader:
         batch = torch.arange(count, device=images.device)[:, None, None]
         cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
         return torch.where(flips[:, None, None, None], cropped.flip(3), cropped)
+
+
+def _upload(tensor: Tensor, device: torch.device) -> Tensor:
+    """`tensor` on `device`; to a GPU from pinned memory, asynchronously, so the host does not wait for the GPU."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 @dataclass(frozen=True)
