@@ -1,10 +1,10 @@
-"""Exact analysis of a spec without building it: shapes, parameters, MACs; and the size limits built on them.
+"""Exact analysis of a spec without building it: shapes, params, MACs, activations; and the size limits on them.
 
 Imports no torch: the search's budget filter and `archgen validate` rely on it being instant.
 """
 
 from archgen.analysis.budget import BudgetCheck, budget_check, check_budget
-from archgen.analysis.complexity import Complexity, Cost, PartCost, StageCost, analyze, conv_out
+from archgen.analysis.complexity import Complexity, Cost, PartCost, StageCost, analyze, conv_out, layer_cost
 from archgen.analysis.limits import MAX_PARAMS, size_limit_check
 
 # Every check beyond the language's own rules that a spec must pass before anything is built;
@@ -23,5 +23,6 @@ __all__ = [
     "budget_check",
     "check_budget",
     "conv_out",
+    "layer_cost",
     "size_limit_check",
 ]

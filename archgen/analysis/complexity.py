@@ -1,29 +1,34 @@
-"""Exact shapes, parameters and multiply-accumulates of a spec, by integer arithmetic alone.
+"""Exact shapes, parameters, multiply-accumulates and activations of a spec: integer sums over its plan's layers.
 
 Counts follow REFERENCE.md: parameters include BN affine weights and the classifier bias but not
 BN running statistics; MACs are those of convs and the classifier (no bias, BN, pooling or adds),
-so FLOPs = 2 x MACs is what torch's FlopCounterMode reports. A test holds this module to the
-compiled network for every shipped spec. Imports no torch.
+so FLOPs = 2 x MACs is what torch's FlopCounterMode reports. The layers are `archgen.plan`'s, the
+same the compiler builds, and a test holds the sums to the built module. Imports no torch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from archgen.spec.schema import Body, NetSpec, Stage
+from archgen.plan import Layer, LayerKind, NetworkPlan, Shape, StagePlan, conv_out, plan
+from archgen.spec.schema import NetSpec
 
-Shape = tuple[int, int, int]  # (channels, height, width)
+__all__ = ["Complexity", "Cost", "PartCost", "Shape", "StageCost", "analyze", "conv_out", "layer_cost"]
 
 
 @dataclass(frozen=True)
 class Cost:
-    """Parameters and multiply-accumulates of some layers, for one image."""
+    """Parameters, multiply-accumulates and activations of some layers, for one image."""
 
     params: int = 0
     macs: int = 0
+    acts: int = 0
+    """Output elements of every conv, windowed pool and the classifier (pycls's "acts", Radosavovic et al. 2020):
+    what the forward pass writes, not counting BN, ReLU, global pooling or the residual additions."""
 
     def __add__(self, other: Cost) -> Cost:
-        return Cost(self.params + other.params, self.macs + other.macs)
+        return Cost(self.params + other.params, self.macs + other.macs, self.acts + other.acts)
 
     @property
     def flops(self) -> int:
@@ -54,7 +59,7 @@ class StageCost(Cost):
 
 @dataclass(frozen=True)
 class Complexity(Cost):
-    """The whole network: input shape, stem, stages and head, with totals in `params` and `macs`."""
+    """The whole network: input shape, stem, stages and head, with totals in `params`, `macs` and `acts`."""
 
     name: str = ""
     input_shape: Shape = (0, 0, 0)
@@ -64,121 +69,81 @@ class Complexity(Cost):
 
 
 def analyze(spec: NetSpec) -> Complexity:
-    """Shapes, parameters and MACs of every part of the network `spec` describes."""
-    input_shape = (spec.input.channels, spec.input.size, spec.input.size)
-    stem = _stem(spec, input_shape)
-    stages, shape = [], stem.out_shape
-    for index, stage in enumerate(spec.body.resolved_stages()):
-        stages.append(_stage(spec.body, index, stage, shape))
-        shape = stages[-1].out_shape
-    head = _head(spec, shape)
-    total = sum((stage for stage in stages), stem + head)
+    """Shapes, parameters, MACs and activations of every part of the network `spec` describes."""
+    network: NetworkPlan = plan(spec)
+    stem = _part(network.stem.path, network.stem.layers, network.stem.out_shape)
+    head = _part(network.head.path, network.head.layers, network.head.out_shape)
+    stages = tuple(_stage(stage) for stage in network.stages)
+    total = sum(stages, stem + head)
     return Complexity(
-        params=total.params,
-        macs=total.macs,
-        name=spec.name,
-        input_shape=input_shape,
-        stem=stem,
-        stages=tuple(stages),
-        head=head,
+        total.params, total.macs, total.acts,
+        name=spec.name, input_shape=network.input_shape, stem=stem, stages=stages, head=head,
     )
 
 
-# --- layer arithmetic ------------------------------------------------------------------------
+def layer_cost(layer: Layer) -> Cost:
+    """What one layer costs; layers with no weights and no output of their own cost nothing."""
+    return Cost(*_COUNTS[layer.kind](layer))
 
 
-def conv_out(size: int, kernel: int, stride: int) -> int:
-    """Output size of a conv or pool with 'same'-style padding kernel // 2."""
-    return (size + 2 * (kernel // 2) - kernel) // stride + 1
+# --- layers: (params, MACs, acts) ------------------------------------------------------------
+
+Counts = tuple[int, int, int]
 
 
-def _conv(
-    in_channels: int, out_channels: int, kernel: int, stride: int, size: int, groups: int = 1
-) -> tuple[Cost, int]:
-    out = conv_out(size, kernel, stride)
-    weights = out_channels * (in_channels // groups) * kernel * kernel
-    return Cost(weights, weights * out * out), out
+def _conv(layer: Layer) -> Counts:
+    """out x in/groups x k x k weights, each applied at every output position (bias-free: a BN follows)."""
+    params = layer.out_channels * (layer.in_channels // layer.groups) * layer.kernel * layer.kernel
+    _, height, width = layer.out_shape
+    return params, params * height * width, layer.out_size
 
 
-def _bn(channels: int) -> Cost:
-    return Cost(params=2 * channels)
+def _bn(layer: Layer) -> Counts:
+    return 2 * layer.out_channels, 0, 0  # gamma and beta; the running statistics are buffers
+
+
+def _fc(layer: Layer) -> Counts:
+    weights = layer.in_channels * layer.out_channels
+    return weights + layer.out_channels, weights, layer.out_size  # the bias adds parameters, not MACs
+
+
+def _pool(layer: Layer) -> Counts:
+    return 0, 0, layer.out_size
+
+
+def _free(layer: Layer) -> Counts:
+    return 0, 0, 0
+
+
+# Every layer kind the plan names, with its count (a new kind must say what it costs).
+_COUNTS: dict[LayerKind, Callable[[Layer], Counts]] = {
+    "conv": _conv, "bn": _bn, "fc": _fc, "maxpool": _pool,
+    "relu": _free, "global_avgpool": _free, "global_maxpool": _free, "flatten": _free, "dropout": _free,
+    "identity": _free, "pad": _free,
+}
 
 
 # --- parts -----------------------------------------------------------------------------------
 
 
-def _stem(spec: NetSpec, shape: Shape) -> PartCost:
-    channels, size, _ = shape
-    width, norm = spec.stem.width, not spec.body.preact  # pre-activation nets normalise in the first block
-    if spec.stem.kind == "cifar":
-        cost, size = _conv(channels, width, 3, 1, size)
-    elif spec.stem.kind == "imagenet":
-        cost, size = _conv(channels, width, 7, 2, size)
-    else:  # deep: 3x3/2 to width/2, 3x3 to width/2, 3x3 to width (timm's resnet*c/d stem)
-        half = width // 2
-        first, size = _conv(channels, half, 3, 2, size)
-        second, size = _conv(half, half, 3, 1, size)
-        third, size = _conv(half, width, 3, 1, size)
-        cost = first + _bn(half) + second + _bn(half) + third
-    if norm:
-        cost += _bn(width)
-    if spec.stem.kind != "cifar":
-        size = conv_out(size, 3, 2)  # 3x3/2 max-pool
-    return PartCost(cost.params, cost.macs, path="stem", out_shape=(width, size, size))
+def _part(path: str, layers: Iterable[Layer], out_shape: Shape) -> PartCost:
+    params = macs = acts = 0
+    for layer in layers:  # summed as integers: analysis runs on every spec validated and every trial proposed
+        layer_params, layer_macs, layer_acts = _COUNTS[layer.kind](layer)
+        params, macs, acts = params + layer_params, macs + layer_macs, acts + layer_acts
+    return PartCost(params, macs, acts, path=path, out_shape=out_shape)
 
 
-def _stage(body: Body, index: int, stage: Stage, shape: Shape) -> StageCost:
-    blocks = []
-    for position in range(stage.depth):
-        stride = stage.stride if position == 0 else 1
-        blocks.append(_block(body, f"stages.{index}.{position}", stage.width, stride, shape))
-        shape = blocks[-1].out_shape
+def _stage(stage: StagePlan) -> StageCost:
+    blocks: list[PartCost] = []
+    for position, block in enumerate(stage.blocks):
+        if position and block.repeats(stage.blocks[position - 1]):  # the same layers: counted once per stage
+            blocks.append(PartCost(blocks[-1].params, blocks[-1].macs, blocks[-1].acts, path=block.path,
+                                   out_shape=block.out_shape))
+        else:
+            blocks.append(_part(block.path, block.layers, block.out_shape))
     total = sum(blocks, Cost())
     return StageCost(
-        total.params, total.macs, index=index, depth=stage.depth, width=stage.width,
-        out_width=stage.width * body.out_expansion, stride=stage.stride, out_shape=shape, blocks=tuple(blocks),
+        total.params, total.macs, total.acts, index=stage.index, depth=len(blocks), width=stage.width,
+        out_width=stage.out_shape[0], stride=stage.stride, out_shape=stage.out_shape, blocks=tuple(blocks),
     )
-
-
-def _block(body: Body, path: str, width: int, stride: int, shape: Shape) -> PartCost:
-    in_channels, size, _ = shape
-    out_channels = width * body.out_expansion
-    branch, out_size = (_bottleneck if body.bottleneck else _basic)(body, in_channels, width, stride, size)
-    cost = branch + _shortcut(body, in_channels, out_channels, stride, size)
-    return PartCost(cost.params, cost.macs, path=path, out_shape=(out_channels, out_size, out_size))
-
-
-def _basic(body: Body, in_channels: int, width: int, stride: int, size: int) -> tuple[Cost, int]:
-    """conv3x3(/stride) BN ReLU conv3x3 BN; pre-activation: BN ReLU conv3x3 BN ReLU conv3x3."""
-    first, size = _conv(in_channels, width, 3, stride, size, body.groups)
-    second, size = _conv(width, width, 3, 1, size, body.groups)
-    norms = _bn(in_channels) + _bn(width) if body.preact else _bn(width) + _bn(width)
-    return first + second + norms, size
-
-
-def _bottleneck(body: Body, in_channels: int, width: int, stride: int, size: int) -> tuple[Cost, int]:
-    """conv1x1 BN ReLU conv3x3 BN ReLU conv1x1 BN; the stride in the 1x1 (v1) or the 3x3 (v1.5)."""
-    inner, out_channels = body.inner_width(width), width * body.out_expansion
-    stride_1x1, stride_3x3 = body.block_strides(stride)
-    reduce, size = _conv(in_channels, inner, 1, stride_1x1, size)
-    spatial, size = _conv(inner, inner, 3, stride_3x3, size, body.groups)
-    expand, size = _conv(inner, out_channels, 1, 1, size)
-    norms = _bn(in_channels) + _bn(inner) + _bn(inner) if body.preact else _bn(inner) + _bn(inner) + _bn(out_channels)
-    return reduce + spatial + expand + norms, size
-
-
-def _shortcut(body: Body, in_channels: int, out_channels: int, stride: int, size: int) -> Cost:
-    if not body.projects(in_channels, out_channels, stride):
-        return Cost()  # identity, or option A's zero padding: no parameters, no MACs
-    projection, _ = _conv(in_channels, out_channels, 1, stride, size)
-    # pre-activation projections take the already-normalised input and add no BN (He et al. 2016b)
-    return projection if body.preact else projection + _bn(out_channels)
-
-
-def _head(spec: NetSpec, shape: Shape) -> PartCost:
-    channels = shape[0]
-    classes = spec.input.classes
-    cost = Cost(channels * classes + classes, channels * classes)
-    if spec.body.preact:
-        cost += _bn(channels)  # the final BN-ReLU of a pre-activation net
-    return PartCost(cost.params, cost.macs, path="head", out_shape=(classes, 1, 1))
