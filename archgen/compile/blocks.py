@@ -1,4 +1,4 @@
-"""Residual blocks and shortcuts as torch modules: basic and bottleneck, post- and pre-activation.
+"""Residual blocks as torch modules, built from the plan's blocks: post- and pre-activation.
 
 A block is a branch F and, in a residual net, a shortcut: the paper's F(x) + x is one line of
 `forward`, and a plain net is the same block without it. Knows nothing of specs.
@@ -6,53 +6,23 @@ A block is a branch F and, in a residual net, a shortcut: the paper's F(x) + x i
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
-    """A bias-free conv with padding kernel // 2, as every conv before a BN (analysis counts the same)."""
-    return nn.Conv2d(in_channels, out_channels, kernel, stride, padding=kernel // 2, groups=groups, bias=False)
-
-
-class PadShortcut(nn.Module):
-    """Option A: the identity, subsampled by the stride and zero-padded to the new width (no parameters)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.extra_channels = out_channels - in_channels
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]  # (N, C, ceil(H/s), ceil(W/s))
-        if self.extra_channels:
-            x = F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))  # new channels are zeros
-        return x
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}, extra_channels={self.extra_channels}"
-
-
-def projection(in_channels: int, out_channels: int, stride: int, *, norm: bool) -> nn.Sequential:
-    """Options B and C: a 1x1 conv (and BN, except in pre-activation blocks) to the block's output shape."""
-    layers: OrderedDict[str, nn.Module] = OrderedDict(conv=conv(in_channels, out_channels, 1, stride))
-    if norm:
-        layers["bn"] = nn.BatchNorm2d(out_channels)
-    return nn.Sequential(layers)
+from archgen.compile.layers import build_layer, modules, sequential
+from archgen.plan import BlockKind, BlockPlan
 
 
 class Block(nn.Module):
     """Post-activation block (He et al. 2016): relu(F(x) + shortcut(x)), or relu(F(x)) in a plain net."""
 
-    def __init__(self, branch: nn.Sequential, shortcut: nn.Module | None) -> None:
+    def __init__(self, branch: nn.Sequential, shortcut: nn.Module | None, relu: nn.Module) -> None:
         super().__init__()
         self.branch = branch
         self.shortcut = shortcut
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = relu
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.branch(x)
@@ -73,13 +43,16 @@ class PreActBlock(nn.Module):
     A projection shortcut takes the normalised input, as in the paper's code; an identity takes x itself.
     """
 
-    def __init__(self, in_channels: int, branch: nn.Sequential, shortcut: nn.Module | None) -> None:
+    def __init__(
+        self, bn: nn.Module, relu: nn.Module, branch: nn.Sequential, shortcut: nn.Module | None, *,
+        project_normalised: bool,
+    ) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm2d(in_channels)
-        self.relu = nn.ReLU(inplace=True)  # acts on bn(x), a new tensor: x survives for the shortcut
+        self.bn = bn
+        self.relu = relu  # in place on bn(x), a new tensor: x survives for the shortcut
         self.branch = branch
         self.shortcut = shortcut
-        self.project_normalised = isinstance(shortcut, nn.Sequential)
+        self.project_normalised = project_normalised
 
     def forward(self, x: Tensor) -> Tensor:
         normalised = self.relu(self.bn(x))
@@ -95,41 +68,33 @@ class PreActBlock(nn.Module):
         return last
 
 
-def basic_branch(in_channels: int, width: int, stride: int, *, groups: int, preact: bool) -> nn.Sequential:
-    """Two 3x3 convs; the first carries the stride. Post-activation: conv-BN-ReLU, conv-BN."""
-    if preact:  # the block's own BN-ReLU precedes conv1
-        return nn.Sequential(OrderedDict(
-            conv1=conv(in_channels, width, 3, stride, groups),
-            bn1=nn.BatchNorm2d(width),
-            relu1=nn.ReLU(inplace=True),
-            conv2=conv(width, width, 3, 1, groups),
-        ))
-    return nn.Sequential(OrderedDict(
-        conv1=conv(in_channels, width, 3, stride, groups),
-        bn1=nn.BatchNorm2d(width),
-        relu1=nn.ReLU(inplace=True),
-
-        conv2=conv(width, width, 3, 1, groups),
-        bn2=nn.BatchNorm2d(width),
-    ))
+def build_block(block: BlockPlan) -> nn.Module:
+    """The block the plan describes, each layer under the name the plan gives it."""
+    return _BLOCKS[block.kind](block)
 
 
-def bottleneck_branch(
-    in_channels: int, inner: int, out_channels: int, strides: tuple[int, int], *, groups: int, preact: bool
-) -> nn.Sequential:
-    """1x1 reduce, 3x3 (grouped), 1x1 expand; `strides` = (1x1 stride, 3x3 stride): v1 or v1.5."""
-    layers: OrderedDict[str, nn.Module] = OrderedDict(
-        conv1=conv(in_channels, inner, 1, strides[0]),
-        bn1=nn.BatchNorm2d(inner),
-        relu1=nn.ReLU(inplace=True),
-        conv2=conv(inner, inner, 3, strides[1], groups),
-        bn2=nn.BatchNorm2d(inner),
-        relu2=nn.ReLU(inplace=True),
-        conv3=conv(inner, out_channels, 1),
+def _post_activation(block: BlockPlan) -> Block:
+    return Block(sequential(block.branch, "branch."), _shortcut(block), **modules(block.after))
+
+
+def _pre_activation(block: BlockPlan) -> PreActBlock:
+    return PreActBlock(
+        **modules(block.before), branch=sequential(block.branch, "branch."), shortcut=_shortcut(block),
+        project_normalised=block.shortcut_input == "before",
     )
-    if not preact:
-        layers["bn3"] = nn.BatchNorm2d(out_channels)
-    return nn.Sequential(layers)
+
+
+def _shortcut(block: BlockPlan) -> nn.Module | None:
+    """None (plain), the one module named "shortcut" (identity, option A's padding), or a Sequential (projection)."""
+    if block.shortcut is None:
+        return None
+    if len(block.shortcut) == 1 and block.shortcut[0].name == "shortcut":
+        return build_layer(block.shortcut[0])
+    return sequential(block.shortcut, "shortcut.")
+
+
+# Each kind of block the plan names and the module it becomes.
+_BLOCKS: dict[BlockKind, Callable[[BlockPlan], nn.Module]] = {"post": _post_activation, "pre": _pre_activation}
 
 
 @torch.no_grad()

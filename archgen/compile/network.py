@@ -1,27 +1,18 @@
-"""Spec to `torch.nn.Module`: stem -> stages of blocks -> head, with module paths mirroring the spec.
+"""Spec to `torch.nn.Module`: the plan's stem -> stages of blocks -> head, with module paths mirroring the spec.
 
 `stages.2.0` is the first block of the third stage in the build table, in errors and in
-`print(model)` alike. Reads the spec; knows nothing of analysis, data or training.
+`print(model)` alike: the analysis counts the same plan. Knows nothing of data or training.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import torch
 from torch import Tensor, nn
 
-from archgen.compile.blocks import (
-    Block,
-    PadShortcut,
-    PreActBlock,
-    basic_branch,
-    bottleneck_branch,
-    conv,
-    projection,
-    zero_init_last,
-)
-from archgen.spec.schema import Body, NetSpec, Stem
+from archgen.compile.blocks import build_block, zero_init_last
+from archgen.compile.layers import sequential
+from archgen.plan import plan
+from archgen.spec.schema import NetSpec
 
 
 class Network(nn.Module):
@@ -64,89 +55,14 @@ class FeatureNetwork(nn.Module):
 
 def build_model(spec: NetSpec, *, features_only: bool = False) -> nn.Module:
     """Compile a validated spec: a `Network` (logits), or with `features_only` a `FeatureNetwork`."""
-    body = spec.body
-    stem = build_stem(spec.stem, spec.input.channels, preact=body.preact)
-    stages, in_channels = [], spec.stem.width
-    reduction = 1 if spec.stem.kind == "cifar" else 4
-    channels, reductions = [], []
-    for stage in body.resolved_stages():
-        out_channels = stage.width * body.out_expansion
-        blocks = [build_block(body, in_channels, stage.width, stage.stride)]  # only the first may change shape
-        blocks += [build_block(body, out_channels, stage.width, 1) for _ in range(stage.depth - 1)]
-        stages.append(nn.Sequential(*blocks))
-        in_channels, reduction = out_channels, reduction * stage.stride
-        channels.append(out_channels)
-        reductions.append(reduction)
-    network = Network(stem, stages, build_head(spec, in_channels))
-    initialise(network, zero_init_residual=body.zero_init_residual)
+    network_plan = plan(spec)
+    stages = [nn.Sequential(*map(build_block, stage.blocks)) for stage in network_plan.stages]
+    network = Network(sequential(network_plan.stem.layers), stages, sequential(network_plan.head.layers))
+    initialise(network, zero_init_residual=spec.body.zero_init_residual)
     if features_only:
-        return FeatureNetwork(network, channels, reductions)
+        channels = [stage.out_shape[0] for stage in network_plan.stages]
+        return FeatureNetwork(network, channels, list(network_plan.reductions))
     return network
-
-
-def build_stem(stem: Stem, in_channels: int, *, preact: bool) -> nn.Sequential:
-    """cifar: 3x3 conv; imagenet: 7x7/2 conv + 3x3/2 max-pool; deep: three 3x3 convs (/2) + max-pool.
-
-    Pre-activation nets leave the stem's last conv un-normalised: the first block normalises it.
-    """
-    width, half = stem.width, stem.width // 2
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    if stem.kind == "deep":
-        layers.update(
-            conv1=conv(in_channels, half, 3, 2), bn1=nn.BatchNorm2d(half), relu1=nn.ReLU(inplace=True),
-            conv2=conv(half, half, 3), bn2=nn.BatchNorm2d(half), relu2=nn.ReLU(inplace=True),
-            conv3=conv(half, width, 3),
-        )
-        last = "3"
-    else:
-        layers["conv"] = conv(in_channels, width, 3) if stem.kind == "cifar" else conv(in_channels, width, 7, 2)
-        last = ""
-    if not preact:
-        layers[f"bn{last}"] = nn.BatchNorm2d(width)
-        layers[f"relu{last}"] = nn.ReLU(inplace=True)
-    if stem.kind != "cifar":
-        layers["pool"] = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-    return nn.Sequential(layers)
-
-
-def build_block(body: Body, in_channels: int, width: int, stride: int) -> nn.Module:
-    """One block of the body's kind; a shortcut only in residual nets (option A pads, B/C project)."""
-    out_channels = width * body.out_expansion
-    if body.bottleneck:
-        branch = bottleneck_branch(
-            in_channels, body.inner_width(width), out_channels, body.block_strides(stride),
-            groups=body.groups, preact=body.preact,
-        )
-    else:
-        branch = basic_branch(in_channels, width, stride, groups=body.groups, preact=body.preact)
-    shortcut = build_shortcut(body, in_channels, out_channels, stride)
-    if body.preact:
-        return PreActBlock(in_channels, branch, shortcut)
-    return Block(branch, shortcut)
-
-
-def build_shortcut(body: Body, in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
-    if not body.residual:
-        return None  # the plain net: the same layers, no shortcut
-    if body.projects(in_channels, out_channels, stride):
-        return projection(in_channels, out_channels, stride, norm=not body.preact)
-    if stride == 1 and in_channels == out_channels:
-        return nn.Identity()
-    return PadShortcut(in_channels, out_channels, stride)
-
-
-def build_head(spec: NetSpec, channels: int) -> nn.Sequential:
-    """(Pre-activation: final BN-ReLU,) global pooling, dropout, linear classifier."""
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    if spec.body.preact:
-        layers["bn"] = nn.BatchNorm2d(channels)
-        layers["relu"] = nn.ReLU(inplace=True)
-    layers["pool"] = nn.AdaptiveAvgPool2d(1) if spec.head.pool == "avg" else nn.AdaptiveMaxPool2d(1)
-    layers["flatten"] = nn.Flatten(1)
-    if spec.head.dropout > 0:
-        layers["dropout"] = nn.Dropout(spec.head.dropout)
-    layers["fc"] = nn.Linear(channels, spec.input.classes)
-    return nn.Sequential(layers)
 
 
 @torch.no_grad()

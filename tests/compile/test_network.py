@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import pytest
 import torch
@@ -11,7 +12,9 @@ from torch import nn
 
 from archgen import NetSpec, analyze, build_model, load_spec, parse_spec
 from archgen.compile import FeatureNetwork, Network
-from archgen.compile.blocks import Block, PadShortcut, PreActBlock
+from archgen.compile.blocks import Block, PreActBlock
+from archgen.compile.layers import LAYERS, PadShortcut
+from archgen.plan import LayerKind
 
 BLOCKS = ["basic", "bottleneck", "preact_basic", "preact_bottleneck"]
 # The branch's last layer zero-init silences: torchvision's bn2/bn3; pre-activation branches end in a conv.
@@ -157,3 +160,8 @@ def test_features_only_returns_every_stage(name: str) -> None:
     assert features.channels == [stage.out_shape[0] for stage in stages]
     assert features.reductions == [spec.input.size // stage.out_shape[1] for stage in stages]
     assert not hasattr(features, "head")
+
+
+def test_every_layer_kind_has_a_module() -> None:
+    """A kind added to the plan must say what it builds (the plan/module test then checks it one to one)."""
+    assert sorted(LAYERS) == sorted(get_args(LayerKind))
