@@ -26,6 +26,7 @@ from archgen.devices import select_device
 from archgen.errors import ArchgenError, Problem, RunError, SpecError
 from archgen.pipeline.fitting import Fitted, fit_to_data
 from archgen.pipeline.result import Listener, Plan, TrainResult
+from archgen.pipeline.tensorboard import EVENTS, TensorBoard
 from archgen.pipeline.resume import check_fits, check_same_data, check_unedited
 from archgen.runs import RunFolder
 from archgen.spec.schema import NetSpec
@@ -97,8 +98,12 @@ def train(
             # 4. resume or start: the run folder, and the state training continues from
             folder, state, resumed = _resume_or_start(fitted, out=out, resume=resume, engine=engine,
                                                       processes=processes)
+            board = TensorBoard(folder.path / EVENTS) if folder is not None else None  # rank 0 of a run with a folder
+            plan = _plan(fitted, loaders, engine, folder, state, notes + resumed)
             if processes.main:
-                listener.on_start(_plan(fitted, loaders, engine, folder, state, notes + resumed))
+                listener.on_start(plan)
+            if board is not None:
+                board.on_start(plan)
             history, first_epoch, step, totals = _starting_point(engine, state)
             meter, checkpointed = Meter(engine.device), time.monotonic()
             began, status = time.time(), "failed"
@@ -137,6 +142,8 @@ def train(
                         history, step, totals = (*history, metrics), 0, EpochTotals()
                         _checkpoint(folder, engine, epoch=epoch + 1, step=0, totals=totals, history=history)
                         checkpointed = time.monotonic()
+                        if board is not None:
+                            board.on_epoch(metrics)
                         if processes.main:
                             listener.on_epoch(metrics)
                     status = "finished"
@@ -153,6 +160,8 @@ def train(
                 finally:
                     # 6. the summary: final weights (when finished) and what the run was
                     _summarise(folder, fitted, engine, loaders, status=status, seconds=time.time() - began)
+                    if board is not None:
+                        board.writer.close()
             cost = analyze(spec)
             return TrainResult(spec, history, cost.params, cost.macs, folder.path if folder else None)
     finally:
