@@ -26,8 +26,8 @@ from archgen.devices import select_device
 from archgen.errors import ArchgenError, Problem, RunError, SpecError
 from archgen.pipeline.fitting import Fitted, fit_to_data
 from archgen.pipeline.result import Listener, Plan, TrainResult
-from archgen.pipeline.tensorboard import EVENTS, TensorBoard
 from archgen.pipeline.resume import check_fits, check_same_data, check_unedited
+from archgen.pipeline.tensorboard import EVENTS, TensorBoard
 from archgen.runs import RunFolder
 from archgen.spec.schema import NetSpec
 from archgen.train import (
