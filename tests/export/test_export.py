@@ -83,6 +83,7 @@ def test_a_full_disk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "replace", full)
+    monkeypatch.setattr(os, "link", full)  # a new file takes its name by a hard link (never replacing one)
     with pytest.raises(ArchgenError, match=r"^cannot export to .*x\.pt: No space left on device$"):
         export_model(resnet20(), format="torchscript", out=tmp_path / "x.pt", input_shape=(1, 3, 32, 32))
     assert list(tmp_path.iterdir()) == []
