@@ -6,21 +6,19 @@ Every problem becomes `path:line: field.path: message`, pointing into the file t
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import re
-import types
-import typing
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from archgen.errors import Problem, SpecError, printable
 from archgen.spec import library, rules
+from archgen.spec.fields import Loc
+from archgen.spec.messages import did_you_mean, quote, rule_message, show
 from archgen.spec.schema import NetSpec
-from archgen.spec.source import Loc, Source, read_source
+from archgen.spec.source import Source, read_source
 
 MAX_EXTENDS = 16
 MAX_PROBLEMS = 100
@@ -66,7 +64,7 @@ def resolve_spec_path(path_or_name: str | Path) -> Path:
     shipped = library.find_shipped(str(path_or_name))
     if shipped is not None:
         return shipped
-    hint = _did_you_mean(str(path_or_name), library.shipped_specs())
+    hint = did_you_mean(str(path_or_name), library.shipped_specs())
     raise SpecError([Problem(path, f"no such file, and no shipped spec of that name{hint}")])
 
 
@@ -106,11 +104,11 @@ def _resolve_extends(extends: object, source: Source, boundary: Path, seen: tupl
         return SpecError([Problem(source.path, message, source.line_of(("extends",)), field="extends")])
 
     if not isinstance(extends, str) or not extends:
-        raise fail(f"must name a spec file or a shipped spec, got {_show(extends)}")
+        raise fail(f"must name a spec file or a shipped spec, got {show(extends)}")
     if len(seen) >= MAX_EXTENDS:
         raise fail(f"more than {MAX_EXTENDS} specs in one extends chain")
     if "\x00" in extends:  # the operating system's paths end at NUL: no file can have this name
-        raise fail(f"must name a spec file or a shipped spec, got a NUL character in {_quote(extends)}")
+        raise fail(f"must name a spec file or a shipped spec, got a NUL character in {quote(extends)}")
     try:
         parent = _find_parent(extends, source, boundary, fail)
         chain = (*seen, source.path.resolve())
@@ -120,7 +118,7 @@ def _resolve_extends(extends: object, source: Source, boundary: Path, seen: tupl
     except (OSError, RuntimeError) as error:  # a name too long for the system; links in a loop (RuntimeError)
         errno = getattr(error, "errno", None)
         reason = os.strerror(errno) if errno else "its symbolic links form a loop"
-        raise fail(f"{_quote(extends)} cannot be opened: {reason}") from None
+        raise fail(f"{quote(extends)} cannot be opened: {reason}") from None
     return parent
 
 
@@ -128,19 +126,19 @@ def _find_parent(extends: str, source: Source, boundary: Path, fail: Callable[[s
     if library.looks_like_name(extends):
         parent = library.find_shipped(extends)
         if parent is None:
-            raise fail(f"no shipped spec named {_quote(extends)}{_did_you_mean(extends, library.shipped_specs())}")
+            raise fail(f"no shipped spec named {quote(extends)}{did_you_mean(extends, library.shipped_specs())}")
         return parent
     if Path(extends).is_absolute():
-        raise fail(f"must be a path relative to this file, got the absolute path {_quote(extends)}")
+        raise fail(f"must be a path relative to this file, got the absolute path {quote(extends)}")
     # normalised, not resolved: problems in the parent keep the path the user typed, relative stays relative
     parent = Path(os.path.normpath(source.path.parent / extends))
     if not _inside(parent, boundary):
         raise fail(
-            f"{_quote(extends)} leaves the spec's folder {boundary}; "
+            f"{quote(extends)} leaves the spec's folder {boundary}; "
             "extend a shipped spec by name or a file below that folder"
         )
     if not parent.is_file():
-        raise fail(f"{_quote(extends)}: no such file (looked for {parent})")
+        raise fail(f"{quote(extends)}: no such file (looked for {parent})")
     return parent
 
 
@@ -202,7 +200,7 @@ def _schema_problems(error: ValidationError, owners: Owners, default: Source) ->
     errors = _without_echoes(error.errors())
     located = sorted(((_locate(tuple(e["loc"]), "", owners, default), e) for e in errors),
                      key=lambda pair: _reading_order(pair[0]))
-    problems = [dataclasses.replace(problem, message=_message(e)) for problem, e in located[:MAX_PROBLEMS]]
+    problems = [dataclasses.replace(problem, message=rule_message(e)) for problem, e in located[:MAX_PROBLEMS]]
     if len(located) > MAX_PROBLEMS:
         first_unlisted = located[MAX_PROBLEMS][0]
         problems.append(dataclasses.replace(
@@ -239,95 +237,3 @@ def _field_part(part: str | int) -> str:
     problem stays one line and reads as what the file holds (a U+202E key must not reverse the line); shortened."""
     text = printable(str(part))
     return text if len(text) <= 60 else text[:57] + "..."  # a 10,000-character key must not flood the line
-
-
-def _message(error: Any) -> str:
-    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
-    if kind == "extra_forbidden":
-        allowed = _field_names(loc[:-1]) + (["extends"] if len(loc) == 1 else [])  # the loader's own key
-        listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"unknown key {_quote(str(loc[-1]))}{_did_you_mean(str(loc[-1]), allowed)}{listed}"
-    if kind == "literal_error":
-        choices = [str(choice) for choice in _literal_choices(loc)]
-        hint = _did_you_mean(str(value), choices, cutoff=0.5)
-        return f"{_show(value)} is not allowed{hint} (choose from {', '.join(map(repr, choices))})"
-    if kind == "missing":
-        return "required, but not given"
-    if kind in {"model_type", "dict_type"}:
-        return f"must be a table, got {_show(value)}"
-    if kind == "string_pattern_mismatch" and loc == ("name",):
-        return f"must start with a letter or digit and hold only letters, digits, '_', '-' and '.', got {_show(value)}"
-    # pydantic's "Input should be …" / "String should have …" read as the rule: "must be …"
-    message = re.sub(r"^(Input|String|Tuple|List|Value) should ", "must ", str(error["msg"]))
-    message = message.replace("a valid integer", "an integer").replace("a valid ", "a ")
-    message = message.replace("a tuple", "an array").replace("a list", "an array").replace("a dictionary", "a table")
-    if kind in {"too_long", "too_short"}:  # the message already counts the items
-        return message.replace(" after validation", "")
-    return f"{message}, got {_show(value)}"
-
-
-def _did_you_mean(given: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str:
-    """`; did you mean 'x'?` for the closest choices (all of those tied for closest, case ignored), or ''."""
-    scores = {choice: difflib.SequenceMatcher(None, given.casefold(), choice.casefold()).ratio() for choice in choices}
-    best = max(scores.values(), default=0.0)
-    if best < cutoff:
-        return ""
-    matches = [repr(choice) for choice, score in scores.items() if score == best][:3]
-    listed = matches[0] if len(matches) == 1 else f"{', '.join(matches[:-1])} or {matches[-1]}"
-    return f"; did you mean {listed}?"
-
-
-_TOML_TYPES = {dict: "table", list: "array", str: "string", bool: "boolean", int: "integer", float: "float"}
-
-
-def _show(value: object) -> str:
-    """A value as the user wrote it in TOML, shortened: huge inputs must not flood the terminal."""
-    kind = _TOML_TYPES.get(type(value))
-    if kind in {"table", "array"}:
-        return f"an {kind}" if kind == "array" else f"a {kind}"
-    text = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{kind} {text}" if kind in {"string"} else text
-
-
-def _quote(text: str, limit: int = 100) -> str:
-    """`text` quoted as Python writes it (control characters escaped), shortened past `limit` characters."""
-    quoted = repr(text)
-    return quoted if len(quoted) <= limit else quoted[: limit - 4] + "...'"
-
-
-def _annotation_at(loc: Loc) -> Any:
-    """The type annotation of the field at `loc` within NetSpec (indices skipped)."""
-    annotation: Any = NetSpec
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        model = next(iter(_models(annotation)), None)
-        if model is None or part not in model.model_fields:
-            return None
-        annotation = model.model_fields[part].annotation
-    return annotation
-
-
-def _leaves(annotation: Any) -> list[Any]:
-    """The innermost types of an annotation, through Optional, Annotated and tuple[...]."""
-    origin = typing.get_origin(annotation)
-    if origin in {typing.Union, types.UnionType, tuple, typing.Annotated}:
-        args = typing.get_args(annotation)
-        return [leaf for arg in (args[:1] if origin is typing.Annotated else args) for leaf in _leaves(arg)]
-    return [annotation]
-
-
-def _field_names(loc: Loc) -> list[str]:
-    models = _models(_annotation_at(loc))
-    return list(models[0].model_fields) if models else []
-
-
-def _models(annotation: Any) -> list[type[BaseModel]]:
-    return [leaf for leaf in _leaves(annotation) if isinstance(leaf, type) and issubclass(leaf, BaseModel)]
-
-
-def _literal_choices(loc: Loc) -> list[object]:
-    literals = [leaf for leaf in _leaves(_annotation_at(loc)) if typing.get_origin(leaf) is typing.Literal]
-    return [choice for leaf in literals for choice in typing.get_args(leaf)]

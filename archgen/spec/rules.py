@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from archgen.spec.fields import Loc
 from archgen.spec.schema import MAX_WIDTH, NetSpec, Stage
 
-Loc = tuple[str | int, ...]
 RuleViolation = tuple[Loc, str]
 
 MAX_TOTAL_BLOCKS = 2000

@@ -6,25 +6,23 @@ A point is data (`{"body.width": 16}`) turned into spec data, never a module. No
 from __future__ import annotations
 
 import copy
-import difflib
 import itertools
 import math
 import sys
-import types
-import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import TypeAdapter, ValidationError
 
 from archgen.errors import SpecError
+from archgen.spec import fields
+from archgen.spec.fields import ALL, Loc
+from archgen.spec.messages import did_you_mean, rule_message
+from archgen.spec.rules import RuleViolation
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import Choice, Param, SearchSpace
 
-Loc = tuple[str | int, ...]
-Violation = tuple[Loc, str]
 Point = Mapping[str, Choice]
 
 # Fields a search may not vary: they name the network, hold the space, or come from the data.
@@ -33,7 +31,6 @@ FIXED_FIELDS = ("name", "description", "reference", "depth", "search", "input")
 MAX_CORNERS = 256
 # Points of a grid search, every one listed up front (Optuna's GridSampler); a million is already years of training.
 MAX_GRID_POINTS = 1_000_000
-ALL = "*"
 
 
 @dataclass(frozen=True)
@@ -62,55 +59,27 @@ def resolve(path: str) -> FieldRef:
         raise PathError(f"{parts[0]!r} cannot vary in a search (fixed: {', '.join(FIXED_FIELDS)})")
     annotation: Any = NetSpec
     for index, part in enumerate(parts):
-        full, bare = _core(annotation)
-        where = ".".join(parts[:index]) or "the spec"
-        if _is_model(bare):
-            if part not in bare.model_fields:
-                names = list(bare.model_fields)
-                hint = difflib.get_close_matches(part, names, n=1)
-                guess = f"; did you mean {'.'.join((*parts[:index], hint[0]))!r}?" if hint else ""
-                raise PathError(f"{where} has no field {part!r}{guess} (fields: {', '.join(names)})")
-            annotation = _with_bounds(bare.model_fields[part])
-        elif typing.get_origin(bare) is tuple:
-            if part != ALL and not part.isdigit():
-                raise PathError(f"{where} is an array: index it with a number or '*', got {part!r}")
-            annotation = typing.get_args(bare)[0]
-        else:
-            raise PathError(f"{where} is a single value, it has no field {part!r}")
-    full, bare = _core(annotation)
-    if _is_model(bare) or typing.get_origin(bare) is tuple:
-        example = f"{path}.0' or '{path}.*" if typing.get_origin(bare) is tuple else f"{path}.<field>"
+        below = fields.child(annotation, part)
+        if below is None:
+            raise PathError(_no_field(fields.bare(annotation), parts[:index], part))
+        annotation = below
+    inner = fields.bare(annotation)
+    if fields.is_table(inner) or fields.is_array(inner):
+        example = f"{path}.0' or '{path}.*" if fields.is_array(inner) else f"{path}.<field>"
         raise PathError(f"{path!r} is a table or array; vary one of its values, e.g. '{example}'")
-    return FieldRef(parts=parts, kind=_kind(bare), annotation=full)
+    return FieldRef(parts=parts, kind=fields.scalar_kind(annotation), annotation=fields.required(annotation))
 
 
-def _with_bounds(field: FieldInfo) -> Any:
-    """The field's type with its bounds: pydantic moves a field's own `Annotated[int, Strict(), Field(ge=1)]`
-    metadata out of `.annotation`, which alone would accept any int."""
-    if not field.metadata:
-        return field.annotation
-    return typing.Annotated[(field.annotation, *field.metadata)]
-
-
-def _core(annotation: Any) -> tuple[Any, Any]:
-    """(annotation without `| None`, the bare type under Annotated)."""
-    if typing.get_origin(annotation) in {typing.Union, types.UnionType}:
-        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        annotation = args[0] if len(args) == 1 else annotation
-    bare = annotation
-    while typing.get_origin(bare) is typing.Annotated:
-        bare = typing.get_args(bare)[0]
-    return annotation, bare
-
-
-def _is_model(bare: Any) -> bool:
-    return isinstance(bare, type) and issubclass(bare, BaseModel)
-
-
-def _kind(bare: Any) -> str:
-    if typing.get_origin(bare) is typing.Literal:
-        return "literal"
-    return {bool: "bool", int: "int", float: "float", str: "str"}.get(bare, "literal")
+def _no_field(inner: Any, parent: tuple[str, ...], part: str) -> str:
+    """Why `part` names nothing below `parent` (whose type is `inner`)."""
+    where = ".".join(parent) or "the spec"
+    if fields.is_table(inner):
+        names = list(inner.model_fields)
+        guess = did_you_mean(part, names, prefix="".join(f"{name}." for name in parent))
+        return f"{where} has no field {part!r}{guess} (fields: {', '.join(names)})"
+    if fields.is_array(inner):
+        return f"{where} is an array: index it with a number or '*', got {part!r}"
+    return f"{where} is a single value, it has no field {part!r}"
 
 
 def field_error(ref: FieldRef, value: Choice) -> str | None:
@@ -120,11 +89,10 @@ def field_error(ref: FieldRef, value: Choice) -> str | None:
         TypeAdapter(ref.annotation).validate_python(value, strict=True)
     except ValidationError as error:
         detail = error.errors()[0]
+        rule = rule_message(detail, at=ref.parts, got=False)  # the value opens the message
         if detail["type"] == "literal_error":
-            choices = ", ".join(repr(choice) for choice in typing.get_args(_core(ref.annotation)[1]))
-            return f"{value!r} is not a {'.'.join(ref.parts)} value (choose from {choices})"
-        message = str(detail["msg"]).replace("Input should be", "must be")
-        return f"{value!r} is not a valid {'.'.join(ref.parts)}: {message}"
+            return f"{value!r} is not a {'.'.join(ref.parts)} value: {rule}"
+        return f"{value!r} is not a valid {'.'.join(ref.parts)}: {rule}"
     return None
 
 
@@ -181,7 +149,7 @@ def _set(node: Any, parts: tuple[str, ...], value: Any, path: str) -> None:
     if not rest:
         node[head] = value
         return
-    child = node.setdefault(head, {} if not rest[0].isdigit() and rest[0] != ALL else None)
+    child = node.setdefault(head, None if fields.is_index(rest[0]) else {})
     if child is None:
         where = ".".join(path.split(".")[: len(path.split(".")) - len(rest)])
         raise PathError(f"{path!r}: the base spec does not write {where}, so it has no entries to vary")
@@ -219,7 +187,7 @@ def describe(point: Point) -> str:
 # --- the space's rules ---------------------------------------------------------------------------------
 
 
-def check_search(spec: NetSpec) -> list[Violation]:
+def check_search(spec: NetSpec) -> list[RuleViolation]:
     """Every way `spec.search` is wrong for its base: unknown fields, empty ranges, bad choices, no valid point."""
     space = spec.search
     if space is None:
@@ -238,7 +206,7 @@ def check_search(spec: NetSpec) -> list[Violation]:
     return []
 
 
-def _check_settings(space: SearchSpace) -> Iterator[Violation]:
+def _check_settings(space: SearchSpace) -> Iterator[RuleViolation]:
     if len(set(space.objectives)) != len(space.objectives):
         yield ("search", "objectives"), f"lists an objective twice: {list(space.objectives)}"
     if "accuracy" not in space.objectives:
@@ -341,7 +309,7 @@ def _count(size: int) -> str:
     return f"{size:,}" if size < 10**30 else "more than 10^30"
 
 
-def _check_overlaps(space: SearchSpace) -> Iterator[Violation]:
+def _check_overlaps(space: SearchSpace) -> Iterator[RuleViolation]:
     paths = list(space.params)
     for first, second in itertools.combinations(paths, 2):
         a, b = first.split("."), second.split(".")

@@ -15,11 +15,10 @@ from typing import Any
 import tomli
 
 from archgen.errors import Problem, SpecError
+from archgen.spec.fields import Loc
 
 MAX_FILE_BYTES = 1 << 20
 MAX_NESTING = 32
-
-Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
