@@ -17,6 +17,7 @@ from archgen.analysis import SPEC_CHECKS
 from archgen.data import ImageData, parse_source
 from archgen.errors import DataError, Problem, SpecError, printable
 from archgen.spec import rules
+from archgen.spec.messages import rule_message
 from archgen.spec.schema import Input, NetSpec, Train
 
 
@@ -27,11 +28,8 @@ def with_recipe(spec: NetSpec, **overrides: Any) -> NetSpec:
     try:
         recipe = Train.model_validate({**spec.train.model_dump(), **values})
     except ValidationError as error:
-        raise SpecError([
-            Problem(None, str(e["msg"]).replace("Input should be", "must be") + f", got {e.get('input')!r}",
-                    field="train." + ".".join(map(str, e["loc"])))
-            for e in error.errors()
-        ]) from None
+        raise SpecError([Problem(None, rule_message(e, at=("train",)), field="train." + ".".join(map(str, e["loc"])))
+                         for e in error.errors()]) from None
     return spec.model_copy(update={"train": recipe})
 
 
@@ -84,7 +82,7 @@ def _input(data: ImageData) -> Input:
     except ValidationError as error:
         problem = error.errors()[0]
         raise DataError(f"{printable(data.source)}: {problem['loc'][0]} = {problem['input']} is more than a spec "
-                        f"allows ({str(problem['msg']).replace('Input should be', 'must be')})") from None
+                        f"allows ({rule_message(problem, at=('input',), got=False)})") from None
 
 
 def _with_input(spec: NetSpec, shape: Input) -> NetSpec:
