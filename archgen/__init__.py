@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from archgen.analysis import SPEC_CHECKS, Complexity, analyze
 from archgen.errors import ArchgenError, DataError, Problem, RunError, SearchError, SpecError
-from archgen.spec import NetSpec, parse_spec
+from archgen.spec import NetSpec, parse_spec, read_spec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -40,9 +40,7 @@ def load_spec(path_or_name: str | Path) -> NetSpec:
 
     Checks the language's rules and archgen's size limits; raises SpecError listing every problem.
     """
-    from archgen.spec import load_spec as load
-
-    return load(path_or_name, checks=SPEC_CHECKS)
+    return read_spec(path_or_name, checks=SPEC_CHECKS)
 
 
 def build_model(spec: NetSpec | str | Path, *, features_only: bool = False) -> nn.Module:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from archgen.analysis import SPEC_CHECKS
 from archgen.errors import Problem, SpecError
-from archgen.spec.loader import Check, load_spec
+from archgen.spec.loader import Check, read_spec
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def validate_paths(paths: Iterable[str | Path], *, checks: Sequence[Check] = SPE
 def validate_file(path: str | Path, *, checks: Sequence[Check] = SPEC_CHECKS) -> FileResult:
     """One spec file (or shipped name): its problems, or its name when valid."""
     try:
-        spec = load_spec(path, checks=checks)
+        spec = read_spec(path, checks=checks)
     except SpecError as error:
         return FileResult(Path(path), problems=tuple(error.problems))
     return FileResult(Path(path), name=spec.name)
@@ -76,7 +76,7 @@ def validate_file(path: str | Path, *, checks: Sequence[Check] = SPEC_CHECKS) ->
 def spec_files(folder: Path) -> list[Path]:
     """Every `*.toml` below `folder` that is not a folder, sorted; hidden folders (`.git`, `.venv`) are skipped.
 
-    Broken links, link loops and special files are kept: `load_spec` reports them instead of CI passing silently.
+    Broken links, link loops and special files are kept: `read_spec` reports them instead of CI passing silently.
     """
     found = (path for path in folder.rglob("*.toml") if not _is(Path.is_dir, path))
     return sorted(path for path in found if not any(part.startswith(".") for part in path.relative_to(folder).parts))
@@ -87,7 +87,7 @@ def _targets(paths: Iterable[str | Path]) -> Iterable[Path | FileResult]:
     for given in paths:
         path = Path(given)
         if not _is(Path.is_dir, path):
-            yield path  # a file, a shipped name, or a missing path: load_spec says which problem it is
+            yield path  # a file, a shipped name, or a missing path: read_spec says which problem it is
             continue
         files = spec_files(path)
         if not files:
@@ -96,7 +96,7 @@ def _targets(paths: Iterable[str | Path]) -> Iterable[Path | FileResult]:
 
 
 def _is(test: Callable[[Path], bool], path: Path) -> bool:
-    """`test(path)`, False for a path the system cannot look up (too long, NUL): load_spec then says why."""
+    """`test(path)`, False for a path the system cannot look up (too long, NUL): read_spec then says why."""
     try:
         return test(path)
     except (OSError, ValueError):

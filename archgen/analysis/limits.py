@@ -11,7 +11,7 @@ MAX_PARAMS = 1_000_000_000
 
 
 def size_limit_check(spec: NetSpec) -> list[RuleViolation]:
-    """A spec check (for `load_spec(checks=…)`): refuse networks beyond MAX_PARAMS parameters."""
+    """A spec check (for `read_spec(checks=…)`): refuse networks beyond MAX_PARAMS parameters."""
     params = analyze(spec).params
     if params <= MAX_PARAMS:
         return []

@@ -12,7 +12,7 @@ from torch import nn
 
 from archgen.errors import RunError, printable
 from archgen.runs import DATA, SPEC, RunFolder
-from archgen.spec import load_spec
+from archgen.spec import read_spec
 from archgen.train import Engine, TrainState
 
 SHOWN = 4  # changes or tensors named in one message; the rest are counted
@@ -49,8 +49,9 @@ def check_unedited(spec_file: Path, checkpoint: Path) -> None:
     saved = checkpoint / SPEC
     if not saved.is_file():
         return
-    changes = spec_changes(_flat(load_spec(saved).model_dump(mode="json")),
-                           _flat(load_spec(spec_file).model_dump(mode="json")))
+    # the language only: two copies of one run's spec are compared, not judged (training checks the size)
+    changes = spec_changes(_flat(read_spec(saved).model_dump(mode="json")),
+                           _flat(read_spec(spec_file).model_dump(mode="json")))
     if changes:
         raise RunError(f"{spec_file} was edited after checkpoint {checkpoint.name}: {listed(changes)}; a resume "
                        f"continues the run as it began (undo the edit), or train the edited spec as a new run: "

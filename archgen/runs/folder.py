@@ -19,7 +19,7 @@ from typing import IO, Any
 from archgen.errors import RunError, printable
 from archgen.files import describe, write_atomic
 from archgen.runs.checkpoints import Loaded, load_latest, save_checkpoint
-from archgen.spec import load_spec
+from archgen.spec import read_spec
 from archgen.spec.schema import NetSpec
 from archgen.spec.writer import dump_spec
 from archgen.train.metrics import EpochMetrics
@@ -169,7 +169,7 @@ class RunFolder:
 
     def spec(self) -> NetSpec:
         """The spec and recipe the run trains, as its spec.toml says."""
-        return load_spec(self.path / SPEC)
+        return read_spec(self.path / SPEC)  # the language only: runs may not import analysis; training checked the size
 
     def metrics(self) -> tuple[EpochMetrics, ...]:
         return read_metrics(self.path)

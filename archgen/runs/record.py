@@ -11,7 +11,7 @@ from typing import Any
 
 from archgen.errors import ArchgenError, RunError
 from archgen.runs.folder import SPEC, read_metrics, read_summary
-from archgen.spec import load_spec
+from archgen.spec import read_spec
 from archgen.spec.schema import NetSpec
 from archgen.train.metrics import EpochMetrics
 
@@ -41,7 +41,7 @@ def read_run(path: Path) -> RunRecord:
     if not (path / SPEC).is_file():
         raise RunError(f"{path}: not a run folder (expected {path / SPEC})")
     try:
-        spec = load_spec(path / SPEC)
+        spec = read_spec(path / SPEC)  # the language only: runs may not import analysis; training checked the size
     except ArchgenError as error:
         raise RunError(f"{path / SPEC}: {error}") from None
     return RunRecord(path, spec, read_metrics(path), read_summary(path))

@@ -3,7 +3,7 @@
 Imports no torch, so `archgen validate` and the search's budget filter stay instant.
 """
 
-from archgen.spec.loader import load_spec, parse_spec, resolve_spec_path
+from archgen.spec.loader import parse_spec, read_spec, resolve_spec_path
 from archgen.spec.schema import Body, Head, Input, NetSpec, Stage, Stem, Train
 
 __all__ = [
@@ -14,7 +14,7 @@ __all__ = [
     "Stage",
     "Stem",
     "Train",
-    "load_spec",
     "parse_spec",
+    "read_spec",
     "resolve_spec_path",
 ]

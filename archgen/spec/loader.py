@@ -27,10 +27,10 @@ Check = Callable[[NetSpec], list[rules.RuleViolation]]
 Owners = dict[Loc, Source]
 
 
-def load_spec(path_or_name: str | Path, *, checks: Sequence[Check] = ()) -> NetSpec:
-    """Load a spec file (or a shipped spec by name), following `extends`, and check every rule.
+def read_spec(path_or_name: str | Path, *, checks: Sequence[Check] = ()) -> NetSpec:
+    """Read a spec file (or a shipped spec by name), following `extends`, and check the language's rules.
 
-    `checks` add rules from outside the language (e.g. the analysis' size limits).
+    The language only: no size limits unless given in `checks` (`archgen.load_spec` adds the analysis' own).
     Raises SpecError with every problem found, each located in the file that caused it.
     """
     path = resolve_spec_path(path_or_name)

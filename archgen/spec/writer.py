@@ -1,4 +1,4 @@
-"""A spec back to TOML: short files (non-default fields only) that `load_spec` reads to an equal NetSpec.
+"""A spec back to TOML: short files (non-default fields only) that `read_spec` reads to an equal NetSpec.
 
 Used by `archgen new`, run folders and search winners. Knows the schema, not where the text goes.
 """

@@ -14,7 +14,7 @@ from hypothesis import settings
 
 from archgen.analysis import SPEC_CHECKS
 from archgen.errors import Problem, SpecError
-from archgen.spec import NetSpec, load_spec
+from archgen.spec import NetSpec, read_spec
 
 DEEP_FACTOR = 40
 
@@ -60,7 +60,7 @@ def load_or_located(path: Path, outcomes: Counter[str]) -> tuple[NetSpec | None,
     """Load `path` as `archgen validate` does: a spec, or problems each of which is `located`; any other exception
     fails the fuzzer. Counts "valid" and "invalid" in `outcomes`, for the fuzzers' controls."""
     try:
-        spec = load_spec(path, checks=SPEC_CHECKS)
+        spec = read_spec(path, checks=SPEC_CHECKS)
     except SpecError as error:
         unlocated = [str(problem) for problem in error.problems if not located(problem, path)]
         assert error.problems and not unlocated, unlocated

@@ -1,4 +1,4 @@
-"""Random bytes and text as spec files: `load_spec` and `archgen validate` raise nothing but located SpecErrors.
+"""Random bytes and text as spec files: `read_spec` and `archgen validate` raise nothing but located SpecErrors.
 
 Budgets: `examples(n)` (tests/fuzz/fuzz_settings.py); `pytest tests/fuzz --hypothesis-profile=deep` runs 40x
 as many with fresh seeds. The CLI runs once over a folder of hundreds of fuzzed files (one subprocess per format).

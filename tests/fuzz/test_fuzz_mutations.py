@@ -22,7 +22,7 @@ from mutations import SHIPPED, Mutant, misspell, mutate, out_of_range
 
 from archgen.analysis import analyze
 from archgen.errors import Problem
-from archgen.spec import NetSpec, load_spec
+from archgen.spec import NetSpec, read_spec
 from archgen.spec.writer import dump_spec
 
 OUTCOMES: Counter[str] = Counter()
@@ -39,7 +39,7 @@ def _check(text: str, *, folder: Path, name: str = "mutant.toml") -> tuple[NetSp
     assert complexity.params > 0 and complexity.macs > 0
     written = dump_spec(spec)
     (folder / "written.toml").write_text(written, encoding="utf-8")
-    assert load_spec(folder / "written.toml") == spec
+    assert read_spec(folder / "written.toml") == spec
     return spec, []
 
 
@@ -155,7 +155,7 @@ def test_extends_odd_names(tmp_path: Path, target: str) -> None:
 @pytest.mark.parametrize("name", ["digits-pareto", "plain110", "resnet50c", "resnet152-v1.5"])
 def test_extends_shipped_chains_from_any_folder(tmp_path: Path, name: str) -> None:
     spec, _ = _check(f'extends = "{name}"\nname = "child"\n', folder=tmp_path)
-    assert spec is not None and spec.body == load_spec(name).body
+    assert spec is not None and spec.body == read_spec(name).body
 
 
 @examples(60)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from archgen import analyze
 from archgen.analysis import SPEC_CHECKS
 from archgen.errors import SpecError
-from archgen.spec import NetSpec, load_spec, parse_spec
+from archgen.spec import NetSpec, parse_spec, read_spec
 from archgen.spec.writer import dump_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
@@ -106,7 +106,7 @@ def test_dump_load_round_trips_and_dump_is_a_fixed_point(data: dict[str, Any], c
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "written.toml"
         path.write_text(text, encoding="utf-8")
-        again = load_spec(path, checks=SPEC_CHECKS)
+        again = read_spec(path, checks=SPEC_CHECKS)
     assert again == spec
     assert dump_spec(again, comments=comments, defaults=defaults) == text
 

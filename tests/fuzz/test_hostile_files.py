@@ -18,7 +18,7 @@ from mutations import SHIPPED
 
 from archgen.analysis import SPEC_CHECKS, analyze
 from archgen.errors import Problem, SpecError
-from archgen.spec import load_spec, parse_spec
+from archgen.spec import parse_spec, read_spec
 from archgen.spec.source import MAX_FILE_BYTES
 
 CIFAR = SHIPPED["resnet20"]
@@ -26,7 +26,7 @@ CIFAR = SHIPPED["resnet20"]
 
 def _problems(path: Path) -> list[Problem]:
     with pytest.raises(SpecError) as caught:
-        load_spec(path, checks=SPEC_CHECKS)
+        read_spec(path, checks=SPEC_CHECKS)
     assert all(located(problem, path) for problem in caught.value.problems), caught.value.problems
     return list(caught.value.problems)
 
@@ -119,7 +119,7 @@ def test_an_unreadable_file(tmp_path: Path) -> None:
         [problem] = _problems(path)
         assert problem.message == "permission denied: the file cannot be read"
     else:
-        assert load_spec(path).name == "resnet20"  # what root sees: the file reads
+        assert read_spec(path).name == "resnet20"  # what root sees: the file reads
     mem = tmp_path / "mem.toml"
     mem.symlink_to("/proc/self/mem")
     if not Path("/proc/self/mem").exists():

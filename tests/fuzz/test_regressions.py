@@ -11,7 +11,7 @@ from fuzz_settings import located
 
 from archgen.analysis import SPEC_CHECKS
 from archgen.errors import SpecError
-from archgen.spec import load_spec
+from archgen.spec import read_spec
 from archgen.spec.library import find_shipped
 from archgen.validation import validate_paths
 
@@ -24,7 +24,7 @@ def _problems(tmp_path: Path, text: str, name: str = "spec.toml") -> list[str]:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SpecError) as caught:
-        load_spec(path, checks=SPEC_CHECKS)
+        read_spec(path, checks=SPEC_CHECKS)
     assert all(located(problem, path) for problem in caught.value.problems), caught.value.problems
     return [str(problem) for problem in caught.value.problems]
 
@@ -34,7 +34,7 @@ def test_extending_a_shipped_spec_that_extends_another(tmp_path: Path, name: str
     """Bug: the shipped parent's own relative `extends` was judged against the user's folder ("leaves the folder")."""
     path = tmp_path / "child.toml"
     path.write_text(f'extends = "{name}"\nname = "child"\n', encoding="utf-8")
-    assert load_spec(path).body == load_spec(name).body
+    assert read_spec(path).body == read_spec(name).body
 
 
 def test_extends_with_a_nul_byte(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_extends_with_a_path_too_long_for_the_system(tmp_path: Path, extends: st
 
 @pytest.mark.parametrize("name", ["a" * 5000 + ".toml", "b" * 5000])
 def test_validate_a_path_too_long_for_the_system(name: str) -> None:
-    """Bug: OSError (File name too long) from exists()/is_dir() in `archgen validate` and `load_spec`."""
+    """Bug: OSError (File name too long) from exists()/is_dir() in `archgen validate` and `read_spec`."""
     [problem] = validate_paths([name]).problems
     assert str(problem).startswith(name[:100]) and "\n" not in str(problem)
     result = subprocess.run([sys.executable, "-m", "archgen", "validate", name], capture_output=True, text=True,

@@ -11,7 +11,7 @@ import pytest
 
 from archgen.analysis import SPEC_CHECKS
 from archgen.errors import SpecError
-from archgen.spec import load_spec
+from archgen.spec import read_spec
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "invalid"
 
@@ -116,7 +116,7 @@ def test_every_corpus_file_has_an_expectation() -> None:
 def test_corpus_file_is_refused_with_the_expected_problems(name: str) -> None:
     path = CORPUS / f"{name}.toml"
     with pytest.raises(SpecError) as caught:
-        load_spec(path, checks=SPEC_CHECKS)
+        read_spec(path, checks=SPEC_CHECKS)
     lines = [str(problem) for problem in caught.value.problems]
     assert len(lines) == len(EXPECTED[name]), lines
     for line, expected in zip(lines, EXPECTED[name], strict=True):

@@ -9,7 +9,7 @@ import pytest
 
 import archgen
 from archgen.errors import SpecError
-from archgen.spec import load_spec
+from archgen.spec import read_spec
 from archgen.spec.source import MAX_FILE_BYTES, locate_keys
 
 CIFAR = """\
@@ -33,7 +33,7 @@ shortcut = "A"
 
 def _problems(path: Path | str) -> list[str]:
     with pytest.raises(SpecError) as caught:
-        load_spec(path)
+        read_spec(path)
     return [str(problem) for problem in caught.value.problems]
 
 
@@ -45,12 +45,12 @@ def _write(folder: Path, name: str, text: str) -> Path:
 
 
 def test_a_valid_file_loads(tmp_path: Path) -> None:
-    spec = load_spec(_write(tmp_path, "net.toml", CIFAR))
-    assert archgen.analyze(spec).params == archgen.analyze(load_spec("resnet20")).params
+    spec = read_spec(_write(tmp_path, "net.toml", CIFAR))
+    assert archgen.analyze(spec).params == archgen.analyze(read_spec("resnet20")).params
 
 
 def test_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
-    assert load_spec(_write(tmp_path, "my-net.toml", CIFAR.replace('name = "net"\n', ""))).name == "my-net"
+    assert read_spec(_write(tmp_path, "my-net.toml", CIFAR.replace('name = "net"\n', ""))).name == "my-net"
 
 
 # --- hostile files -----------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_extends_chain_is_bounded(tmp_path: Path) -> None:
 def test_child_overrides_merge_into_the_parent(tmp_path: Path) -> None:
     _write(tmp_path, "base.toml", CIFAR + '\n[train]\nepochs = 10\n')
     text = 'extends = "base.toml"\n[body]\nshortcut = "B"\n[train]\nlr = 0.05\n'
-    child = load_spec(_write(tmp_path, "child.toml", text))
+    child = read_spec(_write(tmp_path, "child.toml", text))
     assert (child.name, child.body.shortcut, child.body.depths) == ("child", "B", (3, 3, 3))
     assert (child.train.epochs, child.train.lr) == (10, 0.05)
 
@@ -117,19 +117,19 @@ def test_child_overrides_merge_into_the_parent(tmp_path: Path) -> None:
 def test_explicit_stages_replace_the_parent_s_rule_form(tmp_path: Path) -> None:
     _write(tmp_path, "base.toml", CIFAR)
     text = 'extends = "base.toml"\n[[body.stages]]\ndepth = 2\nwidth = 16\nstride = 1\n'
-    child = load_spec(_write(tmp_path, "child.toml", text))
+    child = read_spec(_write(tmp_path, "child.toml", text))
     assert child.body.depths is None and child.body.width is None
     assert [(stage.depth, stage.width) for stage in child.body.resolved_stages()] == [(2, 16)]
 
 
 def test_extends_a_shipped_spec_by_name_and_folder_below(tmp_path: Path) -> None:
     _write(tmp_path, "parents/base.toml", CIFAR)
-    assert load_spec(_write(tmp_path, "a.toml", 'extends = "resnet56"\n')).body.depths == (9, 9, 9)
-    assert load_spec(_write(tmp_path, "b.toml", 'extends = "parents/base.toml"\n')).name == "b"
+    assert read_spec(_write(tmp_path, "a.toml", 'extends = "resnet56"\n')).body.depths == (9, 9, 9)
+    assert read_spec(_write(tmp_path, "b.toml", 'extends = "parents/base.toml"\n')).name == "b"
 
 
 def test_name_description_and_reference_are_not_inherited(tmp_path: Path) -> None:
-    child = load_spec(_write(tmp_path, "variant.toml", 'extends = "resnet20"\n[body]\nshortcut = "B"\n'))
+    child = read_spec(_write(tmp_path, "variant.toml", 'extends = "resnet20"\n[body]\nshortcut = "B"\n'))
     assert (child.name, child.description, child.reference) == ("variant", "", None)
 
 

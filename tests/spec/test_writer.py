@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archgen.analysis import SPEC_CHECKS
-from archgen.spec import NetSpec, load_spec, parse_spec
+from archgen.spec import NetSpec, parse_spec, read_spec
 from archgen.spec.library import shipped_specs
 from archgen.spec.writer import dump_spec
 
@@ -20,18 +20,18 @@ SHIPPED = sorted(shipped_specs())
 def _reload(text: str, tmp_path: Path) -> NetSpec:
     path = tmp_path / "written.toml"
     path.write_text(text, encoding="utf-8")
-    return load_spec(path, checks=SPEC_CHECKS)
+    return read_spec(path, checks=SPEC_CHECKS)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 @pytest.mark.parametrize(("comments", "defaults"), [(False, False), (True, False), (False, True), (True, True)])
 def test_shipped_specs_round_trip(name: str, comments: bool, defaults: bool, tmp_path: Path) -> None:
-    spec = load_spec(name)
+    spec = read_spec(name)
     assert _reload(dump_spec(spec, comments=comments, defaults=defaults, header="a\nb"), tmp_path) == spec
 
 
 def test_rule_form_stays_rule_form_and_defaults_are_left_out() -> None:
-    text = dump_spec(load_spec("resnet34"))
+    text = dump_spec(read_spec("resnet34"))
     assert "depths = [3, 4, 6, 3]" in text
     assert "stages" not in text
     assert "[train]" not in text and "[head]" not in text and "residual" not in text
@@ -39,7 +39,7 @@ def test_rule_form_stays_rule_form_and_defaults_are_left_out() -> None:
 
 
 def test_explicit_stages_are_written_as_tables(tmp_path: Path) -> None:
-    base = load_spec("resnet20")
+    base = read_spec("resnet20")
     body = base.body.model_copy(update={"depths": None, "width": None, "stages": base.body.resolved_stages()})
     spec = base.model_copy(update={"body": body})
     text = dump_spec(spec, comments=True)
@@ -49,7 +49,7 @@ def test_explicit_stages_are_written_as_tables(tmp_path: Path) -> None:
 
 
 def test_comments_document_every_written_key() -> None:
-    text = dump_spec(load_spec("resnet110"), comments=True, header="ResNet-110")
+    text = dump_spec(read_spec("resnet110"), comments=True, header="ResNet-110")
     lines = text.splitlines()
     assert lines[0] == "# ResNet-110"
     for index, line in enumerate(lines):
@@ -59,7 +59,7 @@ def test_comments_document_every_written_key() -> None:
 
 
 def test_defaults_writes_every_field() -> None:
-    data = tomli.loads(dump_spec(load_spec("resnet20"), defaults=True))
+    data = tomli.loads(dump_spec(read_spec("resnet20"), defaults=True))
     assert set(data["train"]) == set(NetSpec.model_fields["train"].annotation.model_fields)  # type: ignore[union-attr]
     assert data["head"] == {"pool": "avg", "dropout": 0.0}
 
