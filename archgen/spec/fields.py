@@ -87,8 +87,8 @@ def is_array(inner: Any) -> bool:
 
 
 def is_index(part: str | int) -> bool:
-    """An array index: pydantic's int, or a search path's digits or `*`."""
-    return isinstance(part, int) or part == ALL or part.isdigit()
+    """An array index: pydantic's int, or a search path's ASCII digits or `*` ('²' is a digit int() cannot read)."""
+    return isinstance(part, int) or part == ALL or (part.isascii() and part.isdigit())
 
 
 def _with_bounds(field: FieldInfo) -> Any:

@@ -104,6 +104,8 @@ def _as_float(value: Choice) -> Choice:
 
 
 _FLOAT_MAX_INT = int(sys.float_info.max)
+# More digits than any array's length has; int() refuses text of over 4300 digits.
+_MAX_INDEX_DIGITS = 18
 
 
 # --- points -----------------------------------------------------------------------------------------
@@ -135,12 +137,10 @@ def apply_point(base: Mapping[str, Any], point: Point, *, name: str | None = Non
 def _set(node: Any, parts: tuple[str, ...], value: Any, path: str) -> None:
     head, rest = parts[0], parts[1:]
     if isinstance(node, list):
+        if head != ALL and (len(head) > _MAX_INDEX_DIGITS or int(head) >= len(node)):
+            raise PathError(f"{path!r}: the base spec has {len(node)} entries there, so index {head} does not exist")
         indices = range(len(node)) if head == ALL else [int(head)]
         for index in indices:
-            if index >= len(node):
-                raise PathError(
-                    f"{path!r}: the base spec has {len(node)} entries there, so index {index} does not exist"
-                )
             if rest:
                 _set(node[index], rest, value, path)
             else:

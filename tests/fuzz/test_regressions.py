@@ -161,6 +161,19 @@ def test_search_values_beyond_a_fields_bounds(tmp_path: Path, param: str, proble
     assert any(problem in line for line in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("index", "problem"),
+    [
+        ("\u00b2", "body.depths is an array: index it with a number or '*', got '\u00b2'"),
+        ("1" * 5000, "the base spec has 3 entries there, so index 1111"),
+    ],
+)
+def test_a_search_index_int_cannot_read(tmp_path: Path, index: str, problem: str) -> None:
+    """Bug: '²' is a digit to str.isdigit but not to int(), and int() refuses 5000 digits: both were a traceback."""
+    problems = _search(tmp_path, DEPTH0, f'"body.depths.{index}" = {{ low = 1, high = 3 }}')
+    assert any(problem in line for line in problems), problems
+
+
 def test_a_bottleneck_whose_3x3_has_no_channels(tmp_path: Path) -> None:
     """Bug: int(width x width_per_group / 64) = 0 was only checked with groups > 1; with one group the spec
     validated and building it crashed on a zero-channel conv."""
