@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from pathlib import Path
 
@@ -20,11 +19,6 @@ def shipped_specs() -> dict[str, Path]:
 
 def find_shipped(name: str) -> Path | None:
     return shipped_specs().get(name)
-
-
-def close_names(name: str) -> list[str]:
-    """Shipped names that look like `name`, best first."""
-    return difflib.get_close_matches(name, shipped_specs(), n=3, cutoff=0.6)
 
 
 def looks_like_name(text: str) -> bool:
