@@ -18,7 +18,7 @@ from optuna.storages.journal._file import get_lock_file
 
 from archgen.errors import SearchError, first_line, printable
 from archgen.search import replay
-from archgen.search.replay import GuardedJournal
+from archgen.search.replay import AttributeCheck, GuardedJournal
 
 TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed
 _TAIL_CHUNK = 1 << 16
@@ -68,10 +68,11 @@ def _append(path: Path, logs: list[dict[str, Any]]) -> None:
         os.fsync(file.fileno())
 
 
-def open_journal(path: Path) -> JournalStorage:
+def open_journal(path: Path, *, check: AttributeCheck | None = None) -> JournalStorage:
     """The journal storage at `path` (created if missing); a file that is not a journal, or a record Optuna cannot
-    apply, is one SearchError naming the file and line, now or on any later read (see `replay`)."""
-    return GuardedJournal(JournalFile(path), path)
+    apply (or whose trial attributes `check` refuses), is one SearchError naming the file and line, now or on any
+    later read (see `replay`)."""
+    return GuardedJournal(JournalFile(path), path, check=check)
 
 
 def damaged(path: Path, error: BaseException, *, line: int | None = None) -> SearchError:

@@ -25,6 +25,7 @@ LATENCY = "latency_ms"
 SUMMARY = "architecture"
 EPOCHS = "epochs"
 SEED = "seed"
+HISTORY_KEYS = ("epoch", "train_loss", "train_error", "val_loss", "val_error", "seconds")  # one row per epoch
 
 
 def outcome(trial: FrozenTrial) -> Outcome:
@@ -69,3 +70,23 @@ def is_rejected(trial: FrozenTrial) -> bool:
 
 def point_key(trial: FrozenTrial) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(trial.params.items()))
+
+
+def attribute_problem(key: str, value: object) -> str | None:
+    """What is wrong with one of archgen's trial attributes as a record from elsewhere holds it (archgen reads them
+    as these types everywhere); None when it is what archgen writes, or not archgen's."""
+    if key in (OUTCOME, REASON, WORKER, SUMMARY):
+        return None if isinstance(value, str) else "not a string"
+    if key in (PARAMS, MACS, SEED):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "not an integer"
+    if key == LATENCY:
+        return None if _number(value) else "not a number"
+    if key == HISTORY:
+        rows = value if isinstance(value, list) else [None]
+        fine = all(isinstance(row, dict) and all(_number(row.get(name)) for name in HISTORY_KEYS) for row in rows)
+        return None if fine else f"not a list of epochs with numbers for {', '.join(HISTORY_KEYS)}"
+    return None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -5,11 +5,12 @@ Optuna applies every record it reads with bare indexing and `assert`: an operati
 version ends in AssertionError, a missing field in KeyError, an odd one in TypeError or ValueError, or worse,
 in a study that reads back wrong later (a name that is not a string, a value that is not a number). Records
 this process wrote itself are Optuna's to judge (its "duplicated study" and "finished trial" errors are
-answers, not damage). Knows Optuna's records, nothing of specs or archgen's attributes.
+answers, not damage). Knows Optuna's records; archgen's own attributes are judged by the `check` it is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from optuna.trial import FrozenTrial
 
 from archgen.errors import SearchError, first_line, printable
 
+AttributeCheck = Callable[[str, object], str | None]  # (key, value) -> what is wrong with it, or None
 STUDY_OPERATIONS = {JournalOperation.CREATE_STUDY, JournalOperation.DELETE_STUDY,
                     JournalOperation.SET_STUDY_USER_ATTR, JournalOperation.SET_STUDY_SYSTEM_ATTR}
 ONE_ATTRIBUTE = {JournalOperation.SET_STUDY_USER_ATTR: "user_attr", JournalOperation.SET_STUDY_SYSTEM_ATTR:
@@ -28,10 +30,11 @@ ONE_ATTRIBUTE = {JournalOperation.SET_STUDY_USER_ATTR: "user_attr", JournalOpera
 
 
 class GuardedJournal(JournalStorage):
-    """Optuna's JournalStorage whose replay checks each foreign record before and after applying it."""
+    """Optuna's JournalStorage whose replay checks each foreign record before and after applying it; `check`
+    judges the user attributes of the trials such records change (archgen's reads expect their types)."""
 
-    def __init__(self, backend: Any, path: Path) -> None:
-        self.path = path
+    def __init__(self, backend: Any, path: Path, *, check: AttributeCheck | None = None) -> None:
+        self.path, self.check = path, check
         super().__init__(backend)
 
     def _sync_with_backend(self) -> None:
@@ -41,7 +44,7 @@ class GuardedJournal(JournalStorage):
             if log.get("worker_id") == replay.worker_id:
                 replay.apply_logs([log])  # this process's own record: Optuna's verdicts on it are its to raise
                 continue
-            problem = _apply(replay, log)
+            problem = _apply(replay, log, self.check)
             if problem is not None:
                 replay.log_number_read = line - 1  # every later read stops here too, none skips it
                 raise damaged(self.path, problem, line=line)
@@ -54,7 +57,7 @@ def damaged(path: Path, problem: str, *, line: int | None = None) -> SearchError
                        f"({where}{printable(problem)}); move it away to start a new study")
 
 
-def _apply(replay: JournalStorageReplayResult, log: dict[str, Any]) -> str | None:
+def _apply(replay: JournalStorageReplayResult, log: dict[str, Any], check: AttributeCheck | None) -> str | None:
     """Apply one foreign record; what is wrong with it, or None."""
     op = log["op_code"]
     if type(op) is not int or op not in JournalOperation._value2member_map_:
@@ -65,7 +68,7 @@ def _apply(replay: JournalStorageReplayResult, log: dict[str, Any]) -> str | Non
         problem = _shape(operation, log)
         if problem is None:
             replay.apply_logs([log])
-            problem = _applied(replay, operation, log)
+            problem = _applied(replay, operation, log, check)
     except Exception as error:  # Optuna's bare indexing and asserts on a record of the wrong shape
         problem = f"{type(error).__name__}: {first_line(error)}"
     return None if problem is None else f"a {operation.name} record Optuna cannot apply: {problem}"
@@ -84,18 +87,24 @@ def _shape(operation: JournalOperation, log: dict[str, Any]) -> str | None:
     return None  # a missing field: Optuna's KeyError names it
 
 
-def _applied(replay: JournalStorageReplayResult, operation: JournalOperation, log: dict[str, Any]) -> str | None:
+def _applied(
+    replay: JournalStorageReplayResult, operation: JournalOperation, log: dict[str, Any], check: AttributeCheck | None
+) -> str | None:
     """What is wrong with the study or trial the record changed, judged as Optuna judges a trial it is given."""
     if operation in STUDY_OPERATIONS or operation == JournalOperation.DISCARD_TRIALS:
         return None
     trial_id = len(replay._trials) - 1 if operation == JournalOperation.CREATE_TRIAL else log["trial_id"]
     trial = replay._trials.get(trial_id) if isinstance(trial_id, int) else None
-    return None if trial is None else _unsound(trial)
+    return None if trial is None else _unsound(trial, check)
 
 
-def _unsound(trial: FrozenTrial) -> str | None:
+def _unsound(trial: FrozenTrial, check: AttributeCheck | None) -> str | None:
     if not isinstance(trial.user_attrs, dict) or not isinstance(trial.system_attrs, dict):
         return "its attributes are not a table"
+    for key, value in trial.user_attrs.items():
+        problem = None if check is None else check(key, value)
+        if problem is not None:
+            return f"its {key} attribute is {problem}: {str(value)[:40]}"
     values = trial.values
     if values is not None and (not isinstance(values, list) or not all(_number(value) for value in values)):
         return f"its values are not numbers: {str(values)[:40]}"

@@ -94,8 +94,13 @@ def row(trial: FrozenTrial) -> TrialRow:
 
 
 def objectives_of(study: optuna.Study) -> tuple[str, ...]:
-    resolved = study.user_attrs.get("archgen.search_spec") or {}
-    return tuple((resolved.get("search") or {}).get("objectives") or ("accuracy",))
+    """The study's objectives as its search spec names them (accuracy alone if the spec does not say)."""
+    resolved = study.user_attrs.get("archgen.search_spec")
+    search = resolved.get("search") if isinstance(resolved, dict) else None
+    objectives = search.get("objectives") if isinstance(search, dict) else None
+    if isinstance(objectives, list) and "accuracy" in objectives and all(isinstance(o, str) for o in objectives):
+        return tuple(objectives)
+    return ("accuracy",)
 
 
 def progress(study: optuna.Study, *, target: int | None, top: int = 5) -> Progress:

@@ -21,6 +21,7 @@ from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCal
 
 from archgen.errors import SearchError, first_line, printable, redact_url, redacted
 from archgen.search.journal import open_journal
+from archgen.search.outcome import attribute_problem
 
 JOURNAL_NAME = "journal.log"
 # A stale trial is retried this many times (then its point is given up): a crash that repeats is the point's fault.
@@ -90,7 +91,7 @@ def open_storage(spec: StorageSpec) -> BaseStorage:
         except OSError as error:
             raise SearchError(f"cannot create the study folder {printable(str(spec.journal.parent))}: "
                               f"{error.strerror}") from None
-        return open_journal(spec.journal)
+        return open_journal(spec.journal, check=attribute_problem)  # archgen reads its attributes as it wrote them
     assert spec.url is not None
     for attempt in range(1, SCHEMA_ATTEMPTS + 1):
         try:

@@ -17,7 +17,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
-from archgen.errors import SearchError, printable
+from archgen.errors import SearchError, SpecError, printable
 from archgen.search.storage import StorageSpec, claim_lock, open_storage
 from archgen.spec.schema import NetSpec
 
@@ -135,6 +135,11 @@ def study_spec(study: optuna.Study) -> NetSpec:
     from archgen.spec.loader import parse_spec
 
     data = study.user_attrs.get(RESOLVED)
-    if data is None:
-        raise SearchError(f"study {study.study_name!r} was not made by archgen search (no {RESOLVED} attribute)")
-    return parse_spec({"name": study.study_name, **data})
+    if not isinstance(data, dict):
+        raise SearchError(f"study {study.study_name!r} was not made by archgen search (no {RESOLVED} table)")
+    try:
+        return parse_spec({"name": study.study_name, **data})
+    except SpecError as error:  # written by something else than archgen search: one line, not a spec's report
+        problem = error.problems[0]
+        raise SearchError(f"study {study.study_name!r} was not made by archgen search (its {RESOLVED} is no spec: "
+                          f"{problem.field + ': ' if problem.field else ''}{printable(problem.message)})") from None

@@ -136,8 +136,7 @@ def _train(
 
 
 def _row(metrics: Any) -> dict[str, float]:
-    keys = ("epoch", "train_loss", "train_error", "val_loss", "val_error", "seconds")
-    return {key: float(getattr(metrics, key)) for key in keys}
+    return {key: float(getattr(metrics, key)) for key in outcome.HISTORY_KEYS}
 
 
 def _values(

@@ -55,6 +55,12 @@ DAMAGED: dict[str, tuple[list[Any], str]] = {
     "step a word": (on_new_trial(op_code=7, step="a", intermediate_value=0.5), "not numbers by step"),
     "attribute a list": (on_new_trial(op_code=8, user_attr=[["a", 1]]), "user_attr is not one key"),
     "nested too deep": (["[" * 100_000 + "]" * 100_000], "RecursionError"),
+    # Optuna takes these in; archgen reads its attributes as the types it writes
+    "history of words": (on_new_trial(op_code=8, user_attr={"history": "long"}), "its history attribute is not"),
+    "history rows without numbers": (on_new_trial(op_code=8, user_attr={"history": [{"val_error": "low"}]}),
+                                     "its history attribute is not a list of epochs"),
+    "params a word": ([{**RUNNING, "user_attrs": {"params": "many"}}], "its params attribute is not an integer"),
+    "reason a table": (on_new_trial(op_code=8, user_attr={"reason": {"a": 1}}), "its reason attribute is not a str"),
 }
 
 
@@ -130,3 +136,16 @@ def test_a_record_arriving_during_a_search_stops_it_in_one_line(tmp_path: Path) 
                                  if '"op_code":99' in line.replace(" ", ""))
     assert f"line {lines_before_training}: operation code 99 is unknown" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("spec_value", [5, [1, 2], {"search": "x"}, {"search": {"objectives": [3]}}])
+def test_a_study_spec_attribute_archgen_did_not_write_is_one_line(
+    tmp_path: Path, journal: Path, capsys: pytest.CaptureFixture[str], spec_value: Any
+) -> None:
+    """The study's own tag, rewritten by another process: every reader of it says so in one line."""
+    record = {"op_code": 2, "worker_id": "w", "study_id": 0, "user_attr": {"archgen.search_spec": spec_value}}
+    copy, _ = damage(journal, tmp_path, [record])
+    (tmp_path / "space.toml").write_text((journal.parent / "space.toml").read_text())
+    report, search = commands(copy, tmp_path / "space.toml")
+    one_line_error(run_archgen(report, capsys), naming="was not made by archgen search")
+    one_line_error(run_archgen(search, capsys), naming="searched a different spec, so it cannot be resumed")
