@@ -107,6 +107,7 @@ def fail_own(study: optuna.Study, reason: str) -> list[int]:
 
     Called by a worker that is stopping, wherever the stop found it (training, rejecting, claiming): its trials
     are read back from the study rather than remembered, so none is left RUNNING by a stop between two lines.
+    Call under the claim lock, as `reap_stale`, so that no other worker fails (and retries) the same trial.
     """
     label, failed = Worker.this().label, []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -24,7 +24,7 @@ from archgen.search.config import SearchConfig
 from archgen.search.liveness import fail_own
 from archgen.search.policy import make_pruner
 from archgen.search.signals import Stopped, die_with_parent, stop_on_signals
-from archgen.search.storage import storage_errors
+from archgen.search.storage import claim_lock, storage_errors
 from archgen.search.study import create_or_resume
 from archgen.search.trial import run_claimed
 
@@ -82,7 +82,8 @@ def run_worker(
         try:
             return _loop(config, study, on_progress)
         except (Stopped, KeyboardInterrupt) as stop:
-            fail_own(study, f"stopped: {stop.reason if isinstance(stop, Stopped) else 'interrupted'}")
+            with claim_lock(config.storage, config.study):  # as reap_stale: no other worker judges them meanwhile
+                fail_own(study, f"stopped: {stop.reason if isinstance(stop, Stopped) else 'interrupted'}")
             raise
 
 

@@ -17,12 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from search_helpers import TINY, make_config
 from search_processes import children, epochs, kill_all, start_search, still_alive, training, trials
 
+import archgen.search.claims
 from archgen.search import Stopped, run_search
 from archgen.search.runner import open_study
+from archgen.search.storage import open_storage
 
 EPOCHS = 30  # per trial: seconds of training on two cores, so a kill lands mid-trial
 SPEC = TINY.replace("[search]\nepochs = 2", f"[search]\nepochs = {EPOCHS}")
@@ -93,17 +96,25 @@ def written(path: Path) -> int:
     return len(found) + sum(epochs(trial) for trial in found)
 
 
+@pytest.mark.parametrize("place", ["training", "claiming"])
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda n: n.name)
-def test_a_signal_to_a_one_worker_search_fails_its_running_trial(tmp_path: Path, number: signal.Signals) -> None:
+def test_a_signal_to_a_one_worker_search_fails_its_running_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, number: signal.Signals, place: str
+) -> None:
+    """Wherever the signal lands (in the trainer, or between creating a trial and sampling its point, under the
+    claim lock), the trial this worker owns is failed as stopped, and the handlers are put back."""
     running_then: list[int] = []
     handler = signal.getsignal(number)
 
-    def signalled_mid_trial(spec: Any, **kwargs: Any) -> None:
-        running_then.append(sum(t.state.name == "RUNNING" for t in open_study(config).trials))
+    def signalled(*args: Any, **kwargs: Any) -> None:
+        study = optuna.load_study(study_name="tiny", storage=open_storage(config.storage))  # no lock: one is held
+        running_then.append(sum(t.state.name == "RUNNING" for t in study.trials))
         os.kill(os.getpid(), number)
-        time.sleep(30)  # the signal interrupts this: the trial never reports an epoch
+        time.sleep(30)  # the signal interrupts this: the trial never gets further
 
-    config = make_config(tmp_path, trials=3, trainer=signalled_mid_trial)
+    config = make_config(tmp_path, trials=3, **({"trainer": signalled} if place == "training" else {}))
+    if place == "claiming":
+        monkeypatch.setattr(archgen.search.claims, "suggest", signalled)
     with pytest.raises(Stopped) as caught:
         run_search(config)
     assert caught.value.exit_code == 128 + number and running_then == [1]  # control: it stopped a RUNNING trial
