@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -67,18 +67,11 @@ def load_folder_data(root: Path, *, size: int) -> ImageData:
     Refused in one line, before any pixel is decoded, when the images (and a copy resized to `size`, which the
     pipeline makes when the network's strides need it) would not fit in the memory this process may take.
     """
-    shown = printable(str(root))
-    where, layout = f"imagefolder:{shown}", f"{shown}/train/<class>/<image> and {shown}/val/<class>/<image> (or test/)"
-    if not root.is_dir():
-        raise DataError(f"{where}: no such folder; expected {layout}")
-    train_dir = root / "train"
-    val_dir = next((root / name for name in VAL_FOLDERS if (root / name).is_dir()), None)
-    if not train_dir.is_dir() or val_dir is None:
-        missing = "train/" if not train_dir.is_dir() else "val/ or test/"
-        raise DataError(f"{where}: no {missing} folder; expected {layout}")
-    classes = _class_names(train_dir)
+    where = f"imagefolder:{printable(str(root))}"
+    train_dir, val_dir = split_folders(root, where)
+    classes = class_names(train_dir)
     train_files, val_files = _files(train_dir, classes), _files(val_dir, classes)
-    with _strict_bombs():
+    with strict_bombs():
         survey = _survey([path for path, _ in train_files + val_files])
         target = survey.native or size
         load = _plan(where, len(train_files) + len(val_files), survey, target, size)
@@ -89,7 +82,44 @@ def load_folder_data(root: Path, *, size: int) -> ImageData:
     return ImageData(source=f"imagefolder:{root}", train=train, val=val, class_names=classes, native_size=native_size)
 
 
-def _class_names(train_dir: Path) -> tuple[str, ...]:
+def fits_in_memory(images: Sequence[Path], *, size: int, sample: Sequence[int]) -> bool:
+    """Whether `load_folder_data` of a folder holding `images` stays under the MAX_BYTES cap (else it is streamed).
+
+    A function of the files alone, never of the memory free now, so a resumed run reads its data the same way.
+    When the headers of the images at `sample` already differ in size, the images would be decoded at `size` and
+    the count alone may settle it; otherwise every header is read, as the load itself would.
+    """
+    with strict_bombs():
+        sampled = _survey([images[index] for index in sample])
+        if sampled.native is None:  # mixed sizes: decoded at `size`, with 1 or 3 channels
+            least, most = (decoded_bytes(len(images), channels, size) for channels in (1, 3))
+            if least > MAX_BYTES or most <= MAX_BYTES:
+                return most <= MAX_BYTES
+        survey = _survey(list(images))
+    return decoded_bytes(len(images), survey.channels, survey.native or size) <= MAX_BYTES
+
+
+def decoded_bytes(count: int, channels: int, size: int) -> int:
+    """What `count` images decoded at `size` take in memory, with their labels."""
+    return count * (channels * size * size + LABEL_BYTES)
+
+
+def split_folders(root: Path, where: str) -> tuple[Path, Path]:
+    """`root/train` and `root/val` (or `root/test`), or one line saying what is missing."""
+    shown = printable(str(root))
+    layout = f"{shown}/train/<class>/<image> and {shown}/val/<class>/<image> (or test/)"
+    if not root.is_dir():
+        raise DataError(f"{where}: no such folder; expected {layout}")
+    train_dir = root / "train"
+    val_dir = next((root / name for name in VAL_FOLDERS if (root / name).is_dir()), None)
+    if not train_dir.is_dir() or val_dir is None:
+        missing = "train/" if not train_dir.is_dir() else "val/ or test/"
+        raise DataError(f"{where}: no {missing} folder; expected {layout}")
+    return train_dir, val_dir
+
+
+def class_names(train_dir: Path) -> tuple[str, ...]:
+    """The sorted class folder names (as torchvision's ImageFolder): a class index is a position here."""
     classes = tuple(sorted(entry.name for entry in _folders(train_dir)))
     if len(classes) < 2:
         raise DataError(f"{printable(str(train_dir))}: expected a sub-folder per class (at least 2), "
@@ -99,6 +129,11 @@ def _class_names(train_dir: Path) -> tuple[str, ...]:
 
 def _files(split_dir: Path, classes: tuple[str, ...]) -> Files:
     """(image path, class index) of every image in a split, in a fixed order."""
+    return [(split_dir / name, index) for name, index in split_names(split_dir, classes)]
+
+
+def split_names(split_dir: Path, classes: tuple[str, ...]) -> list[tuple[str, int]]:
+    """(`<class>/<image>`, class index) of every image in a split: classes in order, each one's images sorted."""
     unknown = sorted(entry.name for entry in _folders(split_dir) if entry.name not in classes)
     if unknown:
         raise DataError(f"{printable(str(split_dir))}: class folders {_names(unknown)} are not in train/ "
@@ -109,7 +144,7 @@ def _files(split_dir: Path, classes: tuple[str, ...]) -> Files:
         images = sorted(_images(folder)) if folder.is_dir() else []
         if not images and split_dir.name == "train":
             raise DataError(f"{printable(str(folder))}: no images (expected files ending in {', '.join(EXTENSIONS)})")
-        files += [(path, index) for path in images]
+        files += [(f"{name}/{image}", index) for image in images]
     if not files:
         raise DataError(f"{printable(str(split_dir))}: no images in any class folder")
     return files
@@ -125,8 +160,11 @@ def _folders(parent: Path) -> list[Path]:
     return [entry for entry in parent.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
 
 
-def _images(folder: Path) -> list[Path]:
-    return [path for path in folder.iterdir() if path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")]
+def _images(folder: Path) -> list[str]:
+    """Names of the images in `folder` (sorted as paths in one folder sort: by name)."""
+    with os.scandir(folder) as entries:
+        names = [entry.name for entry in entries]
+    return [name for name in names if PurePosixPath(name).suffix.lower() in EXTENSIONS and not name.startswith(".")]
 
 
 def _survey(paths: list[Path]) -> Survey:
@@ -148,7 +186,7 @@ def _survey(paths: list[Path]) -> Survey:
 def _plan(where: str, count: int, survey: Survey, target: int, size: int) -> Load:
     """The load's peak and its decoding threads: the decoded images and labels, a copy resized to `size` when the
     images keep a size of their own, and each thread's temporaries (as many threads as DECODING_BYTES allows)."""
-    kept = count * (survey.channels * target * target + LABEL_BYTES)
+    kept = decoded_bytes(count, survey.channels, target)
     if kept > MAX_BYTES:
         raise DataError(
             f"{where}: {count:,} images at {target}x{target} need {size_of(kept)} in memory, "
@@ -183,7 +221,7 @@ def _read(path: Path, channels: int, size: int) -> np.ndarray:
     """One image as (size, size, channels) uint8: shorter side resized and centre-cropped when it differs."""
     with _open(path) as image:
         try:
-            image = _to_8bit(image).convert("L" if channels == 1 else "RGB")
+            image = to_8bit(image).convert("L" if channels == 1 else "RGB")
         except (OSError, ValueError) as error:  # truncated or corrupt pixel data
             raise DataError(f"{printable(str(path))}: not an image archgen can read "
                             f"({printable(str(error))})") from None
@@ -192,7 +230,7 @@ def _read(path: Path, channels: int, size: int) -> np.ndarray:
         return np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
 
 
-def _to_8bit(image: Image.Image) -> Image.Image:
+def to_8bit(image: Image.Image) -> Image.Image:
     """16-bit greys scaled to 0..255: PIL's own convert("L") clips them, so most pixels would read 255."""
     if image.mode not in WIDE_MODES:
         return image
@@ -207,7 +245,7 @@ def _open(path: Path) -> Image.Image:
             raise DataError(f"{printable(str(path))}: not a regular file (a folder, FIFO, socket or device named "
                             "like an image)")
         return Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:  # see _strict_bombs
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:  # see strict_bombs
         raise DataError(f"{printable(str(path))}: refused as a possible decompression bomb "
                         f"({printable(str(error))})") from None
     except (OSError, UnidentifiedImageError) as error:  # also a dangling link or a symlink loop
@@ -215,7 +253,7 @@ def _open(path: Path) -> Image.Image:
 
 
 @contextlib.contextmanager
-def _strict_bombs() -> Iterator[None]:
+def strict_bombs() -> Iterator[None]:
     """PIL only warns between MAX_IMAGE_PIXELS and twice that; archgen refuses those images too, in one line.
 
     The filter list is process-wide, so the decoding threads see it; the main thread sets and restores it.

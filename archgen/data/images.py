@@ -108,9 +108,14 @@ def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]
     Exact at the data's precision: each channel's 256 levels are counted (no float copy of the images), the
     sums are integers, and mean and variance are one correctly rounded division each.
     """
-    pixels = images.shape[0] * images.shape[2] * images.shape[3]
+    return stats_from_counts(level_counts(images))
+
+
+def stats_from_counts(counts: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """`channel_stats` from (C, 256) level counts, which may be summed over batches first."""
     means, stds = [], []
-    for channel in _level_counts(images).tolist():  # Python integers: no sum can overflow
+    for channel in counts.tolist():  # Python integers: no sum can overflow
+        pixels = sum(channel)
         total = sum(level * count for level, count in enumerate(channel))
         squares = sum(level * level * count for level, count in enumerate(channel))
         means.append(total / (pixels * 255))
@@ -119,7 +124,7 @@ def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]
     return tuple(means), tuple(stds)
 
 
-def _level_counts(images: Tensor) -> Tensor:
+def level_counts(images: Tensor) -> Tensor:
     """How many pixels of each channel hold each of the 256 levels: (C, 256) int64, in chunks of bounded bytes."""
     count, channels, height, width = images.shape
     counts = torch.zeros((channels, LEVELS), dtype=torch.int64)

@@ -1,4 +1,5 @@
-"""Data source strings (`digits`, `cifar10:DIR`, `imagefolder:DIR`, `synthetic:3x32x32,classes=10`) parsed into values.
+"""Data source strings (`digits`, `cifar10:DIR`, `imagefolder:DIR`, `stream:DIR`, `wds:TRAIN,val=VAL`,
+`synthetic:3x32x32,classes=10`) parsed into values.
 
 Knows the grammar of `--data`, not how any data set is read.
 """
@@ -12,9 +13,12 @@ from typing import Literal
 from archgen.errors import DataError, printable
 from archgen.spec.schema import MAX_CLASSES
 
-Kind = Literal["digits", "cifar10", "imagefolder", "synthetic"]
-KINDS: tuple[Kind, ...] = ("digits", "cifar10", "imagefolder", "synthetic")
-USAGE = "digits, cifar10:DIR, imagefolder:DIR or synthetic[:CxHxW][,classes=K][,train=N][,val=N]"
+Kind = Literal["digits", "cifar10", "imagefolder", "stream", "wds", "synthetic"]
+KINDS: tuple[Kind, ...] = ("digits", "cifar10", "imagefolder", "stream", "wds", "synthetic")
+USAGE = ("digits, cifar10:DIR, imagefolder:DIR (in memory; streamed from disk when it would pass 8 GiB), "
+         "stream:DIR (an image folder always streamed), wds:TRAIN,val=VAL (tar shards, brace patterns such as "
+         "shards/train-{000000..000099}.tar) or synthetic[:CxHxW][,classes=K][,train=N][,val=N]")
+VAL_KEY = ",val="  # wds:TRAIN,val=VAL: the last one splits (a brace list may hold commas, never ',val=')
 
 MAX_SYNTHETIC_IMAGES = 1_000_000
 MAX_SYNTHETIC_BYTES = 8 * 2**30  # uint8 pixels held in memory
@@ -35,14 +39,18 @@ class Synthetic:
 
 @dataclass(frozen=True)
 class DataSource:
-    """A parsed `--data` value: its kind and, for folder kinds, the folder."""
+    """A parsed `--data` value: its kind and, for folder kinds, the folder (for wds: the training shards' pattern,
+    and `val` the validation shards')."""
 
     kind: Kind
     path: Path | None = None
     synthetic: Synthetic | None = None
+    val: Path | None = None
 
     def __str__(self) -> str:
         """The `--data` text that parses back to this source."""
+        if self.val is not None:
+            return f"{self.kind}:{self.path}{VAL_KEY}{self.val}"
         if self.path is not None:
             return f"{self.kind}:{self.path}"
         if self.synthetic is not None:
@@ -50,16 +58,25 @@ class DataSource:
             return f"synthetic:{s.channels}x{s.size}x{s.size},classes={s.classes},train={s.train},val={s.val}"
         return self.kind
 
+    def resolved(self) -> DataSource:
+        """The same source with absolute paths (a run folder's spec then trains from anywhere)."""
+        if self.path is None:
+            return self
+        return DataSource(self.kind, path=self.path.resolve(), val=self.val.resolve() if self.val else None)
+
 
 def parse_source(text: str) -> DataSource:
-    """`digits` | `cifar10:DIR` | `imagefolder:DIR` | `synthetic[:CxHxW][,classes=K][,train=N][,val=N]`.
+    """`digits` | `cifar10:DIR` | `imagefolder:DIR` | `stream:DIR` | `wds:TRAIN,val=VAL` |
+    `synthetic[:CxHxW][,classes=K][,train=N][,val=N]`.
 
     Any text either parses or raises one DataError line, with what came from the user escaped.
     """
     kind, _, argument = text.strip().partition(":")
     if kind == "digits" and not argument:
         return DataSource("digits")
-    folder_kinds: dict[str, Kind] = {"cifar10": "cifar10", "imagefolder": "imagefolder"}
+    folder_kinds: dict[str, Kind] = {"cifar10": "cifar10", "imagefolder": "imagefolder", "stream": "stream"}
+    if kind == "wds":
+        return _shards(argument)
     if kind in folder_kinds:
         if not argument:
             raise DataError(f"--data {kind}: needs a folder, as {kind}:DIR")
@@ -77,6 +94,15 @@ def _folder(kind: str, argument: str) -> Path:
         return Path(argument).expanduser()
     except RuntimeError as error:  # `~` with no home directory to expand it to
         raise DataError(f"{where}: cannot expand its '~' ({printable(str(error))})") from None
+
+
+def _shards(argument: str) -> DataSource:
+    """`wds:TRAIN,val=VAL`: both patterns are needed (a validation split is what every epoch reports)."""
+    train, found, val = argument.rpartition(VAL_KEY)
+    if not found or not train or not val:
+        raise DataError(f"--data wds:{printable(argument)}: needs the training and the validation shards, as "
+                        "wds:TRAIN,val=VAL (e.g. wds:s/train-{000000..000099}.tar,val=s/val-{000000..000004}.tar)")
+    return DataSource("wds", path=_folder("wds", train), val=_folder("wds", val))
 
 
 def _parse_synthetic(argument: str) -> Synthetic:

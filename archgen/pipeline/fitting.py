@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from archgen.analysis import SPEC_CHECKS
-from archgen.data import ImageData, parse_source
+from archgen.data import ImageData, StreamedData, parse_source
 from archgen.errors import DataError, Problem, SpecError, printable
 from archgen.spec import rules
 from archgen.spec.messages import rule_message
@@ -35,8 +35,7 @@ def with_recipe(spec: NetSpec, **overrides: Any) -> NetSpec:
 
 def _absolute(data: str) -> str:
     """Folder sources with absolute paths, so the run folder's spec retrains from anywhere."""
-    source = parse_source(data)
-    return str(source if source.path is None else type(source)(source.kind, path=source.path.resolve()))
+    return str(parse_source(data).resolved())
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,18 @@ class Fitted:
     """The spec as it will train, the data at the size it will train on, and what was changed."""
 
     spec: NetSpec
-    data: ImageData
+    data: ImageData | StreamedData
     notes: tuple[str, ...] = ()
 
 
-def fit_to_data(spec: NetSpec, data: ImageData) -> Fitted:
-    """`spec` fitted to `data` (resized if its strides need it: refused in one line if the copies would not fit)."""
+def fit_to_data(spec: NetSpec, data: ImageData | StreamedData) -> Fitted:
+    """`spec` fitted to `data` (resized if its strides need it: refused in one line if the copies would not fit;
+    streamed data are decoded at the spec's size as they are read)."""
     wanted, source = spec.input, printable(data.source)  # the source names the user's folder: shown escaped
     notes = []
+    if isinstance(data, StreamedData):
+        notes.append(f"streaming {source} from disk ({printable(data.why)}): each image decoded as it is read, "
+                     f"resized (shorter side) and centre-cropped to {data.size}x{data.size}")
     if (data.channels, data.classes) != (wanted.channels, wanted.classes):
         notes.append(
             f"{source} has {data.channels}-channel images of {data.classes} classes: the network's input and "
@@ -75,7 +78,7 @@ def fit_to_data(spec: NetSpec, data: ImageData) -> Fitted:
     return Fitted(candidate, data, tuple(notes))
 
 
-def _input(data: ImageData) -> Input:
+def _input(data: ImageData | StreamedData) -> Input:
     """The [input] table the data call for, or a DataError if no spec could say it."""
     try:
         return Input(channels=data.channels, size=data.size, classes=data.classes)

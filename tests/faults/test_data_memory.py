@@ -29,7 +29,7 @@ from train_helpers import one_error_line
 import archgen.data.cifar as cifar
 import archgen.data.folder as folder
 import archgen.memory as memory
-from archgen.data import load_data
+from archgen.data import StreamedData, load_data
 from archgen.data.cifar import MAX_BATCH_BYTES
 from archgen.errors import DataError
 from archgen.memory import CHUNK_BYTES, Headroom, InsufficientMemory
@@ -239,7 +239,9 @@ def test_the_folder_cap_and_the_room_left_whichever_is_tighter(monkeypatch: pyte
     monkeypatch.setattr("archgen.data.folder.MAX_BYTES", 2**20)  # now the cap is tighter than the room left
     with pytest.raises(DataError, match=r"13 images at 600x600 need 13 MiB in memory, more than archgen holds "
                                         r"\(1 MiB\); use a smaller input.size"):
-        load_data(f"imagefolder:{root}", size=600)
+        folder.load_folder_data(root, size=600)
+    streamed = load_data(f"imagefolder:{root}", size=600)  # over the cap, `imagefolder:` streams instead
+    assert isinstance(streamed, StreamedData) and "would pass the 1 MiB" in streamed.why
 
 
 def test_synthetic_data_are_refused_before_a_number_is_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
