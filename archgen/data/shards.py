@@ -137,8 +137,8 @@ def _read(tar: tarfile.TarFile, file: BinaryIO, shown: str, size: int) -> Shard:
                             f"{printable(member.name)})")
         else:
             image = member
+    _check_end(file, tar.offset, shown, size)  # before the last sample: a cut shard says so, not "no class"
     _add(shard, shown, key, image, label)
-    _check_end(file, tar.offset, shown, size)
     return shard
 
 
