@@ -1,0 +1,67 @@
+"""Layer responses as the paper's Fig. 7 draws them: standard deviations of the 3x3 layers' responses, in the
+network's order (top) and ranked by magnitude (bottom), plain nets dashed and residual nets solid.
+
+Draws and serialises what it is given (`archgen.pipeline.responses.Responses`); computes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+from archgen.pipeline.responses import Responses
+
+
+def responses_json(runs: Sequence[Responses]) -> str:
+    """One value per layer and run: {"runs": [{"run", "name", "residual", "layers": [{"layer", "std"}]}]}."""
+    return json.dumps({"runs": [
+        {"run": str(run.run), "name": run.name, "residual": run.residual,
+         "layers": [{"layer": layer, "std": std} for layer, std in run.layers]}
+        for run in runs
+    ]}, indent=1) + "\n"
+
+
+def responses_png(runs: Sequence[Responses], *, title: str | None = None) -> bytes:
+    """The two panels of Fig. 7: std by layer index, and std sorted from the largest."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    figure, (ordered, ranked) = plt.subplots(2, 1, figsize=(6.4, 6.0), dpi=100, sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, run in enumerate(runs):
+        deviations = [std for _, std in run.layers]
+        style = {"color": colours[index % len(colours)], "linestyle": "-" if run.residual else "--",
+                 "linewidth": 1.4, "label": run.name}
+        ordered.plot(range(1, len(deviations) + 1), deviations, **style)
+        ranked.plot(range(1, len(deviations) + 1), sorted(deviations, reverse=True), **style)
+    for axis, label in ((ordered, "layer index (original)"), (ranked, "layer index (sorted by magnitude)")):
+        axis.set_xlabel(label)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_ylabel("std")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8, frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    png = io.BytesIO()
+    try:
+        figure.savefig(png, format="png")
+    finally:
+        plt.close(figure)
+    return png.getvalue()
+
+
+def responses_markdown(runs: Sequence[Responses]) -> str:
+    """A table for docs: per run, the mean, median and largest std over its 3x3 layers."""
+    lines = ["| network | 3x3 layers | mean std | median std | largest std |", "|---|---:|---:|---:|---:|"]
+    for run in runs:
+        deviations = sorted(std for _, std in run.layers)
+        median = deviations[len(deviations) // 2] if len(deviations) % 2 else \
+            (deviations[len(deviations) // 2 - 1] + deviations[len(deviations) // 2]) / 2
+        lines.append(f"| {run.name} | {len(deviations)} | {sum(deviations) / len(deviations):.3f} | {median:.3f} | "
+                     f"{deviations[-1]:.3f} |")
+    return "\n".join(lines) + "\n"
