@@ -20,7 +20,10 @@ def compare(
 ) -> None:
     """Overlay the runs' error curves (training dashed, validation bold) as the paper's Fig. 6; tabulate them.
 
-    The table gives each run's final training and validation errors, parameters and MACs.
+    The table gives each run's final training and validation errors, parameters and MACs. Where runs of one
+    family differ only in depth, each deeper net is judged against each shallower one: "degrades" (higher
+    training error: an optimisation failure), "over-fits" (training error no higher, validation error higher),
+    "improves" or "same" (differences within two standard errors of the measured rates count as none).
     """
     from rich.console import Console
 
@@ -38,5 +41,7 @@ def compare(
     if markdown:
         typer.echo(compare_markdown(records), nl=False)
     else:
-        Console().print(compare_table(records))
+        console = Console()
+        for table in compare_table(records):
+            console.print(table)
     typer.echo(f"wrote {plot}", err=markdown)

@@ -1,6 +1,8 @@
-"""`archgen compare`'s output: a table of runs' final errors and losses, parameters and MACs (rich or Markdown).
+"""`archgen compare`'s output: a table of runs' final errors and losses, parameters and MACs, and each deeper net's
+verdict against each shallower one of its family (rich or Markdown).
 
-Reads `RunRecord`s; parameters and MACs are the analysis' exact counts of each run's spec.
+Reads `RunRecord`s; parameters and MACs are the analysis' exact counts of each run's spec; verdicts are
+`archgen.degradation`'s.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from rich import box
 from rich.table import Table
 
 from archgen.analysis import analyze
+from archgen.degradation import Pair, Trained, pairs
 from archgen.runs.record import RunRecord
 
 HEADERS = ("network", "epochs", "train err", "train loss", "val err", "best val", "params", "MACs")
@@ -43,21 +46,54 @@ def compare_rows(records: Sequence[RunRecord]) -> tuple[tuple[str, ...], list[tu
     return headers, rows
 
 
-def compare_table(records: Sequence[RunRecord]) -> Table:
-    headers, rows = compare_rows(records)
+def depth_pairs(records: Sequence[RunRecord]) -> list[Pair]:
+    """Each finished deeper net against each shallower one of its family (`archgen.degradation`)."""
+    trained = [
+        Trained(label, record.spec, record.history[-1].train_error, record.history[-1].val_error,
+                int(record.summary.get("train_images") or record.history[-1].images or 1),
+                int(record.summary.get("val_images") or 1))
+        for label, record in zip(labels(records), records, strict=True) if record.history
+    ]
+    return pairs(trained)
+
+
+def depth_rows(records: Sequence[RunRecord]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    return DEPTH_HEADERS, [(pair.deeper.label, pair.shallower.label, pair.verdict, pair.reason)
+                           for pair in depth_pairs(records)]
+
+
+DEPTH_HEADERS = ("deeper", "than", "verdict", "decided by (final errors)")
+DEPTH_LEFT = DEPTH_HEADERS
+
+
+def compare_table(records: Sequence[RunRecord]) -> list[Table]:
+    """The runs' table, and the depth verdicts' where two runs of one family differ in depth."""
+    tables = [_table(*compare_rows(records), LEFT)]
+    headers, rows = depth_rows(records)
+    if rows:
+        tables.append(_table(headers, rows, DEPTH_LEFT))
+    return tables
+
+
+def compare_markdown(records: Sequence[RunRecord]) -> str:
+    """The same tables as GitHub Markdown, for docs."""
+    text = _markdown(*compare_rows(records), LEFT)
+    headers, rows = depth_rows(records)
+    return text + ("\n" + _markdown(headers, rows, DEPTH_LEFT) if rows else "")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[str]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
                   show_edge=False)  # fits 80 columns
     for header in headers:
-        table.add_column(header, justify="left" if header in LEFT else "right", no_wrap=True)
+        table.add_column(header, justify="left" if header in left else "right", no_wrap=header not in DEPTH_HEADERS)
     for row in rows:
         table.add_row(*row)
     return table
 
 
-def compare_markdown(records: Sequence[RunRecord]) -> str:
-    """The same table as GitHub Markdown, for docs."""
-    headers, rows = compare_rows(records)
-    aligns = ["---" if header in LEFT else "---:" for header in headers]
+def _markdown(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[str]) -> str:
+    aligns = ["---" if header in left else "---:" for header in headers]
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
