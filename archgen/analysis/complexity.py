@@ -1,7 +1,8 @@
 """Exact shapes, parameters, multiply-accumulates and activations of a spec: integer sums over its plan's layers.
 
 Counts follow REFERENCE.md: parameters include BN affine weights and the classifier bias but not
-BN running statistics; MACs are those of convs and the classifier (no bias, BN, pooling or adds),
+BN running statistics; MACs are those of convs and the classifier (no bias, BN, pooling, adds, or the
+element-wise products of He et al. 2016b's scales and gates),
 so FLOPs = 2 x MACs is what torch's FlopCounterMode reports. The layers are `archgen.plan`'s, the
 same the compiler builds, and a test holds the sums to the built module. Imports no torch.
 """
@@ -98,6 +99,12 @@ def _conv(layer: Layer) -> Counts:
     return params, params * height * width, layer.out_size
 
 
+def _gate(layer: Layer) -> Counts:
+    """He et al. 2016b's g(x) = sigmoid(W_g x + b_g): a 1x1 conv with a bias (a parameter, not a MAC) per channel."""
+    weights, macs, acts = _conv(layer)
+    return weights + layer.out_channels, macs, acts
+
+
 def _bn(layer: Layer) -> Counts:
     return 2 * layer.out_channels, 0, 0  # gamma and beta; the running statistics are buffers
 
@@ -119,7 +126,7 @@ def _free(layer: Layer) -> Counts:
 _COUNTS: dict[LayerKind, Callable[[Layer], Counts]] = {
     "conv": _conv, "bn": _bn, "fc": _fc, "maxpool": _pool,
     "relu": _free, "global_avgpool": _free, "global_maxpool": _free, "flatten": _free, "dropout": _free,
-    "identity": _free, "pad": _free,
+    "identity": _free, "pad": _free, "gate": _gate, "shortcut_dropout": _free,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -33,6 +34,40 @@ class PadShortcut(nn.Module):
         return f"stride={self.stride}, extra_channels={self.extra_channels}"
 
 
+class Gate(nn.Conv2d):
+    """g(x) = sigmoid(W_g x + b_g), "realized by a 1x1 convolutional layer" (He et al. 2016b, Sec. 3.1, after the
+    Highway networks' gates); `initial_bias` is the b_g that `initialise` gives it (Table 1: 0, -6, -7)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, initial_bias: float) -> None:
+        super().__init__(in_channels, out_channels, 1, stride, bias=True)
+        self.initial_bias = initial_bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(super().forward(x))  # (N, C_out, H/s, W/s), each in (0, 1)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, initial_bias={self.initial_bias}"
+
+
+class ShortcutDropout(nn.Module):
+    """Dropout on the shortcut as He et al. 2016b define it (Sec. 3.1, Fig. 2f): it "statistically imposes a scale
+    of lambda with an expectation of 0.5 on the shortcut". So the dropout of their reference [11] (Hinton et al.
+    2012): a 0/1 mask in training, unscaled, and the expectation 1 - rate at test; not nn.Dropout, which
+    rescales by 1 / (1 - rate) in training so that the expectation stays 1."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return x * torch.empty_like(x).bernoulli_(1 - self.rate)  # each element kept with probability 1 - rate
+        return x * (1 - self.rate)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
 def _conv(layer: Layer) -> nn.Conv2d:
     """Bias-free, padded by kernel // 2: every conv in archgen is followed by a BN (or, pre-activation, a sum)."""
     return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, padding=layer.kernel // 2,
@@ -52,6 +87,8 @@ LAYERS: dict[LayerKind, Callable[[Layer], nn.Module]] = {
     "fc": lambda layer: nn.Linear(layer.in_channels, layer.out_channels),
     "identity": lambda layer: nn.Identity(),
     "pad": lambda layer: PadShortcut(layer.in_channels, layer.out_channels, layer.stride),
+    "gate": lambda layer: Gate(layer.in_channels, layer.out_channels, layer.stride, layer.init_bias),
+    "shortcut_dropout": lambda layer: ShortcutDropout(layer.rate),
 }
 
 

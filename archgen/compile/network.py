@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from archgen.compile.blocks import build_block, zero_init_last
-from archgen.compile.layers import sequential
+from archgen.compile.layers import Gate, sequential
 from archgen.plan import plan
 from archgen.spec.schema import NetSpec
 
@@ -67,10 +67,13 @@ def build_model(spec: NetSpec, *, features_only: bool = False) -> nn.Module:
 
 @torch.no_grad()
 def initialise(network: Network, *, zero_init_residual: bool) -> None:
-    """He initialisation of convs (He et al. 2015, fan-out as torchvision), BN at (1, 0)."""
+    """He initialisation of convs (He et al. 2015, fan-out as torchvision), BN at (1, 0); a gate's conv as any
+    other ("the weights are initialized as in [23]", He et al. 2016b, appendix), its bias at the spec's b_g."""
     for module in network.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if isinstance(module, Gate) and module.bias is not None:  # b_g "is critical" (He et al. 2016b, 3.1)
+                nn.init.constant_(module.bias, module.initial_bias)
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)

@@ -11,8 +11,10 @@ from typing import Literal
 Shape = tuple[int, int, int]  # (channels, height, width) of one image
 
 # "pad" is option A's shortcut (subsample, zero-pad the new channels); "identity" is the other shortcut.
+# "gate" is He et al. 2016b's g(x) = sigmoid(1x1 conv(x) + b_g); "shortcut_dropout" their dropout on the shortcut.
 LayerKind = Literal[
-    "conv", "bn", "relu", "maxpool", "global_avgpool", "global_maxpool", "flatten", "dropout", "fc", "identity", "pad"
+    "conv", "bn", "relu", "maxpool", "global_avgpool", "global_maxpool", "flatten", "dropout", "fc", "identity", "pad",
+    "gate", "shortcut_dropout",
 ]
 Conv = tuple[int, int, int, int]  # (out channels, kernel, stride, groups)
 
@@ -31,6 +33,8 @@ class Layer:
     groups: int = 1
     rate: float = 0.0
     """Dropout only: the probability of zeroing an element."""
+    init_bias: float = 0.0
+    """Gate only: the value its bias b_g starts at (He et al. 2016b, Table 1)."""
 
     @property
     def in_channels(self) -> int:
@@ -61,7 +65,7 @@ class Chain:
         self.shape, self.prefix, self.layers = shape, prefix, list[Layer]()
 
     def then(self, kind: LayerKind, name: str, *, channels: int = 0, kernel: int = 1, stride: int = 1,
-             groups: int = 1, rate: float = 0.0, size: int = 0) -> Chain:
+             groups: int = 1, rate: float = 0.0, init_bias: float = 0.0, size: int = 0) -> Chain:
         """Append a layer; channels default to the input's, the size to a kernel // 2-padded window's (or `size`).
 
         Maps are square, as the spec's input is.
@@ -70,7 +74,7 @@ class Chain:
         if not size:
             size = height if kernel == stride == 1 else conv_out(height, kernel, stride)
         out = (channels or in_channels, size, size)
-        self.layers.append(Layer(kind, self.prefix + name, self.shape, out, kernel, stride, groups, rate))
+        self.layers.append(Layer(kind, self.prefix + name, self.shape, out, kernel, stride, groups, rate, init_bias))
         self.shape = out
         return self
 

@@ -10,9 +10,20 @@ from dataclasses import dataclass
 
 from archgen.plan.blocks import BlockPlan, plan_block
 from archgen.plan.layers import Chain, Layer, LayerKind, Shape
-from archgen.spec.schema import Body, NetSpec, Stage
+from archgen.spec.schema import Body, NetSpec, Placement, Stage
 
 _GLOBAL_POOLS: dict[str, LayerKind] = {"avg": "global_avgpool", "max": "global_maxpool"}
+
+# A pre-activation net's first activation sits right after conv1 and its last "right after [the last unit's]
+# element-wise addition" (He et al. 2016b, appendix): the stem stops where the first block's pre-activation
+# begins, and the head starts with what the last block's sum lacks. (stem's last conv's followers, head's first)
+_ENDS: dict[Placement, tuple[tuple[LayerKind, ...], tuple[LayerKind, ...]]] = {
+    "original": (("bn", "relu"), ()),
+    "bn_after_addition": (("bn", "relu"), ()),
+    "relu_before_addition": (("bn", "relu"), ()),
+    "relu_only_preactivation": (("bn",), ("relu",)),
+    "full_preactivation": ((), ("bn", "relu")),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +99,8 @@ def plan(spec: NetSpec) -> NetworkPlan:
 def _stem(spec: NetSpec, shape: Shape) -> PartPlan:
     """cifar: 3x3 conv; imagenet: 7x7/2 conv + 3x3/2 max-pool; deep: three 3x3 convs (/2) + max-pool.
 
-    Pre-activation nets leave the stem's last conv un-normalised: the first block normalises it.
+    Pre-activation nets leave the stem's last conv un-normalised (or, ReLU-only, un-activated): the first block's
+    pre-activation follows it.
     """
     width, half = spec.stem.width, spec.stem.width // 2
     convs = {
@@ -96,7 +108,8 @@ def _stem(spec: NetSpec, shape: Shape) -> PartPlan:
         "imagenet": [(width, 7, 2, 1)],
         "deep": [(half, 3, 2, 1), (half, 3, 1, 1), (width, 3, 1, 1)],  # timm's resnet*c/d stem
     }[spec.stem.kind]
-    layers = Chain(shape).convs(convs, last=() if spec.body.preact else ("bn", "relu"), numbered=len(convs) > 1)
+    last, _ = _ENDS[spec.body.resolved_placement]
+    layers = Chain(shape).convs(convs, last=last, numbered=len(convs) > 1)
     if spec.stem.kind != "cifar":
         layers.then("maxpool", "pool", kernel=3, stride=2)
     return PartPlan("stem", layers.done())
@@ -113,10 +126,10 @@ def _stage(body: Body, index: int, stage: Stage, shape: Shape) -> StagePlan:
 
 
 def _head(spec: NetSpec, shape: Shape) -> PartPlan:
-    """(Pre-activation: the final BN-ReLU,) global pooling, flatten, dropout, the linear classifier."""
+    """(Pre-activation: the final BN-ReLU, or ReLU,) global pooling, flatten, dropout, the linear classifier."""
     layers = Chain(shape)
-    if spec.body.preact:
-        layers.then("bn", "bn").then("relu", "relu")
+    for kind in _ENDS[spec.body.resolved_placement][1]:
+        layers.then(kind, kind)
     layers.then(_GLOBAL_POOLS[spec.head.pool], "pool", size=1).then("flatten", "flatten")
     if spec.head.dropout > 0:
         layers.then("dropout", "dropout", rate=spec.head.dropout)

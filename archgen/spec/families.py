@@ -13,7 +13,7 @@ from archgen.errors import Problem, SpecError
 from archgen.reference import PAPER_NUMBERS
 from archgen.spec.loader import parse_spec
 from archgen.spec.rules import MAX_TOTAL_BLOCKS
-from archgen.spec.schema import MAX_STAGE_DEPTH, NetSpec
+from archgen.spec.schema import MAX_STAGE_DEPTH, SHORTCUT_VARIANT_FIELDS, NetSpec
 
 FamilyName = Literal["cifar", "preact", "imagenet", "torchvision"]
 
@@ -184,6 +184,8 @@ def plain_counterpart(spec: NetSpec) -> NetSpec:
     name = spec.name.replace("resnet", "plain", 1) if spec.name.startswith("resnet") else f"{spec.name}-plain"
     data = spec.model_dump(exclude_none=True)
     data["name"], data["body"]["residual"] = name[:64], False
+    for field in SHORTCUT_VARIANT_FIELDS:  # scales, gates and dropout act on the shortcuts it drops
+        data["body"].pop(field, None)
     # ResNet-34's plain counterpart is the paper's plain-34: same layers, its own published numbers
     reference = (spec.reference or "").replace("resnet", "plain", 1)
     data["reference"] = reference if reference in PAPER_NUMBERS else None

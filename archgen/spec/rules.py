@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archgen.spec.fields import Loc
-from archgen.spec.schema import MAX_WIDTH, NetSpec, Stage
+from archgen.spec.schema import MAX_WIDTH, SHORTCUT_VARIANT_FIELDS, Body, NetSpec, Stage
 
 RuleViolation = tuple[Loc, str]
 
@@ -27,6 +27,9 @@ def check(spec: NetSpec) -> list[RuleViolation]:
         *_strides(spec),
         *_declared_depth(spec),
         *_size_limits(spec),
+        *_placement(spec),
+        *_shortcut_variants(spec),
+        *_zero_init(spec),
     ]
     if not violations and spec.search is not None:
         from archgen.spec.search_points import check_search  # a search space is judged on a valid base
@@ -182,3 +185,58 @@ def _size_limits(spec: NetSpec) -> Iterator[RuleViolation]:
             yield stage_loc(spec, index, "width"), (
                 f"stages.{index} outputs {out_width} channels, more than archgen builds (at most {MAX_OUT_WIDTH})"
             )
+
+
+# --- He et al. 2016b's ablations: placements of BN and ReLU (Fig. 4), what acts on the shortcut (Fig. 2) --------
+
+
+def _placement(spec: NetSpec) -> Iterator[RuleViolation]:
+    body = spec.body
+    if body.placement is not None and body.preact:
+        yield ("body", "placement"), (
+            f"block = {body.block!r} is already the full pre-activation unit (He et al. 2016b, Fig. 4e); "
+            f"placement rearranges a basic or bottleneck block, so write block = {body.block.removeprefix('preact_')!r}"
+        )
+
+
+def _shortcut_variants(spec: NetSpec) -> Iterator[RuleViolation]:
+    body = spec.body
+    changed = [field for field in SHORTCUT_VARIANT_FIELDS if getattr(body, field) != Body.model_fields[field].default]
+    if not body.residual:
+        for field in changed:
+            yield ("body", field), "acts on the shortcut, but residual = false: a plain net has none"
+        return
+    if body.gate_bias is not None and body.gate == "none":
+        yield ("body", "gate_bias"), (
+            "is the initial bias of a gate, but gate = 'none' (choose 'exclusive' or 'shortcut_only')"
+        )
+    if body.shortcut_scale == 0:
+        yield ("body", "shortcut_scale"), (
+            "0 leaves no shortcut, the plain net of He et al. 2016b's Table 1: write residual = false"
+        )
+    if body.gate != "none":
+        for field in ("shortcut_scale", "branch_scale"):
+            if getattr(body, field) != 1:
+                yield ("body", field), (
+                    f"gate = {body.gate!r} already scales by g(x), and constant scaling is a frozen gate "
+                    "(He et al. 2016b, Sec. 3.1): use one or the other"
+                )
+
+
+def _zero_init(spec: NetSpec) -> Iterator[RuleViolation]:
+    """zero_init_residual starts F at 0; the block is then the identity only if nothing else acts on x."""
+    body = spec.body
+    if not body.zero_init_residual or not body.residual:
+        return
+    outputs = {
+        "shortcut_scale": f"{body.shortcut_scale} x (shortcut_scale = {body.shortcut_scale})",
+        "gate": f"(1 - g(x)) x (gate = {body.gate!r})",
+        "shortcut_dropout": f"x with elements dropped (shortcut_dropout = {body.shortcut_dropout})",
+    }
+    why = [output for field, output in outputs.items() if getattr(body, field) != Body.model_fields[field].default]
+    if body.resolved_placement == "bn_after_addition":
+        why.append("relu(bn(x)) (placement = 'bn_after_addition')")
+    if why:
+        yield ("body", "zero_init_residual"), (
+            f"cannot start each block as the identity: with F at zero a block outputs {', and '.join(why)}"
+        )

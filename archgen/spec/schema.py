@@ -35,10 +35,17 @@ Milestones = Annotated[tuple[Annotated[float, Strict(), Field(gt=0.0, lt=1.0)], 
 BlockKind = Literal["basic", "bottleneck", "preact_basic", "preact_bottleneck"]
 StemKind = Literal["cifar", "imagenet", "deep"]
 ShortcutOption = Literal["A", "B", "C"]
+# He et al. 2016b, Fig. 4 (a)-(e): where BN and ReLU sit around the addition.
+Placement = Literal[
+    "original", "bn_after_addition", "relu_before_addition", "relu_only_preactivation", "full_preactivation"
+]
+Gating = Literal["none", "exclusive", "shortcut_only"]  # He et al. 2016b, Fig. 2 (c) and (d)
 PaperNet = Literal[tuple(PAPER_NUMBERS)]  # type: ignore[valid-type]
 
 BOTTLENECK_BLOCKS = ("bottleneck", "preact_bottleneck")
 PREACT_BLOCKS = ("preact_basic", "preact_bottleneck")
+# Body fields that act on the shortcut (He et al. 2016b, Fig. 2): a plain net, having none, takes none of them.
+SHORTCUT_VARIANT_FIELDS = ("shortcut_scale", "branch_scale", "gate", "gate_bias", "shortcut_dropout")
 
 
 class _Frozen(BaseModel):
@@ -110,6 +117,22 @@ class Body(_Frozen):
     as torchvision's base_width (default 64)."""
     zero_init_residual: Bool = False
     """Start each residual branch's last BN at zero: every block begins as the identity (Goyal et al. 2017)."""
+    # He et al. 2016b ("Identity Mappings"): Fig. 4 / Table 2 move BN and ReLU around the addition; Fig. 2 /
+    # Table 1 put scales, gates or dropout on the shortcut of y = h(x) + F(x) (Eq. 1). Defaults: the original unit.
+    placement: Placement | None = None
+    """Where BN and ReLU sit around the addition (He et al. 2016b, Fig. 4): original, bn_after_addition,
+    relu_before_addition, relu_only_preactivation or full_preactivation; basic and bottleneck blocks only."""
+    shortcut_scale: Annotated[float, Strict(), Field(ge=0.0, le=10.0)] = 1.0
+    """Constant scaling: the shortcut is lambda x (He et al. 2016b, Eq. 6, Fig. 2b; Table 1 uses 0.5)."""
+    branch_scale: Annotated[float, Strict(), Field(gt=0.0, le=10.0)] = 1.0
+    """Constant scaling of F: F(x) times this (Table 1's "on F" column: 1 or 1 - lambda = 0.5, "frozen gating")."""
+    gate: Gating = "none"
+    """Gate g(x) = sigmoid(1x1 conv(x) + b_g): exclusive scales F by g and the shortcut by 1 - g (Fig. 2c);
+    shortcut_only scales only the shortcut by 1 - g (Fig. 2d)."""
+    gate_bias: Annotated[float, Strict(), Field(ge=-100.0, le=100.0)] | None = None
+    """Initial bias b_g of the gate's 1x1 conv (Table 1 tries 0 to -7; -6 is the paper's best); default 0."""
+    shortcut_dropout: Annotated[float, Strict(), Field(ge=0.0, lt=1.0)] = 0.0
+    """Dropout on the shortcut's output, a 0/1 mask whose expectation scales it by 1 - rate (Fig. 2f; Table 1: 0.5)."""
 
     @property
     def default_expansion(self) -> int:
@@ -123,6 +146,15 @@ class Body(_Frozen):
     @property
     def preact(self) -> bool:
         return self.block in PREACT_BLOCKS
+
+    @property
+    def resolved_placement(self) -> Placement:
+        """The placement of BN and ReLU: as written, else the block kind's own (preact_*: full pre-activation)."""
+        return self.placement or ("full_preactivation" if self.preact else "original")
+
+    @property
+    def resolved_gate_bias(self) -> float:
+        return 0.0 if self.gate_bias is None else self.gate_bias
 
     @property
     def bottleneck(self) -> bool:

@@ -1,12 +1,12 @@
 """The plan is the network: its layers are the built module's, one to one, and the analysis's counts over them
 equal the module's, for every shipped spec (STYLE.md 6; the redesign issue, part 2).
 
-Layers: module path, kind, shapes in and out (forward hooks), kernel, stride, groups, dropout rate, in the order the
-module registers them. Per part (stem, every stage, every block, head): parameters = the module's `numel()` sum;
-MACs = FlopCounterMode's conv/linear FLOPs / 2 at batch 1; acts = output elements of every conv, max-pool and
-linear layer (forward hooks); output shapes = what each part really returns. The modules are built on the meta
-device (shapes only), which counts exactly as real tensors do. tests/fuzz/test_fuzz_valid.py runs `measure` and
-`predicted` on random specs.
+Layers: module path, kind, shapes in and out (forward hooks), kernel, stride, groups, dropout rate, a gate's initial
+bias, in the order the module registers them. Per part (stem, every stage, every block, head): parameters = the
+module's `numel()` sum; MACs = FlopCounterMode's conv/linear FLOPs / 2 at batch 1; acts = output elements of every
+conv (a gate's too), max-pool and linear layer (forward hooks); output shapes = what each part really returns. The
+modules are built on the meta device (shapes only), which counts exactly as real tensors do.
+tests/fuzz/test_fuzz_valid.py runs `measure` and `predicted` on random specs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from archgen import NetSpec, analyze, build_model, load_spec, parse_spec
 from archgen.analysis import Complexity
 from archgen.compile import Network
-from archgen.compile.layers import PadShortcut
+from archgen.compile.layers import Gate, PadShortcut, ShortcutDropout
 from archgen.plan import LayerKind, plan
 from archgen.spec.library import shipped_specs
 
@@ -37,9 +37,10 @@ SPECS = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name fo
 KINDS: dict[type[nn.Module], str] = {
     nn.Conv2d: "conv", nn.BatchNorm2d: "bn", nn.ReLU: "relu", nn.MaxPool2d: "maxpool",
     nn.AdaptiveAvgPool2d: "global_avgpool", nn.AdaptiveMaxPool2d: "global_maxpool", nn.Flatten: "flatten",
-    nn.Dropout: "dropout", nn.Linear: "fc", nn.Identity: "identity", PadShortcut: "pad",
+    nn.Dropout: "dropout", nn.Linear: "fc", nn.Identity: "identity", PadShortcut: "pad", Gate: "gate",
+    ShortcutDropout: "shortcut_dropout",
 }
-ACTS = {"conv", "maxpool", "fc"}
+ACTS = {"conv", "maxpool", "fc", "gate"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Seen:
     stride: int
     groups: int
     rate: float
+    init_bias: float
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ def _chw(shape: torch.Size) -> tuple[int, ...]:
 def seen(path: str, module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Seen:
     return Seen(
         path, KINDS[type(module)], _chw(inputs[0].shape), _chw(out.shape), _square(getattr(module, "kernel_size", 1)),
-        _square(getattr(module, "stride", 1)), getattr(module, "groups", 1), getattr(module, "p", 0.0),
+        _square(getattr(module, "stride", 1)), getattr(module, "groups", 1),
+        getattr(module, "p", getattr(module, "rate", 0.0)), getattr(module, "initial_bias", 0.0),
     )
 
 
@@ -163,7 +166,8 @@ def predicted(complexity: Complexity) -> dict[str, Part]:
 def planned(spec: NetSpec) -> list[Seen]:
     """The plan's layers, described as `seen` describes a module's."""
     return [
-        Seen(path, layer.kind, layer.in_shape, layer.out_shape, layer.kernel, layer.stride, layer.groups, layer.rate)
+        Seen(path, layer.kind, layer.in_shape, layer.out_shape, layer.kernel, layer.stride, layer.groups, layer.rate,
+             layer.init_bias)
         for path, layer in plan(spec).layers()
     ]
 
