@@ -40,6 +40,34 @@ def _cifar(params: int, macs: int, paper_params: str, error: float | None) -> Pa
 
 _TABLE_1 = "He et al. 2016, Table 1; params as torchvision/timm"
 
+
+# Exact params and MACs of an ablation row, and what they are.
+_Counts = tuple[int, int, str]
+_RESNET110: _Counts = (1_727_962, 252_887_680, "ResNet-110's")
+# Gates: each of ResNet-110's 54 blocks adds g(x)'s 1x1 conv with a bias (He et al. 2016b, Sec. 3.1), strided
+# and widened where the block changes the shape: 18 x (16 x 16 + 16) + (16 x 32 + 32) + 17 x (32 x 32 + 32)
+# + (32 x 64 + 64) + 17 x (64 x 64 + 64) = 96,224 params; the same 1x1 convs as option C's, 13,893,632 MACs.
+_GATED: _Counts = (1_727_962 + 96_224, 252_887_680 + 13_893_632, "ResNet-110's and 54 gates'")
+_OPTION_C: _Counts = (1_826_202, 252_887_680 + 13_893_632, "ResNet-110's, option C")
+# The post-activation ResNet-164 has the pre-activation one's convs (247,646,720 MACs) and 896 more BN params: the
+# stem's 16 channels, every block's output rather than its input (256 - 16), the projections' 64 + 128 + 256, less
+# the head's 256; two each (gamma, beta).
+_POST_164: _Counts = (1_703_258 + 896, 247_646_720, "pre-activation ResNet-164's, 896 more BN")
+_PREACT_164: _Counts = (1_703_258, 247_646_720, "resnet164's")
+
+
+def _ablation(error: float | None, row: str, counts: _Counts = _RESNET110) -> PaperNumbers:
+    """A row of He et al. 2016b's Table 1 or 2: the CIFAR-10 test error, "the median accuracy of 5 runs" (Sec. 3.1),
+    or None where the row says "fail" ("when the test error is higher than 20%"), which the source then says.
+
+    Counts default to ResNet-110's (option A): scales, dropout and where BN and ReLU sit add no parameters or MACs.
+    """
+    params, macs, what = counts
+    outcome = "CIFAR-10 test error, median of 5 runs" if error is not None else "'fail': CIFAR-10 test error over 20%"
+    return PaperNumbers(params, round(macs / 1e9, 3), macs, None, None, error,
+                        f"He et al. 2016b, {row}: {outcome}; params and MACs: {what}")
+
+
 PAPER_NUMBERS: dict[str, PaperNumbers] = {
     # ImageNet, option B, stride in the bottleneck's 1x1 as in the paper ("v1").
     "resnet18": PaperNumbers(11_689_512, 1.814, 1_814_073_344, "11.7M", 1.8, None, _TABLE_1),
@@ -75,4 +103,26 @@ PAPER_NUMBERS: dict[str, PaperNumbers] = {
     "resnet1001": PaperNumbers(
         10_327_706, None, None, None, None, 4.62, "He et al. 2016b; its 10.2M params exclude BN (10,178,490)"
     ),
+    # He et al. 2016b, Table 1: ResNet-110 with each shortcut of Fig. 2 (and Table 2's first ResNet-110 row).
+    "resnet110-original": _ablation(6.61, "Table 1 and Table 2 (ResNet-110), original"),
+    "resnet110-scaling0": _ablation(None, "Table 1, constant scaling, 0 on the shortcut ('This is a plain net')"),
+    "resnet110-scaling0.5": _ablation(None, "Table 1, constant scaling, 0.5 on the shortcut, 1 on F"),
+    "resnet110-frozen-gating": _ablation(12.35, "Table 1, constant scaling, 0.5 on both ('frozen gating')"),
+    "resnet110-exclusive-gating-b0": _ablation(None, "Table 1, exclusive gating, init b_g = 0 to -5", _GATED),
+    "resnet110-exclusive-gating-b-6": _ablation(8.70, "Table 1, exclusive gating, init b_g = -6", _GATED),
+    "resnet110-exclusive-gating-b-7": _ablation(9.81, "Table 1, exclusive gating, init b_g = -7", _GATED),
+    "resnet110-shortcut-gating-b0": _ablation(12.86, "Table 1, shortcut-only gating, init b_g = 0", _GATED),
+    "resnet110-shortcut-gating-b-6": _ablation(6.91, "Table 1, shortcut-only gating, init b_g = -6", _GATED),
+    "resnet110-conv-shortcut": _ablation(12.22, "Table 1, 1x1 conv shortcut", _OPTION_C),
+    "resnet110-dropout-shortcut": _ablation(None, "Table 1, dropout shortcut (0.5)"),
+    # He et al. 2016b, Table 2: ResNet-110 and ResNet-164 with each placement of BN and ReLU of Fig. 4.
+    "resnet110-bn-after-addition": _ablation(8.17, "Table 2, ResNet-110, BN after addition"),
+    "resnet110-relu-before-addition": _ablation(7.84, "Table 2, ResNet-110, ReLU before addition"),
+    "resnet110-relu-only-preactivation": _ablation(6.71, "Table 2, ResNet-110, ReLU-only pre-activation"),
+    "resnet110-full-preactivation": _ablation(6.37, "Table 2, ResNet-110, full pre-activation"),
+    "resnet164-original": _ablation(5.93, "Table 2, ResNet-164, original", _POST_164),
+    "resnet164-bn-after-addition": _ablation(6.50, "Table 2, ResNet-164, BN after addition", _POST_164),
+    "resnet164-relu-before-addition": _ablation(6.14, "Table 2, ResNet-164, ReLU before addition", _POST_164),
+    "resnet164-relu-only-preactivation": _ablation(5.91, "Table 2, ResNet-164, ReLU-only pre-activation", _POST_164),
+    "resnet164-full-preactivation": _ablation(5.46, "Table 2, ResNet-164, full pre-activation", _PREACT_164),
 }

@@ -36,11 +36,18 @@ def rule_message(error: ErrorDetails, *, at: Loc = (), got: bool = True) -> str:
     if kind == "literal_error":
         choices = [str(choice) for choice in fields.literal_choices(loc)]
         hint, listed = did_you_mean(str(value), choices, cutoff=0.5), ", ".join(map(repr, choices))
+        if len(choices) > _MAX_LISTED:  # e.g. the paper networks a `reference` names: too many for one line
+            listed = f"{len(choices)} values, listed by `archgen schema --format markdown`"
+            return f"{show(value)} is not allowed{hint} (one of {listed})" if got else f"must be one of {listed}{hint}"
         return f"{show(value)} is not allowed{hint} (choose from {listed})" if got else f"must be one of {listed}{hint}"
     rule = _rule(kind, loc, str(error["msg"]))
     if not got or kind in {"too_long", "too_short"}:  # the length rules already count the items
         return rule
     return f"{rule}, got {show(value)}"
+
+
+# A closed set longer than this is not listed in a problem's one line, only counted.
+_MAX_LISTED = 16
 
 
 def _rule(kind: str, loc: Loc, message: str) -> str:

@@ -137,3 +137,73 @@ def test_paper_numbers_agree_with_reference_md() -> None:
         assert (PAPER_NUMBERS[f"resnet{n}"].params, PAPER_NUMBERS[f"resnet{n}"].macs) == (option_a, macs)
     for name, params in PREACT.items():
         assert PAPER_NUMBERS[name].params == params
+
+
+# He et al. 2016b ("Identity Mappings"), CIFAR-10 test error %, copied by hand from the paper: Table 1 (ResNet-110
+# with each shortcut of Fig. 2) and Table 2 (ResNet-110 and ResNet-164 with each placement of Fig. 4). None is
+# "fail": a test error "higher than 20%".
+IDENTITY_ERRORS = {
+    "resnet110-original": 6.61,
+    "resnet110-scaling0": None,  # 0 on the shortcut: "This is a plain net"
+    "resnet110-scaling0.5": None,
+    "resnet110-frozen-gating": 12.35,  # 0.5 on the shortcut and on F
+    "resnet110-exclusive-gating-b0": None,  # the row "init b_g = 0 to -5"
+    "resnet110-exclusive-gating-b-6": 8.70,
+    "resnet110-exclusive-gating-b-7": 9.81,
+    "resnet110-shortcut-gating-b0": 12.86,
+    "resnet110-shortcut-gating-b-6": 6.91,
+    "resnet110-conv-shortcut": 12.22,
+    "resnet110-dropout-shortcut": None,
+    "resnet110-bn-after-addition": 8.17,
+    "resnet110-relu-before-addition": 7.84,
+    "resnet110-relu-only-preactivation": 6.71,
+    "resnet110-full-preactivation": 6.37,
+    "resnet164-original": 5.93,
+    "resnet164-bn-after-addition": 6.50,
+    "resnet164-relu-before-addition": 6.14,
+    "resnet164-relu-only-preactivation": 5.91,
+    "resnet164-full-preactivation": 5.46,
+}
+
+
+def gates(widths: tuple[int, ...] = (16, 32, 64), blocks: int = 18, stem: int = 16) -> int:
+    """Params of a 1x1 conv with bias from each block's input to its output, as He et al. 2016b's g(x) is."""
+    total, channels = 0, stem
+    for width in widths:
+        for _ in range(blocks):
+            total, channels = total + channels * width + width, width
+    return total
+
+
+def test_every_identity_mappings_row_is_shipped_with_the_papers_error() -> None:
+    assert {name for name in PAPER_NUMBERS if name in IDENTITY_ERRORS} == set(IDENTITY_ERRORS)
+    for name, error in IDENTITY_ERRORS.items():
+        assert load_spec(name).reference == name
+        assert PAPER_NUMBERS[name].paper_error == error, name
+        assert ("'fail'" in PAPER_NUMBERS[name].source) == (error is None), name
+
+
+def identity_params() -> dict[str, int]:
+    """Scales, dropout and the placements of BN and ReLU add nothing to ResNet-110 (REFERENCE.md, option A); gates
+    add their 1x1 convs; the 1x1 conv shortcut is option C; the post-activation ResNet-164 has the pre-activation
+    one's convs and more BN: the stem's, each block's output instead of its input, the projections', not the head's."""
+    option_a, _, option_c, _ = CIFAR[110]
+    post_164 = PREACT["resnet164"] + 2 * (16 + (256 - 16) + (64 + 128 + 256) - 256)
+    params = {name: option_a if name.startswith("resnet110") else post_164 for name in IDENTITY_ERRORS}
+    gated = [name for name in IDENTITY_ERRORS if "gating-b" in name]
+    return params | dict.fromkeys(gated, option_a + gates()) | {
+        "resnet110-conv-shortcut": option_c, "resnet164-full-preactivation": PREACT["resnet164"]
+    }
+
+
+@pytest.mark.parametrize("name", sorted(IDENTITY_ERRORS))
+def test_identity_mappings_params_from_resnet110_and_resnet164(name: str) -> None:
+    assert analyze(load_spec(name)).params == identity_params()[name]
+
+
+def test_identity_mappings_counts_by_hand() -> None:
+    assert gates() == 96_224 and len([name for name in identity_params() if "gating-b" in name]) == 5
+    assert identity_params()["resnet164-original"] - PREACT["resnet164"] == 896
+    # the placements move layers, so every one has its net's MACs: ResNet-110's, or the pre-activation ResNet-164's
+    assert analyze(load_spec("resnet110-bn-after-addition")).macs == CIFAR[110][3]
+    assert analyze(load_spec("resnet164-relu-before-addition")).macs == analyze(load_spec("resnet164")).macs

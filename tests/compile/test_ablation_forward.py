@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from archgen import NetSpec, build_model, parse_spec
+from archgen import NetSpec, build_model, load_spec, parse_spec
 from archgen.compile import Network
 from archgen.compile.blocks import Block, PreActBlock
-from archgen.compile.layers import ShortcutDropout
+from archgen.compile.layers import Gate, ShortcutDropout
 
 Reference = Callable[[Any, Tensor], Tensor]
 
@@ -280,6 +280,17 @@ def test_shortcut_dropout_in_training_drops_about_half_the_shortcut() -> None:
 
 
 # --- gates start as the paper says ----------------------------------------------------------------------------
+
+
+def test_every_gate_starts_at_its_b_g_with_he_initialised_weights() -> None:
+    """Table 1's b_g is the gate's bias at the start; W_g is initialised "as in [23]" (He et al. 2015) as every conv."""
+    torch.manual_seed(0)
+    model = build_model(load_spec("resnet110-exclusive-gating-b-6"))
+    gates = [module for module in model.modules() if isinstance(module, Gate)]
+    assert len(gates) == 54 and all(torch.equal(g.bias, torch.full_like(g.bias, -6.0)) for g in gates)
+    weights = torch.cat([g.weight.flatten() for g in gates if g.out_channels == 64])
+    assert abs(weights.std().item() / (2 / 64) ** 0.5 - 1) < 0.05  # kaiming_normal_, fan_out = 64 x 1 x 1
+    assert Gate(64, 64, 1, -6.0).bias.ne(-6.0).all()  # control: only `initialise` sets b_g
 
 
 @pytest.mark.parametrize(("bias", "low", "high"), [(0.0, 0.45, 0.55), (-6.0, 0.98, 1.0)])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_plan_matches_module import observe, planned, predicted
 
-from archgen import NetSpec, analyze, parse_spec
+from archgen import NetSpec, analyze, load_spec, parse_spec
 from archgen.plan import BlockPlan, plan
 from archgen.spec.schema import Placement
 
@@ -100,6 +100,11 @@ def test_full_preactivation_is_the_preact_block(block: str, shortcut: str) -> No
     assert plan(small(block, shortcut, placement="full_preactivation")) == plan(small(f"preact_{block}", shortcut))
 
 
+def test_the_shipped_full_preactivation_resnet164_is_resnet164() -> None:
+    assert plan(load_spec("resnet164-full-preactivation")) == plan(load_spec("resnet164"))
+    assert plan(load_spec("resnet110-original")) == plan(load_spec("resnet110"))
+
+
 def test_a_pre_activation_projection_reads_the_pre_activated_input_and_keeps_its_bn_only_with_relu_only() -> None:
     """"these projection shortcuts are also with pre-activation" (appendix); (d) keeps BN after every conv."""
     relu_only = first_blocks(small("bottleneck", "B", placement="relu_only_preactivation"))[0]
@@ -150,6 +155,9 @@ def test_a_plain_net_keeps_its_placement_and_has_no_shortcut() -> None:
 def test_later_blocks_share_their_gate_as_their_other_layers() -> None:
     stage = plan(small(gate="exclusive")).stages[1]
     assert stage.blocks[1].repeats(stage.blocks[0]) is False and stage.blocks[1].gate is not None
+    network = plan(load_spec("resnet110-exclusive-gating-b-6"))
+    later = network.stages[2].blocks[1:]
+    assert all(block.repeats(later[0]) and block.gate is later[0].gate for block in later)
 
 
 # --- every variant: the analysis is the built module ---------------------------------------------------------

@@ -145,3 +145,13 @@ def test_every_new_field_has_a_description() -> None:
     for field in ("placement", *SHORTCUT_VARIANT_FIELDS):
         description = Body.model_fields[field].description or ""
         assert "He et al. 2016b" in description or "Fig. 2" in description or "Table 1" in description, field
+
+
+def test_a_misspelt_reference_is_one_short_line_among_many_networks() -> None:
+    """The paper networks a `reference` names (43 with the ablation rows) are counted, not listed, in the line."""
+    data = {**_spec(), "reference": "resnet110-exclusive-gating-b6"}
+    [message] = _messages(data)
+    assert message.startswith("reference: string 'resnet110-exclusive-gating-b6' is not allowed; did you mean "
+                              "'resnet110-exclusive-gating-b-6'")
+    assert message.endswith("values, listed by `archgen schema --format markdown`)") and len(message) < 300
+    assert _messages(_spec(gate="highway"))[0].endswith("(choose from 'none', 'exclusive', 'shortcut_only')")
