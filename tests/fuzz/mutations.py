@@ -33,6 +33,16 @@ SHIPPED: dict[str, str] = {name: _shipped_text(path) for name, path in sorted(sh
 HUGE = [0, -1, -(2**63), 2**31, 2**32, 2**63 - 1, 2**63, 2**64, 10**30, 10**400]
 NASTY_STRINGS = ["", " ", "x" * 10_000, "\u202eevil", "a\u200bb", "\x00", "\n", "../../etc/passwd", "basic\t"]
 BLOCKS = ["basic", "bottleneck", "preact_basic", "preact_bottleneck", "Basic", "resnet", "torch.nn.Conv2d", ""]
+# He et al. 2016b's ablation fields, with values each field takes and some it refuses (or that contradict others).
+ABLATIONS: dict[str, list[Any]] = {
+    "placement": ["original", "bn_after_addition", "relu_before_addition", "relu_only_preactivation",
+                  "full_preactivation", "pre_activation", "Original", ""],
+    "gate": ["none", "exclusive", "shortcut_only", "shortcut-only", "highway", True],
+    "gate_bias": [0.0, -6.0, -7.0, 6.0, -101.0, 1e308, -6, "-6"],
+    "shortcut_scale": [1.0, 0.5, 0.0, 2.0, -0.5, 11.0, 1],
+    "branch_scale": [1.0, 0.5, 0.0, -1.0, 10.0],
+    "shortcut_dropout": [0.0, 0.5, 0.99, 1.0, -0.1, 2.0, 0, True],
+}
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,22 @@ def wrong_block(rng: random.Random, data: dict[str, Any]) -> Mutant | None:
     return Mutant(tomli_w.dumps(data), f"block {body['block']!r}")
 
 
+def wrong_ablation(rng: random.Random, data: dict[str, Any]) -> Mutant | None:
+    """Set one to three of He et al. 2016b's fields: a placement on a pre-activation block, a gate bias without a
+    gate, a dropout ratio of 1, a gate beside a constant scale, zero-init with a gate, or a valid variant."""
+    body = data.setdefault("body", {})
+    if not isinstance(body, dict):
+        return None
+    fields = rng.sample(sorted(ABLATIONS), rng.randint(1, 3))
+    for field in fields:
+        body[field] = rng.choice(ABLATIONS[field])
+    if rng.random() < 0.2:
+        body["zero_init_residual"] = True
+    if rng.random() < 0.2:
+        body["residual"] = False
+    return Mutant(tomli_w.dumps(data), f"ablation {', '.join(fields)}")
+
+
 # --- text mutations ----------------------------------------------------------------------------------
 
 
@@ -179,7 +205,7 @@ def shuffle_lines(rng: random.Random, text: str) -> Mutant | None:
 
 
 DATA_MUTATIONS: list[Callable[[random.Random, dict[str, Any]], Mutant | None]] = [
-    drop_key, retype, out_of_range, misspell, wrong_block
+    drop_key, retype, out_of_range, misspell, wrong_block, wrong_ablation
 ]
 TEXT_MUTATIONS: list[Callable[[random.Random, str], Mutant | None]] = [
     duplicate_line, splice_junk, truncate, shuffle_lines

@@ -18,7 +18,7 @@ import tomli
 from fuzz_settings import examples, load_or_located
 from hypothesis import given
 from hypothesis import strategies as st
-from mutations import SHIPPED, Mutant, misspell, mutate, out_of_range
+from mutations import SHIPPED, Mutant, misspell, mutate, out_of_range, wrong_ablation
 
 from archgen.analysis import analyze
 from archgen.errors import Problem
@@ -71,6 +71,21 @@ def test_the_mutations_produced_both_outcomes() -> None:
         test_mutated_shipped_specs()
         test_misspelled_keys_get_a_did_you_mean()
     assert OUTCOMES["invalid"] > 100 and OUTCOMES["valid"] > 5 and OUTCOMES["did-you-mean"] > 20, OUTCOMES
+
+
+def test_ablation_mutants_are_located_problems_or_valid_specs(tmp_path: Path) -> None:
+    """He et al. 2016b's fields set at random on a post-, a pre-activation and a gated net: each mutant is refused
+    with located problems or analyses and writes back; both happen (a control on the mutation itself)."""
+    outcomes: Counter[str] = Counter()
+    for seed in range(120):
+        rng = random.Random(seed)
+        base = rng.choice(["resnet20", "resnet164", "resnet110-exclusive-gating-b-6", "resnet164-original"])
+        mutant = wrong_ablation(rng, tomli.loads(SHIPPED[base]))
+        assert mutant is not None
+        spec, problems = _check(mutant.text, folder=tmp_path)
+        outcomes["valid" if spec is not None else "invalid"] += 1
+        assert spec is not None or problems, mutant.kind
+    assert outcomes["valid"] > 5 and outcomes["invalid"] > 30, outcomes
 
 
 def test_the_did_you_mean_check_can_fail(tmp_path: Path) -> None:

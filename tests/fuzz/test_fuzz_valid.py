@@ -1,8 +1,9 @@
 """Properties of randomly generated small valid specs: the analysis equals the built module, and
 validate -> dump -> load round-trips to an equal spec, with a dump that is a fixed point.
 
-Every block kind, stem, shortcut option, residual or plain, groups, both body forms, head and recipe
-fields. `pytest tests/fuzz --hypothesis-profile=deep` runs 40x the examples (see fuzz_settings.py).
+Every block kind, stem, shortcut option, residual or plain, groups, both body forms, He et al. 2016b's placements
+of BN and ReLU and shortcut variants (scales, gates, dropout), head and recipe fields. `pytest tests/fuzz
+--hypothesis-profile=deep` runs 40x the examples (see fuzz_settings.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ from test_complexity_matches_module import measure, predicted  # the per-shipped
 OUTCOMES: Counter[str] = Counter()
 SIZES = {"cifar": st.integers(4, 24), "imagenet": st.integers(8, 48), "deep": st.integers(8, 48)}
 BLOCKS = ["basic", "bottleneck", "preact_basic", "preact_bottleneck"]
+PLACEMENTS = ["original", "bn_after_addition", "relu_before_addition", "relu_only_preactivation", "full_preactivation"]
+# He et al. 2016b, Table 1's shortcuts (and none): each a few body fields.
+SHORTCUT_VARIANTS: list[dict[str, Any]] = [
+    {}, {}, {"shortcut_scale": 0.5}, {"shortcut_scale": 0.5, "branch_scale": 0.5}, {"gate": "exclusive"},
+    {"gate": "shortcut_only"}, {"shortcut_dropout": 0.5}, {"shortcut_dropout": 0.25, "branch_scale": 2.0},
+]
 
 
 @st.composite
@@ -51,6 +58,12 @@ def small_specs(draw: st.DrawFn) -> dict[str, Any]:
         widths = st.integers(1, 6).map(lambda w: w * groups)
         stage = st.fixed_dictionaries({"depth": st.integers(1, 2), "width": widths, "stride": st.integers(1, 3)})
         body["stages"] = draw(st.lists(stage, min_size=1, max_size=3))
+    if not block.startswith("preact") and draw(st.booleans()):
+        body["placement"] = draw(st.sampled_from(PLACEMENTS))
+    if body["residual"]:
+        body.update(draw(st.sampled_from(SHORTCUT_VARIANTS)))
+        if body.get("gate", "none") != "none" and draw(st.booleans()):
+            body["gate_bias"] = draw(st.floats(-10.0, 10.0))
     if block.endswith("bottleneck"):
         body.update(draw(st.fixed_dictionaries({}, optional={
             "expansion": st.integers(1, 4), "stride_at": st.sampled_from(["1x1", "3x3"]),
@@ -81,6 +94,8 @@ def _valid(data: dict[str, Any]) -> NetSpec:
         assume(False)
         raise
     OUTCOMES["valid"] += 1
+    body = spec.body
+    OUTCOMES["ablation"] += body.placement is not None or body.gate != "none" or body.shortcut_dropout > 0
     return spec
 
 
@@ -117,6 +132,7 @@ def test_most_generated_specs_were_valid() -> None:
     if not OUTCOMES:  # it ran in another pytest-xdist worker
         test_dump_load_round_trips_and_dump_is_a_fixed_point()
     assert OUTCOMES["valid"] > 100 and OUTCOMES["valid"] > OUTCOMES["refused"], OUTCOMES
+    assert OUTCOMES["ablation"] > 20, OUTCOMES  # He et al. 2016b's placements, gates and dropout among them
 
 
 def test_the_oracle_sees_a_wrong_analysis() -> None:
