@@ -65,7 +65,7 @@ def _files(source: DataSource, *, size: int) -> ImageData | StreamedData:
         return stream.open_shards(str(source.path), str(source.val), size=size, source=str(source))
     listing = stream.list_folder(source.path, source=str(source))
     if source.kind == "stream":
-        return stream.open_folder(listing, size=size, why="stream: asked for")
+        return stream.open_folder(listing, size=size, why="as stream: asks")
     images = listing.images()
     if folder.fits_in_memory(images, size=size, sample=sample(len(images), stream.SAMPLE, seed=stream.SAMPLE_SEED)):
         return folder.load_folder_data(source.path, size=size)

@@ -9,6 +9,7 @@ loaders. Knows nothing of orders or training.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import traceback
@@ -117,7 +118,7 @@ class WorkerPool:
         self.loader = DataLoader(  # a request stands where a batch sampler's list of indices would
             reader, batch_sampler=self.feed, num_workers=workers, collate_fn=_whole, pin_memory=pin,  # type: ignore[arg-type]
             persistent_workers=workers > 0, prefetch_factor=PREFETCH if workers else None,
-            timeout=TIMEOUT_SECONDS if workers else 0, worker_init_fn=_leave_interrupts_to_the_main_process,
+            timeout=TIMEOUT_SECONDS if workers else 0, worker_init_fn=_start_worker,
         )
 
     def run(self, requests: list[Request]) -> Iterator[Piece]:
@@ -155,10 +156,13 @@ def _whole(piece: Piece) -> Piece:
     return piece  # made whole by __getitems__: nothing to collate
 
 
-def _leave_interrupts_to_the_main_process(worker: int) -> None:
+def _start_worker(worker: int) -> None:
     """Ctrl-C in a terminal reaches every process of the group: the main one finishes its step and checkpoints,
-    which needs the workers alive (they end with it)."""
+    which needs the workers alive (they end with it). The objects inherited from the main process are frozen out
+    of the garbage collector: its passes would write to every one of them, copying the parent's whole heap into
+    each worker page by page (as Instagram found of forked Python servers)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()
 
 
 def default_workers() -> int:
