@@ -5,6 +5,7 @@ Imports no torch: the search's budget filter and `archgen validate` rely on it b
 
 from archgen.analysis.budget import BudgetCheck, budget_check, check_budget
 from archgen.analysis.complexity import Complexity, Cost, PartCost, StageCost, analyze, conv_out, layer_cost
+from archgen.analysis.footprint import Footprint, footprint
 from archgen.analysis.limits import MAX_PARAMS, size_limit_check
 
 # Every check beyond the language's own rules that a spec must pass before anything is built;
@@ -17,12 +18,14 @@ __all__ = [
     "BudgetCheck",
     "Complexity",
     "Cost",
+    "Footprint",
     "PartCost",
     "StageCost",
     "analyze",
     "budget_check",
     "check_budget",
     "conv_out",
+    "footprint",
     "layer_cost",
     "size_limit_check",
 ]
