@@ -1,4 +1,5 @@
-"""Budgets of a search space, checked before any trial runs: is there a point within max_params and max_macs?
+"""Budgets of a search space, checked before any trial runs: is there a point within max_params, max_macs and
+max_activations?
 
 A spec check (`SPEC_CHECKS`): exact analysis of the space's corners, no torch, no Optuna.
 """
@@ -24,11 +25,14 @@ class BudgetCheck:
 
 
 def check_budget(space: SearchSpace, cost: Complexity) -> BudgetCheck:
-    """`cost` against `space.max_params` and `space.max_macs`."""
+    """`cost` against `space.max_params`, `space.max_macs` and `space.max_activations`."""
     if space.max_params is not None and cost.params > space.max_params:
         return BudgetCheck(False, "max_params", f"{cost.params:,} params > max_params {space.max_params:,}")
     if space.max_macs is not None and cost.macs > space.max_macs:
         return BudgetCheck(False, "max_macs", f"{cost.macs:,} MACs > max_macs {space.max_macs:,}")
+    if space.max_activations is not None and cost.acts > space.max_activations:
+        return BudgetCheck(False, "max_activations",
+                           f"{cost.acts:,} activations > max_activations {space.max_activations:,}")
     return BudgetCheck(True)
 
 
@@ -39,7 +43,7 @@ def budget_check(spec: NetSpec) -> list[RuleViolation]:
     when there are more such corners than `corner_points` enumerates, nothing is claimed.
     """
     space = spec.search
-    if space is None or (space.max_params is None and space.max_macs is None):
+    if space is None or (space.max_params is None and space.max_macs is None and space.max_activations is None):
         return []
     points, complete = corner_points(space)
     specs, _ = valid_points(spec, points)
@@ -48,7 +52,7 @@ def budget_check(spec: NetSpec) -> list[RuleViolation]:
     costs = [analyze(point) for point in specs]
     if any(check_budget(space, cost).fits for cost in costs):
         return []
-    cheapest = min(costs, key=lambda cost: (cost.params, cost.macs))
+    cheapest = min(costs, key=lambda cost: (cost.params, cost.macs, cost.acts))
     verdict = check_budget(space, cheapest)
     return [
         (

@@ -92,6 +92,9 @@ class SearchSpace(_Frozen):
     """Budget: no trial trains a network with more parameters; checked by analysis before anything is built."""
     max_macs: Annotated[int, Strict(), Field(ge=1)] | None = None
     """Budget: no trial trains a network with more multiply-accumulates per image."""
+    max_activations: Annotated[int, Strict(), Field(ge=1)] | None = None
+    """Budget: no trial trains a network with more activations per image: output elements of its convs, windowed
+    pools and classifier (pycls's count, `archgen.analyze(spec).acts`), what its training memory grows with."""
     sampler: SamplerKind | None = None
     """tpe, nsga2 (multi-objective), grid (every point, needs finite ranges), random or qmc; default: tpe, or
     nsga2 for several objectives."""
