@@ -1,5 +1,6 @@
-"""`archgen build`: a spec's stages, shapes, params and MACs (no torch); `--export` compiles and writes it,
-with freshly initialised weights or a run's trained ones (`--weights RUN/weights.safetensors`)."""
+"""`archgen build`: a spec's stages, shapes, params and MACs (no torch), and with `--batch-size` its training memory;
+`--export` compiles and writes it, with freshly initialised weights or a run's trained ones
+(`--weights RUN/weights.safetensors`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from archgen.analysis.footprint import Precision
 from archgen.cli.app import ForceOption, PlainOption, SpecArgument, app
 
 if TYPE_CHECKING:
@@ -35,10 +37,17 @@ def build(
                      "not freshly initialised ones.", dir_okay=False, show_default=False),
     ] = None,
     force: ForceOption = False,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", help="Also estimate the memory of training at this batch (per process): params, grads, "
+        "optimiser state, activations kept for backward, total.", min=1, max=65536, show_default=False)] = None,
+    precision: Annotated[Precision, typer.Option(
+        "--precision", help="The estimate's precision: float32 (as on a CPU) or bf16 (autocast on a GPU).",
+    )] = "float32",
 ) -> None:
     """Print a spec's per-stage table: blocks, output shape, params and MACs (FLOPs = 2 x MACs).
 
-    For a paper network, the published numbers are printed beside archgen's. Never builds the
+    For a paper network, the published numbers are printed beside archgen's. With --batch-size, the
+    estimated training memory follows the table (the recipe's optimiser). Never builds the
     net unless --export is given. Without --weights the export holds freshly initialised weights with
     BN statistics estimated on random inputs (so that even ResNet-1202's eval outputs are finite and
     the file can be checked against torch). An existing --out file is replaced only with --force.
@@ -52,6 +61,9 @@ def build(
     if weights is not None and export is None:
         raise typer.BadParameter("--weights is what --export writes; give --export FORMAT --out FILE too",
                                  param_hint="--weights")
+    if precision != "float32" and batch_size is None:
+        raise typer.BadParameter("--precision is the memory estimate's; give --batch-size too",
+                                 param_hint="--precision")
     if out is not None:
         from archgen.files import refuse_existing
 
@@ -60,10 +72,16 @@ def build(
     if plain:
         net = plain_counterpart(net)
     complexity = analyze(net)
+    memory = None
+    if batch_size is not None:
+        from archgen.analysis.footprint import footprint
+
+        memory = footprint(net, batch_size=batch_size, precision=precision,
+                           device="cuda" if precision == "bf16" else "cpu")
     if json:
-        typer.echo(build_json(complexity, net), nl=False)
+        typer.echo(build_json(complexity, net, memory=memory), nl=False)
     else:
-        _console().print(build_report(complexity, net, blocks=blocks))
+        _console().print(build_report(complexity, net, blocks=blocks, memory=memory))
     if export is not None and out is not None:
         _export(net, export, out, weights=weights, quiet=json, force=force)
 

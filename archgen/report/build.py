@@ -1,7 +1,7 @@
 """`archgen build`'s output: the per-stage table, the paper's numbers beside archgen's, and the same facts as JSON.
 
-Renders a `Complexity` the analysis computed; counts nothing itself. MACs are multiply-accumulates
-of convs and the classifier; FLOPs are printed only as 2 x MACs, and say so.
+Renders a `Complexity` (and a training `Footprint`) the analysis computed; counts nothing itself. MACs are
+multiply-accumulates of convs and the classifier; FLOPs are printed only as 2 x MACs, and say so.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from archgen.analysis import Complexity, PartCost, StageCost
+from archgen.analysis.footprint import OPTIMIZER_COPIES, Footprint
 from archgen.reference import PAPER_NUMBERS, PaperNumbers
 from archgen.spec.schema import NetSpec
 
@@ -36,9 +37,13 @@ class ReferenceCheck:
     matches: bool | None
 
 
-def build_report(complexity: Complexity, spec: NetSpec, *, blocks: bool = False) -> RenderableType:
-    """The stage table with its totals and, for a paper network, the reference table."""
+def build_report(complexity: Complexity, spec: NetSpec, *, blocks: bool = False,
+                 memory: Footprint | None = None) -> RenderableType:
+    """The stage table with its totals, the training memory at a batch size if given, and, for a paper network,
+    the reference table."""
     parts: list[RenderableType] = [stage_table(complexity, spec, blocks=blocks)]
+    if memory is not None:
+        parts += [Text(""), memory_table(memory)]
     numbers = PAPER_NUMBERS.get(spec.reference or "")
     if numbers is not None and spec.reference is not None:
         checks = reference_checks(complexity, numbers)
@@ -81,6 +86,46 @@ def stage_table(complexity: Complexity, spec: NetSpec, *, blocks: bool = False) 
     return table
 
 
+# The estimate's parts, as the memory table and the JSON name them.
+_MEMORY_ROWS = (
+    ("params", "params and BN statistics"),
+    ("grads", "grads"),
+    ("optimizer_state", "optimiser state"),
+    ("activations", "activations kept for backward"),
+    ("batch", "batch (images, labels)"),
+    ("workspace", "backward workspace"),
+    ("allocator", "allocator's retained memory"),
+    ("framework", "framework"),
+)
+
+
+_DEVICES = {"cpu": "CPU", "cuda": "GPU"}
+
+
+def memory_table(memory: Footprint) -> Table:
+    """The training memory estimate, part by part, for one process at one batch size."""
+    copies = OPTIMIZER_COPIES[memory.optimizer]
+    where = f"{memory.precision}{' autocast' if memory.precision == 'bf16' else ''} on a {_DEVICES[memory.device]}"
+    labels = dict(_MEMORY_ROWS, optimizer_state=f"optimiser state ({memory.optimizer}: {copies} "
+                                                f"cop{'y' if copies == 1 else 'ies'})")
+    table = Table(title=f"training memory · batch {memory.batch_size} · {where}",
+                  caption="the estimated peak of one eager training step",
+                  box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left", padding=(0, 1), pad_edge=False,
+                  collapse_padding=True)
+    for header in ("", "bytes", ""):
+        table.add_column(header, justify="left" if not header else "right", no_wrap=True)
+    for field, label in labels.items():
+        value = getattr(memory, field)
+        table.add_row(label, f"{value:,}", _bytes(value), end_section=field == "framework")
+    table.add_row("total", f"{memory.total:,}", _bytes(memory.total), style="bold")
+    return table
+
+
+def _bytes(count: int) -> str:
+    """Bytes for people: `3.9 GiB`, `120.5 MiB`."""
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
 def reference_table(name: str, checks: tuple[ReferenceCheck, ...]) -> Table:
     """Each published number beside archgen's, with ✓ or ✗ where they can be compared."""
     table = Table(title=f"reference: {name}", box=box.SIMPLE_HEAD, title_justify="left",
@@ -121,8 +166,9 @@ def _printed(quantity: str, ours: float, printed: str, unit: str) -> ReferenceCh
     return ReferenceCheck(quantity, f"{ours:.3f}{unit}", f"{printed}{unit}", matches)
 
 
-def build_json(complexity: Complexity, spec: NetSpec) -> str:
-    """The same facts as the table, for scripts: totals, stem, stages with their blocks, head, reference."""
+def build_json(complexity: Complexity, spec: NetSpec, *, memory: Footprint | None = None) -> str:
+    """The same facts as the table, for scripts: totals, stem, stages with their blocks, head, reference; and the
+    training memory in bytes when a batch size was given."""
     data: dict[str, Any] = {
         "name": complexity.name,
         "input_shape": list(complexity.input_shape),
@@ -138,6 +184,10 @@ def build_json(complexity: Complexity, spec: NetSpec) -> str:
         "head": _part(complexity.head),
         "reference": _reference(complexity, spec),
     }
+    if memory is not None:
+        data["memory"] = {"batch_size": memory.batch_size, "precision": memory.precision, "device": memory.device,
+                          "optimizer": memory.optimizer, **{field: getattr(memory, field) for field, _ in _MEMORY_ROWS},
+                          "total": memory.total}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
