@@ -8,7 +8,7 @@
 #
 # Two trainings run at a time with one thread each: these small nets gain little from a second
 # thread, so two cores finish the four runs sooner this way. About 3.5 minutes on 2 cores
-# (208 s measured, docs/degradation.md).
+# (208 s measured on idle cores; docs/degradation.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/degradation-$(date +%Y%m%d-%H%M%S)}
