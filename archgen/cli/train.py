@@ -36,8 +36,10 @@ def train(
     )] = None,
     data: Annotated[str | None, typer.Option("--data", "-d", help=DATA_HELP, show_default=False)] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", "-e", help="Epochs (default: the spec's).", min=1)] = None,
-    batch_size: Annotated[int | None, typer.Option(
-        "--batch-size", "-b", help="Images per step over all processes (default: the spec's).", min=1)] = None,
+    batch_size: Annotated[str | None, typer.Option(
+        "--batch-size", "-b", help="Images per step over all processes (default: the spec's), or auto: the largest "
+        "power of two whose estimated training memory fits on the device.", show_default=False,
+        callback=lambda text: (_batch_size(text), text)[1])] = None,  # refused before anything is loaded
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the spec's).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps.")] = "auto",
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the spec's, 0).", min=0)] = None,
@@ -70,9 +72,10 @@ def train(
                 folder = RunFolder.open(resume)
                 result = train(folder.spec(), resume=folder, device=device, compile=compile, listener=show)
             else:
-                recipe = with_recipe(_load(spec or DEFAULT_SPEC), data=data, epochs=epochs, batch_size=batch_size,
-                                     lr=lr, seed=seed)
-                result = train(recipe, out=out, device=device, compile=compile, listener=show)
+                recipe = with_recipe(_load(spec or DEFAULT_SPEC), data=data, epochs=epochs,
+                                     batch_size=_batch_size(batch_size), lr=lr, seed=seed)
+                result = train(recipe, out=out, device=device, compile=compile, listener=show,
+                               auto_batch=batch_size == "auto")
     except TrainingStopped as stopped:
         console.print(f"[yellow]{escape(str(stopped))}[/yellow]")
         raise typer.Exit(EXIT_SIGNAL_BASE + stopped.signal_number if stopped.signal_number else 1) from None
@@ -80,6 +83,15 @@ def train(
         console.print(escape(str(finished)))
         return
     _finish(console, result)
+
+
+def _batch_size(text: str | None) -> int | None:
+    """--batch-size as a number; None for the spec's or for auto (which the trainer resolves on the device)."""
+    if text is None or text == "auto":
+        return None
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise typer.BadParameter(f"must be a positive integer or auto, got {text!r}", param_hint="--batch-size")
+    return int(text)
 
 
 def _load(spec: str) -> NetSpec:

@@ -24,6 +24,7 @@ from archgen.compile import build_model
 from archgen.data import Loaders, load_data, make_loaders
 from archgen.devices import select_device
 from archgen.errors import ArchgenError, Problem, RunError, SpecError
+from archgen.pipeline.device_memory import check_memory, with_largest_batch
 from archgen.pipeline.fitting import Fitted, fit_to_data
 from archgen.pipeline.result import Listener, Plan, TrainResult
 from archgen.pipeline.resume import check_fits, check_same_data, check_unedited
@@ -73,12 +74,15 @@ def train(
     compile: bool | CompileMode | None = None,
     listener: Listener | None = None,
     checkpoint_seconds: float | None = CHECKPOINT_SECONDS,
+    auto_batch: bool = False,
 ) -> TrainResult:
     """Train `spec` on the data its recipe names (`with_recipe` applies a run's overrides).
 
     out: create a run folder `out/<name>-<time>/` and write it as training goes; resume: continue this run
     folder (whose spec.toml `spec` is) from its newest good checkpoint; neither: write nothing (search trials).
     The listener hears the plan, progress and every epoch, and may raise anything (a pruned trial) to stop.
+    auto_batch: train at the largest power-of-two batch whose estimated memory fits on the device, not the recipe's.
+    A batch that cannot fit is refused before the first step (InsufficientMemory).
     Raises NonFiniteLoss, OutOfMemory, TrainingStopped, DataError, SpecError, RunError (all ArchgenError).
     """
     listener, recipe, processes = listener or Listener(), spec.train, processes_from_env()
@@ -88,13 +92,16 @@ def train(
         with _reproducible(where, recipe.seed):
             # 1. the spec fitted to its data: channels, classes (and the size, if the strides need it) follow it
             fitted = fit_to_data(spec, load_data(recipe.data, size=spec.input.size, seed=recipe.seed))
-            spec = fitted.spec
+            if auto_batch:  # the largest power-of-two batch the device holds, by the memory estimate
+                fitted = with_largest_batch(fitted, where, world=processes.world)
+            spec, recipe = fitted.spec, fitted.spec.train
             # 2. the loaders: this process's shard, normalised by the training split's statistics
             loaders = make_loaders(fitted.data, batch_size=_per_process(recipe.batch_size, processes),
                                    augment=recipe.augment, seed=recipe.seed, device=where, rank=processes.rank,
                                    world=processes.world)
             # 3. the build: the network on its device with its optimiser, schedule, and maybe one CUDA graph a step
             engine, notes = _engine(spec, loaders, where, processes, compile)
+            check_memory(spec, engine, loaders.train)  # a batch that cannot fit is refused before anything is written
             # 4. resume or start: the run folder, and the state training continues from
             folder, state, resumed = _resume_or_start(fitted, out=out, resume=resume, engine=engine,
                                                       processes=processes)
