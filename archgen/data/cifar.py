@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from archgen.data.images import ImageData, Split
+from archgen.data.images import ImageData, Split, files_fingerprint
 from archgen.errors import DataError, printable
 from archgen.memory import allocating, size
 
@@ -60,7 +60,8 @@ def load_cifar10_data(root: Path) -> ImageData:
         val = Split(*_read_batch(folder / TEST_FILE))
     if not len(labels):
         raise DataError(f"cifar10:{printable(str(root))}: the training batches hold no images")
-    return ImageData(source=f"cifar10:{root}", train=Split(images, labels), val=val, class_names=CLASS_NAMES)
+    return ImageData(source=f"cifar10:{root}", train=Split(images, labels), val=val, class_names=CLASS_NAMES,
+                     files=files_fingerprint([folder / name for name in (*TRAIN_FILES, TEST_FILE)], folder))
 
 
 def _batches_folder(root: Path) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from archgen.data.images import ImageData, Split, resize_bytes
+from archgen.data.images import ImageData, Split, files_fingerprint, resize_bytes
 from archgen.errors import DataError, printable
 from archgen.memory import allocating
 from archgen.memory import size as size_of  # `size` is the size asked for, here
@@ -79,7 +79,9 @@ def load_folder_data(root: Path, *, size: int) -> ImageData:
             train = _decode(train_files, survey.channels, target, load.workers)
             val = _decode(val_files, survey.channels, target, load.workers)
     native_size = None if survey.native else size
-    return ImageData(source=f"imagefolder:{root}", train=train, val=val, class_names=classes, native_size=native_size)
+    fingerprint = files_fingerprint([path for path, _ in train_files + val_files], root)
+    return ImageData(source=f"imagefolder:{root}", train=train, val=val, class_names=classes, native_size=native_size,
+                     files=fingerprint)
 
 
 def fits_in_memory(images: Sequence[Path], *, size: int, sample: Sequence[int]) -> bool:

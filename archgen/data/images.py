@@ -5,8 +5,12 @@ Every source loads into this; loaders, resizing and normalisation read it. Knows
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -134,3 +138,15 @@ def level_counts(images: Tensor) -> Tensor:
             plane = images[start : start + rows, channel].reshape(-1)  # (n H W,) uint8
             counts[channel] += torch.bincount(plane, minlength=LEVELS)
     return counts
+
+
+def files_fingerprint(paths: Sequence[Path], root: Path) -> str:
+    """The files' names (relative to `root`) and sizes, hashed: what a resume checks is unchanged, without reading
+    a pixel (the streamed catalogs write the same)."""
+    digest, total = hashlib.sha256(), 0
+    for path in paths:
+        size = path.stat().st_size
+        total += size
+        digest.update(os.fsencode(path.relative_to(root)))
+        digest.update(b"\0%d\n" % size)
+    return f"{len(paths):,} files, {total:,} bytes, sha256 {digest.hexdigest()[:16]}"
