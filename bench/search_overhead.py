@@ -2,7 +2,8 @@
 
 Both loops propose the same space and "train" with the same instant fake trainer, so what is measured is
 the machinery alone: archgen's claim lock, stale-trial reaping, budget analysis, spec parsing, user
-attributes and journal storage, against `study.optimize` on the same journal storage.
+attributes, each trained trial's TensorBoard events and journal storage, against `study.optimize` on the same
+journal storage (torch, which TensorBoard's writer needs, is imported before the clock starts, as a worker does).
 
     .venv/bin/python bench/search_overhead.py --trials 60
 """
@@ -22,17 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "search"))
 
 import archgen  # noqa: E402
-from archgen.search import SearchConfig, resolve_spec, run_search, storage_spec  # noqa: E402
-from archgen.search.proposal import point_spec, suggest  # noqa: E402
+from archgen.search import SearchConfig, optimize, resolve_spec, storage_spec  # noqa: E402
+from archgen.search.space import suggest, trial_spec  # noqa: E402
 
 
 def archgen_loop(spec: archgen.NetSpec, trials: int, folder: Path) -> float:
     from fakes import fake_train
 
+    import archgen.pipeline.tensorboard  # noqa: F401  (torch: imported once per worker, before its first trial)
+
     config = SearchConfig(spec=spec, study="bench", storage=storage_spec(None, folder=folder), trials=trials,
                           out=folder, trainer=fake_train, poll_seconds=0.01)
     start = time.perf_counter()
-    run_search(config)
+    optimize(config)
     study = optuna.load_study(study_name="bench", storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(folder / "journal.log"))))
     return (time.perf_counter() - start) / len(study.trials)
@@ -47,8 +50,8 @@ def bare_loop(spec: archgen.NetSpec, trials: int, folder: Path) -> float:
     study = optuna.create_study(storage=storage, direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
 
     def objective(trial: optuna.Trial) -> float:
-        net = point_spec(spec, suggest(trial, space), number=trial.number)  # the same spec, as data
-        fake_train(net, epochs=space.epochs)
+        net = trial_spec(spec, suggest(trial, space), number=trial.number, seed=trial.number)  # the same spec
+        fake_train(net, device="cpu", listener=None)
         return 1 - error_of(net, space.epochs)
 
     start = time.perf_counter()

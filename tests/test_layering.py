@@ -95,6 +95,19 @@ def test_module_imports_point_downward(path: Path) -> None:
     assert not wrong, f"{path.relative_to(PACKAGE)} ({part}) must not import {sorted(wrong)}"
 
 
+# Parts that may use another part only through its package's public surface (its __init__ and __all__).
+THROUGH_SURFACE = {"cli": {"search"}, "report": {"search"}}
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if _part(p) in THROUGH_SURFACE],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_cli_and_report_use_only_the_search_surface(path: Path) -> None:
+    """`archgen.search` is imported as `archgen.search`, never a module inside it (those are the search's own)."""
+    inside = [name for name in _imports(path) for target in THROUGH_SURFACE[_part(path)]
+              if name.startswith(f"archgen.{target}.")]
+    assert not inside, f"{path.relative_to(PACKAGE)} must import {sorted(inside)} from archgen.search itself"
+
+
 def test_validate_path_never_imports_torch() -> None:
     """`archgen validate` stays instant: loading the CLI and validating specs must not load torch."""
     code = (

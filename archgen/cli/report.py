@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from archgen.cli.app import app
-from archgen.cli.search import STORAGE_HELP
-
-if TYPE_CHECKING:
-    from archgen.search import StorageSpec
+from archgen.cli.search import STORAGE_HELP, ForceFiles
 
 
 @app.command()
@@ -29,12 +26,16 @@ def report(
             show_default=False,
         ),
     ] = None,
+    force: ForceFiles = False,
 ) -> None:
-    """Show a search's top trials and rewrite its winning specs and plots, from the study alone."""
-    from archgen.cli.search import _console, _render_results
+    """Show a search's top trials and rewrite its winning specs and plots, from the study alone.
+
+    A file in the folder is rewritten only if a search or report of this study wrote it and it is unchanged since
+    (or with --force).
+    """
+    from archgen.cli.search import _console, render_results
     from archgen.errors import SearchError, redacted
-    from archgen.search import storage_spec
-    from archgen.search.storage import JOURNAL_NAME
+    from archgen.search import JOURNAL_NAME, load_study, storage_spec
 
     folder = Path(study)
     if storage is None:
@@ -43,24 +44,10 @@ def report(
             raise SearchError(
                 f"{redacted(study)}: no study folder with a {JOURNAL_NAME} here; give a folder or --storage URL"
             )
-        spec = storage_spec(str(journal), folder=journal.parent)
-        name = _only_study(spec)
+        where, name = storage_spec(str(journal), folder=journal.parent), None
         folder = out or journal.parent
     else:
-        spec = storage_spec(storage, folder=Path("runs") / study)
-        name = study
+        where, name = storage_spec(storage, folder=Path("runs") / study), study
         folder = out or Path("runs") / study
-    _render_results(_console(), name, spec, folder, target=None)
+    render_results(_console(), load_study(where, name), where, folder, target=None, force=force)
 
-
-def _only_study(spec: StorageSpec) -> str:
-    from archgen.errors import SearchError, printable
-    from archgen.search.storage import open_storage, storage_errors
-    from archgen.search.study import study_names
-
-    with storage_errors(spec):
-        names = study_names(open_storage(spec))
-    if len(names) != 1:
-        listed = printable(", ".join(names))
-        raise SearchError(f"the journal holds {len(names)} studies ({listed}); name one with --storage")
-    return names[0]

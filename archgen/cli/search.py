@@ -13,7 +13,7 @@ from archgen.cli.app import app
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from archgen.search import SearchConfig, SearchRun, StorageSpec
+    from archgen.search import Optimization, SearchConfig, StorageSpec
 
 DEFAULT_SEARCH = "digits-search"
 
@@ -22,6 +22,10 @@ STORAGE_HELP = (
     "sqlite:///FILE, or postgresql://USER:PASSWORD@HOST/DB to share one study between machines "
     "(run the same command on each)."
 )
+# --force for the study folder's files: best.toml, pareto/ and plots are rewritten when this study wrote them
+ForceFiles = Annotated[
+    bool, typer.Option("--force", help="Replace files in --out that no search or report of this study wrote.")
+]
 
 
 @app.command()
@@ -66,7 +70,12 @@ def search(
             "--study", help="Study name (default: the spec's name); the same name resumes it.", show_default=False
         ),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=256, help="Processes on this machine.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-w", min=1, max=256, help="Processes on this machine, spread over its GPUs (cuda, auto)."
+        ),
+    ] = 1,
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Seed of sampling and training (each trial adds its number).")
     ] = 0,
@@ -74,18 +83,24 @@ def search(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Folder for best.toml, pareto/ and plots (default: runs/<study>/).", show_default=False
+            "--out",
+            "-o",
+            help="Folder for best.toml, pareto/, plots and each trial's TensorBoard events (default: runs/<study>/).",
+            show_default=False,
         ),
     ] = None,
+    force: ForceFiles = False,
 ) -> None:
     """Search depth, width and recipe over a spec's \\[search] space; write the winners as specs.
 
     Over-budget points are rejected by exact analysis before anything is built. A second identical
     command resumes the study; one whose spec, space or objectives changed is refused. Exactly
-    --trials trials finish (COMPLETE or pruned) however many workers or machines share the study.
+    --trials trials finish (COMPLETE or pruned) however many workers or machines share the study;
+    with several GPUs visible, --workers N spreads them over the GPUs.
     """
     from archgen import load_spec
-    from archgen.search import SearchConfig, default_trials, resolve_spec, storage_spec
+    from archgen.report.search import PLOT_FILES
+    from archgen.search import SearchConfig, check_outputs, default_trials, resolve_spec, storage_spec
 
     resolved = resolve_spec(load_spec(spec or DEFAULT_SEARCH), epochs=epochs, data=data)
     name = study or resolved.name
@@ -106,6 +121,7 @@ def search(
     from archgen.errors import printable
     from archgen.search import Stopped
 
+    check_outputs(folder, ["best.toml", *PLOT_FILES], study=name, force=force)  # before hours of searching
     console = _console()
     console.print(  # no markup: the data and storage are the user's text (`[/x]` would be a rich closing tag)
         f"searching {name!r}: {config.trials} trial{'s' if config.trials > 1 else ''} of {resolved.search.epochs} "
@@ -115,27 +131,26 @@ def search(
         markup=False,
     )
     try:
-        run = _run(console, config)
+        done = _optimize(console, config)
     except Stopped as stop:
         console.print(f"stopped: {stop.reason}; the running trials were failed. Run the same command to go on.")
         raise typer.Exit(stop.exit_code) from None
-    console.print(f"{run.verdict}: {_verdict(run.verdict)} in {run.seconds:.0f} s")
-    _render_results(console, config.study, config.storage, folder, target=config.trials)
+    console.print(f"{done.verdict}: {_verdict(done.verdict)} in {done.seconds:.0f} s")
+    render_results(console, done.study, config.storage, folder, target=config.trials, force=force)
 
 
-def _run(console: Console, config: SearchConfig) -> SearchRun:
+def _optimize(console: Console, config: SearchConfig) -> Optimization:
     from rich.live import Live
 
     from archgen.report.search import live_view
-    from archgen.search import run_search
-    from archgen.search.results import progress
+    from archgen.search import optimize, progress
 
     with Live(console=console, refresh_per_second=4, transient=True) as live:  # the final report replaces it
 
         def show(study: Any) -> None:  # an optuna.Study: only archgen.search imports optuna
             live.update(live_view(progress(study, target=config.trials)))
 
-        return run_search(config, on_progress=show)
+        return optimize(config, on_progress=show)
 
 
 def _verdict(verdict: str) -> str:
@@ -151,20 +166,22 @@ def _check_study_name(name: str) -> None:
         raise typer.BadParameter(f"letters, digits, '_', '-', '.' (at most 64), got {name!r}", param_hint="--study")
 
 
-def _render_results(
-    console: Console, study_name: str, storage: StorageSpec, folder: Path, *, target: int | None
+def render_results(
+    console: Console, study: Any, storage: StorageSpec, folder: Path, *, target: int | None, force: bool
 ) -> None:
-    from archgen.report.search import final_report, save_plots
-    from archgen.search.results import results
-    from archgen.search.storage import open_storage, storage_errors
-    from archgen.search.study import load_existing
-    from archgen.search.winners import write_winners
+    """The study's final report, its winners and plots written into `folder` (never over a file it did not write)."""
+    from archgen.files import OutputExists
+    from archgen.report.search import final_report, plot_files
+    from archgen.search import storage_errors, study_results, winner_files, write_outputs
 
     with storage_errors(storage):
-        study = load_existing(open_storage(storage), study_name)
-        found = results(study, target=target)
-        written = write_winners(study, found.best, folder)
-    written += save_plots(found, folder)
+        found = study_results(study, target=target)
+        winners = winner_files(study, found.best)
+    try:
+        written = write_outputs(folder, {**winners, **plot_files(found)}, study=study.study_name, force=force)
+    except OutputExists:
+        console.print(final_report(found))  # the study is whole: show it, then refuse the file in one line
+        raise
     console.print(final_report(found, written=written))
 
 

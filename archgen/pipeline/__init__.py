@@ -7,7 +7,7 @@ the spec first given its run's overrides by `with_recipe(spec, data=…, epochs=
 from archgen.pipeline.fitting import Fitted, fit_to_data, with_recipe
 from archgen.pipeline.result import Listener, Plan, TrainResult
 from archgen.pipeline.trained import load_trained
-from archgen.pipeline.trainer import train, train_spec
+from archgen.pipeline.trainer import train
 from archgen.train import EpochMetrics, NonFiniteLoss, OutOfMemory, StepProgress, TrainingStopped
 
 __all__ = [
@@ -23,6 +23,5 @@ __all__ = [
     "fit_to_data",
     "load_trained",
     "train",
-    "train_spec",
     "with_recipe",
 ]

@@ -1,11 +1,13 @@
-"""`archgen search` and `archgen report` output: the live view, the top-trials table, and the search plots (PNG).
+"""`archgen search` and `archgen report` output: the live view, the top-trials table, and the search plots (PNG bytes,
+which the caller writes).
 
-Renders `archgen.search.results` values; computes nothing about the study itself.
+Renders `archgen.search` values; computes nothing about the study itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from archgen.search.results import Progress, StudyResults, TrialRow
+from archgen.search import Progress, StudyResults, TrialRow
 
 _STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan"}
 
@@ -57,8 +59,11 @@ def status_line(progress: Progress) -> Text:
     return text
 
 
-def trials_table(rows: Sequence[TrialRow], *, title: str, objectives: Sequence[str] = ("accuracy",)) -> Table:
-    """Rank, trial, architecture, params, MACs, (latency), accuracy, epochs, and the sampled values."""
+def trials_table(
+    rows: Sequence[TrialRow], *, title: str, objectives: Sequence[str] = ("accuracy",), train_error: bool = False
+) -> Table:
+    """Rank, trial, architecture, params, MACs, (latency), accuracy, (final training error), epochs, and the sampled
+    values."""
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     table.add_column("#", justify="right")
     table.add_column("trial", justify="right")
@@ -68,14 +73,18 @@ def trials_table(rows: Sequence[TrialRow], *, title: str, objectives: Sequence[s
     if "latency" in objectives:
         table.add_column("latency", justify="right")
     table.add_column("accuracy", justify="right")
+    if train_error:
+        table.add_column("train error", justify="right")
     table.add_column("epochs", justify="right")
     table.add_column("other values")
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), str(row.number), row.architecture, _count(row.params), _count(row.macs)]
         if "latency" in objectives:
             cells.append("-" if row.latency_ms is None else f"{row.latency_ms:.2f} ms")
+        cells.append(_accuracy(row))
+        if train_error:
+            cells.append("-" if row.train_error is None else f"{row.train_error:.2%}")
         cells += [
-            _accuracy(row),
             str(row.epochs),
             _point({k: v for k, v in row.point.items() if not k.startswith("body.")}),
         ]
@@ -93,13 +102,19 @@ def live_view(progress: Progress) -> RenderableType:
 
 
 def final_report(results: StudyResults, *, written: Sequence[Path] = ()) -> RenderableType:
-    """The end of a search (or `archgen report`): counts, the top trials, the winners and plots written."""
+    """The end of a search (or `archgen report`): counts, the top trials, the winners and plots written.
+
+    Where the study trains plain nets beside residual ones, the tables add each trial's final training error: a plain
+    net that cannot fit its training data is the paper's degradation, not overfitting (He et al. 2016, Fig. 6).
+    """
     progress = results.progress
+    objectives, train_error = progress.objectives, _compares_residual(results.rows)
     parts: list[RenderableType] = [status_line(progress)]
     if progress.leaderboard:
-        parts.append(trials_table(progress.leaderboard, title="top trials", objectives=progress.objectives))
-    if len(progress.objectives) > 1 and results.best:
-        parts.append(trials_table(results.best, title="Pareto front", objectives=progress.objectives))
+        parts.append(trials_table(progress.leaderboard, title="top trials", objectives=objectives,
+                                  train_error=train_error))
+    if len(objectives) > 1 and results.best:
+        parts.append(trials_table(results.best, title="Pareto front", objectives=objectives, train_error=train_error))
     failures = [row for row in results.rows if row.outcome == "failed" and row.reason]
     if failures:
         parts.append(Text("failed trials: " + "; ".join(f"{row.number}: {row.reason}" for row in failures[:5])))
@@ -108,27 +123,32 @@ def final_report(results: StudyResults, *, written: Sequence[Path] = ()) -> Rend
     return Group(*parts)
 
 
+def _compares_residual(rows: Sequence[TrialRow]) -> bool:
+    return len({row.point.get("body.residual") for row in rows if "body.residual" in row.point}) > 1
+
+
 # --- plots ----------------------------------------------------------------------------------------------
 
 
-def save_plots(results: StudyResults, out: Path) -> list[Path]:
-    """history.png, pareto.png, importances.png (when there is something to rank) and curves.png, in `out`."""
+def plot_files(results: StudyResults) -> dict[str, bytes]:
+    """history.png, pareto.png, importances.png (when there is something to rank) and curves.png, as PNG bytes."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, draw in (("history", _history), ("pareto", _pareto), ("importances", _importances), ("curves", _curves)):
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    files = {}
+    for name, draw in PLOTS.items():
         figure = draw(results)
         if figure is None:
             continue
-        path = out / f"{name}.png"
-        figure.savefig(path, dpi=120, bbox_inches="tight")
-        written.append(path)
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
-    return written
+        png = io.BytesIO()
+        try:
+            figure.savefig(png, format="png", dpi=120, bbox_inches="tight")
+        finally:
+            plt.close(figure)
+        files[name] = png.getvalue()
+    return files
 
 
 def _history(results: StudyResults) -> Any:
@@ -234,3 +254,9 @@ def _panel_parameter(rows: Sequence[TrialRow]) -> str | None:
         if any(isinstance(value, bool) for value in values) and 1 < len(values) <= 4:
             return path
     return None
+
+
+PLOTS: dict[str, Callable[[StudyResults], Any]] = {
+    "history.png": _history, "pareto.png": _pareto, "importances.png": _importances, "curves.png": _curves,
+}
+PLOT_FILES = tuple(PLOTS)  # the names `plot_files` may write

@@ -1,24 +1,53 @@
 """Searching depth and width with Optuna: spaces from specs, budgets before training, many workers, winners as specs.
 
-The only part of archgen that imports optuna. Proposes specs (data), trains them through the pipeline,
-and returns values (progress, results, plot data) that `archgen.report` renders.
+The only part of archgen that imports optuna, and the only surface `archgen.cli` and `archgen.report` use. Proposes
+specs (data), trains them through the pipeline, and returns values (progress, results, winners) that `archgen.report`
+renders. Modules, by what they hold: `study` (the search config, creating or resuming a study), `space` (points,
+trial specs, samplers, pruners), `trial` (claim, train, tell), `workers` (one or N processes), `storage` (journal
+file, RDB, claim lock), `liveness` (heartbeats, stale trials, stopping), `results` (outcomes, rows, winners, the
+study folder's files), `optuna_internals` (every use of Optuna's private API).
 """
 
-from archgen.search.config import SearchConfig, Trainer, default_trials, resolve_spec
-from archgen.search.runner import SearchRun, open_study, run_search, run_worker
-from archgen.search.signals import Stopped
-from archgen.search.storage import StorageSpec, storage_spec
+from archgen.search.liveness import Stopped
+from archgen.search.results import (
+    PlotData,
+    Progress,
+    StudyResults,
+    TrialRow,
+    check_outputs,
+    progress,
+    study_results,
+    winner_files,
+    write_outputs,
+)
+from archgen.search.storage import JOURNAL_NAME, StorageSpec, storage_errors, storage_spec
+from archgen.search.study import SearchConfig, Trainer, default_trials, load_study, open_study, resolve_spec
+from archgen.search.trial import Verdict
+from archgen.search.workers import Optimization, optimize, work
 
 __all__ = [
+    "JOURNAL_NAME",
+    "Optimization",
+    "PlotData",
+    "Progress",
     "SearchConfig",
-    "SearchRun",
     "Stopped",
     "StorageSpec",
+    "StudyResults",
     "Trainer",
+    "TrialRow",
+    "Verdict",
+    "check_outputs",
     "default_trials",
+    "load_study",
     "open_study",
+    "optimize",
+    "progress",
     "resolve_spec",
-    "run_search",
-    "run_worker",
+    "storage_errors",
     "storage_spec",
+    "study_results",
+    "winner_files",
+    "work",
+    "write_outputs",
 ]

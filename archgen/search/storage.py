@@ -1,7 +1,8 @@
-"""Where a study lives: a journal file under runs/ (one machine) or an RDB URL (SQLite, PostgreSQL), and its claim lock.
+"""Where a study lives: a journal file (one machine) or an RDB URL (SQLite, PostgreSQL); its claim lock; the journal
+file hardened (a torn last record cut off before the next append, damage one line).
 
-The claim lock serialises "count, then create a trial" across every worker of a study: an fcntl lock
-beside a local file, a PostgreSQL advisory lock across machines. Knows nothing of specs or training.
+The claim lock serialises "count, then create a trial" across every worker of a study: an fcntl lock beside a local
+file, a PostgreSQL advisory lock across machines. Knows nothing of specs or training.
 """
 
 from __future__ import annotations
@@ -9,21 +10,27 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
+import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
 from archgen.errors import SearchError, first_line, printable, redact_url, redacted
-from archgen.search.journal import open_journal
-from archgen.search.outcome import attribute_problem
+from archgen.search.optuna_internals import AttributeCheck, GuardedJournal
+from archgen.search.results import attribute_problem
 
 JOURNAL_NAME = "journal.log"
+TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed
+_TAIL_CHUNK = 1 << 16
+
 # A stale trial is retried this many times (then its point is given up): a crash that repeats is the point's fault.
 MAX_RETRY = 2
 SCHEMA_ATTEMPTS = 4  # opening a new RDB storage, when other workers create its tables at the same moment
@@ -142,6 +149,117 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 def _connect_args(url: str) -> dict[str, Any]:
     """libpq gives up on an unreachable or silent server only after the OS's TCP timeout (minutes): bound it."""
     return {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
+
+
+# --- the journal file ------------------------------------------------------------------------------------
+
+
+class JournalFile(JournalFileBackend):
+    """A JournalFileBackend that repairs a torn tail under the append lock and turns damage into SearchError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            # JournalFileOpenLock (an O_EXCL lock file) is safe for several processes on one machine.
+            self.lock = JournalFileOpenLock(str(path))
+            super().__init__(str(path), lock_obj=self.lock)
+        except OSError as error:
+            raise SearchError(f"cannot create the study journal {printable(str(path))}: {error.strerror}") from None
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        line = log_number_from  # the records read so far: a bad line is the one after them
+        try:
+            for log in super().read_logs(log_number_from):
+                line += 1
+                if not isinstance(log, dict) or not isinstance(log.get("op_code"), int):
+                    raise damaged(self.path, ValueError(f"a record is not an Optuna journal operation: "
+                                                        f"{str(log)[:40]!r}"), line=line)
+                yield log
+        except OSError as error:
+            raise SearchError(f"cannot read the study journal {printable(str(self.path))}: {error.strerror}") from None
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, nesting too deep,
+            raise damaged(self.path, error, line=line + 1) from None  # Optuna's "Invalid log format."
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        try:
+            self.lock.acquire()  # the lock Optuna's own append takes: the writer of a torn tail is dead
+            try:
+                cut_torn_tail(self.path)
+                _append(self.path, logs)  # as Optuna's append_logs, under the same hold of the lock
+            finally:
+                self.lock.release()
+        except OSError as error:
+            raise SearchError(f"cannot write the study journal {printable(str(self.path))}: {error.strerror}") from None
+        except ValueError as error:
+            raise damaged(self.path, error) from None
+
+
+def _append(path: Path, logs: list[dict[str, Any]]) -> None:
+    text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+    with path.open("ab") as file:
+        file.write(text.encode("utf-8"))
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def open_journal(path: Path, *, check: AttributeCheck | None = None) -> BaseStorage:
+    """The journal storage at `path` (created if missing); a file that is not a journal, or a record Optuna cannot
+    apply (or whose trial attributes `check` refuses), is one SearchError naming the file and line, now or on any
+    later read (see `optuna_internals.GuardedJournal`)."""
+    return GuardedJournal(JournalFile(path), check=check,
+                          damage=lambda problem, line: damaged(path, problem, line=line))
+
+
+def damaged(path: Path, problem: BaseException | str, *, line: int | None = None) -> SearchError:
+    """The one line for a journal archgen cannot read: the file, the line, what is wrong, what to do."""
+    if isinstance(problem, BaseException):
+        problem = f"{type(problem).__name__}: {first_line(problem)}"
+    where = "" if line is None else f"line {line}: "
+    return SearchError(f"the study journal {printable(str(path))} is damaged or not an Optuna journal "
+                       f"({where}{printable(problem)}); move it away to start a new study")
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Cut an unterminated last line (a write torn by a kill or a full disk) off `path`; the bytes cut.
+
+    Call holding the journal's lock. The cut bytes are appended to `<path>.torn` first. A last line that does
+    not start as a record does is damage, not a torn write: ValueError, and nothing is cut.
+    """
+    with path.open("r+b") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size == 0 or _byte_at(file, size - 1) == b"\n":
+            return 0
+        keep = _last_newline_end(file, size)
+        file.seek(keep)
+        torn = file.read()
+        if not torn.startswith(b"{"):  # every record starts so; a kill tears its end, never its start
+            raise ValueError(f"its last line is no record torn by a kill: {torn[:20]!r}")
+        with path.with_name(path.name + TORN_SUFFIX).open("ab") as kept:
+            kept.write(torn + b"\n")
+            kept.flush()
+            os.fsync(kept.fileno())
+        file.truncate(keep)
+        file.flush()
+        os.fsync(file.fileno())
+        return len(torn)
+
+
+def _byte_at(file: Any, offset: int) -> bytes:
+    file.seek(offset)
+    return bytes(file.read(1))
+
+
+def _last_newline_end(file: Any, size: int) -> int:
+    """The offset just after the last b"\\n" in the file (0 if none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        file.seek(start)
+        found = file.read(end - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
 
 
 # --- the claim lock --------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Creating a study, or resuming one only if its base spec, space and objectives are unchanged.
+"""One search as every worker runs it (`SearchConfig`), and its Optuna study: created, resumed only if its base spec,
+space and objectives are unchanged, or opened as it is for `archgen report`.
 
-Optuna's `load_if_exists` checks neither directions nor space, so archgen stores the resolved search
-spec and its fingerprint as study user attributes and compares them itself, naming what changed.
-The check and the tag it protects happen under the study's claim lock, so two commands starting at
-once on a new study cannot both find it untagged.
+Optuna's `load_if_exists` checks neither directions nor space, so archgen stores the resolved search spec and its
+fingerprint as study user attributes and compares them itself, naming what changed. The check and the tag it
+protects happen under the study's claim lock, so two commands starting at once on a new study cannot both pass.
 """
 
 from __future__ import annotations
@@ -11,19 +11,104 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
-from archgen.errors import SearchError, SpecError, printable
-from archgen.search.storage import StorageSpec, claim_lock, open_storage
+from archgen.errors import SearchError, printable
+from archgen.search.results import RESOLVED
+from archgen.search.space import make_pruner
+from archgen.search.storage import StorageSpec, claim_lock, open_storage, storage_errors
 from archgen.spec.schema import NetSpec
+from archgen.spec.search_space import SearchSpace
 
+DEFAULT_TRIALS = 50
 FINGERPRINT = "archgen.fingerprint"
-RESOLVED = "archgen.search_spec"
 MAX_CHANGES_SHOWN = 6
+
+
+class Trainer(Protocol):
+    """What trains a trial: `archgen.pipeline.train`'s call, with the trial's spec and nothing else. The listener hears
+    every epoch (`on_epoch(metrics)`) and may raise to stop the training (a pruned trial)."""
+
+    def __call__(self, spec: NetSpec, *, device: str, listener: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything a worker needs; `spec` already carries the run's epochs (search.epochs) and data (train.data).
+
+    Frozen and picklable (a module-level trainer only), so `--workers N` hands it to N spawned processes.
+    """
+
+    spec: NetSpec
+    study: str
+    storage: StorageSpec
+    trials: int
+    out: Path
+    """The study folder: winners, plots, and each trained trial's TensorBoard events (tensorboard/trial-N/)."""
+    timeout: float | None = None
+    seed: int = 0
+    workers: int = 1
+    device: str = "auto"
+    trainer: Trainer | None = None
+    """Replaces archgen.pipeline.train (tests inject fakes; must be a module-level function for workers)."""
+    poll_seconds: float = 0.5
+    max_rejections: int = 200
+    """Consecutive proposals rejected before training (over budget, invalid, duplicate) before a worker gives up."""
+
+    @property
+    def space(self) -> SearchSpace:
+        assert self.spec.search is not None
+        return self.spec.search
+
+
+def resolve_spec(spec: NetSpec, *, epochs: int | None = None, data: str | None = None) -> NetSpec:
+    """The search spec with the run's `--epochs` (search.epochs) and `--data` (train.data) written in."""
+    if spec.search is None:
+        raise SearchError(f"spec {spec.name!r} has no [search] table; a search spec extends a base spec and adds one")
+    update: dict[str, Any] = {}
+    if epochs is not None:
+        update["search"] = SearchSpace.model_validate({**spec.search.model_dump(), "epochs": epochs})
+    if data is not None:
+        update["train"] = spec.train.model_copy(update={"data": data})
+    return spec.model_copy(update=update) if update else spec
+
+
+def default_trials(space: SearchSpace) -> int:
+    """`--trials` when not given: the space's `trials`, else the grid's size, else 50."""
+    if space.trials is not None:
+        return space.trials
+    if space.resolved_sampler == "grid":
+        return space.size() or DEFAULT_TRIALS
+    return DEFAULT_TRIALS
+
+
+# --- creating or resuming ------------------------------------------------------------------------------------------
+
+
+def open_study(config: SearchConfig) -> optuna.Study:
+    """The study of `config`, created or resumed (refused if its spec changed)."""
+    return create_or_resume(config.storage, config.study, config.spec, pruner=make_pruner(config.space))
+
+
+def create_or_resume(
+    where: StorageSpec, name: str, spec: NetSpec, *, pruner: optuna.pruners.BasePruner | None = None
+) -> optuna.Study:
+    """The study `name` for `spec` in the storage `where`: created if new, resumed if it searches exactly the same.
+
+    The check and the tag run under the study's claim lock: without it two commands with different specs could
+    both find a new study untagged, both pass, and search it together (the last tag winning). Creating needs no
+    lock (Optuna's `load_if_exists` makes it idempotent), so a storage that cannot be written says so first.
+    """
+    study = _create(open_storage(where), name, spec, pruner=pruner, where=where)
+    with claim_lock(where, name):
+        _check_or_tag(study, spec)  # reads the study afresh: a tag written meanwhile is seen here
+    return study
 
 
 def resolved_data(spec: NetSpec) -> dict[str, Any]:
@@ -41,21 +126,6 @@ def directions(spec: NetSpec) -> list[StudyDirection]:
         StudyDirection.MAXIMIZE if objective == "accuracy" else StudyDirection.MINIMIZE
         for objective in spec.search.objectives
     ]
-
-
-def create_or_resume(
-    where: StorageSpec, name: str, spec: NetSpec, *, pruner: optuna.pruners.BasePruner | None = None
-) -> optuna.Study:
-    """The study `name` for `spec` in the storage `where`: created if new, resumed if it searches exactly the same.
-
-    The check and the tag run under the study's claim lock: without it two commands with different specs could
-    both find a new study untagged, both pass, and search it together (the last tag winning). Creating needs no
-    lock (Optuna's `load_if_exists` makes it idempotent), so a storage that cannot be written says so first.
-    """
-    study = _create(open_storage(where), name, spec, pruner=pruner, where=where)
-    with claim_lock(where, name):
-        _check_or_tag(study, spec)  # reads the study afresh: a tag written meanwhile is seen here
-    return study
 
 
 def _create(
@@ -117,29 +187,17 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def study_names(storage: BaseStorage) -> list[str]:
-    return [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+# --- an existing study, as it is -----------------------------------------------------------------------------------
 
 
-def load_existing(storage: BaseStorage, name: str) -> optuna.Study:
-    """An existing archgen study (for `archgen report`); lists the storage's studies if `name` is not one."""
-    names = study_names(storage)
-    if name not in names:
-        listed = printable(", ".join(names)) or "none"
-        raise SearchError(f"no study named {name!r} in this storage (studies: {listed})")
-    return optuna.load_study(study_name=name, storage=storage)
-
-
-def study_spec(study: optuna.Study) -> NetSpec:
-    """The resolved search spec a study was made with."""
-    from archgen.spec.loader import parse_spec
-
-    data = study.user_attrs.get(RESOLVED)
-    if not isinstance(data, dict):
-        raise SearchError(f"study {study.study_name!r} was not made by archgen search (no {RESOLVED} table)")
-    try:
-        return parse_spec({"name": study.study_name, **data})
-    except SpecError as error:  # written by something else than archgen search: one line, not a spec's report
-        problem = error.problems[0]
-        raise SearchError(f"study {study.study_name!r} was not made by archgen search (its {RESOLVED} is no spec: "
-                          f"{problem.field + ': ' if problem.field else ''}{printable(problem.message)})") from None
+def load_study(where: StorageSpec, name: str | None = None) -> optuna.Study:
+    """An existing study (for `archgen report`): `name`, or the storage's only study; lists the studies otherwise."""
+    with storage_errors(where):
+        storage = open_storage(where)
+        names = [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        listed = printable(", ".join(names))
+        if name is None and len(names) != 1:
+            raise SearchError(f"the journal holds {len(names)} studies ({listed}); name one with --storage")
+        if name is not None and name not in names:
+            raise SearchError(f"no study named {name!r} in this storage (studies: {listed or 'none'})")
+        return optuna.load_study(study_name=name or names[0], storage=storage)

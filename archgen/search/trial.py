@@ -1,30 +1,117 @@
-"""Running one claimed trial: reject bad points in milliseconds, else train with per-epoch pruning, then tell.
+"""One trial, start to end: claimed under the study's lock, its spec made and costed, rejected in milliseconds or
+trained with per-epoch pruning (and TensorBoard events), then told to the study.
 
-An over-budget, invalid or duplicate point is told PRUNED (with its reason and, for budgets, an Optuna
-constraint violation) rather than FAIL: TPE and NSGA-II learn from pruned and infeasible trials to avoid
-such regions, while failed trials would be ignored and proposed again. NaN and out-of-memory trials are
-FAIL with the reason; anything unexpected is FAIL too, and stops the search.
+A study finishes exactly `--trials` trials however many workers share it: under the claim lock a worker fails stale
+trials, counts finished and running ones, and creates a trial only while finished + running < target; sampling happens
+under the lock too (each worker sees the others' running points), seeded by (seed, trial number).
+An over-budget, invalid or duplicate point is told PRUNED (with its reason and an Optuna constraint violation) rather
+than FAIL: TPE and NSGA-II learn from pruned and infeasible trials to avoid such regions, while failed trials would be
+ignored and proposed again. NaN and out-of-memory trials are FAIL with the reason; anything unexpected is FAIL too,
+and stops the search.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
 
-from archgen.analysis import analyze, check_budget
-from archgen.errors import SearchError, redacted
-from archgen.search import outcome
-from archgen.search.claims import Claim
-from archgen.search.config import SearchConfig, Trainer
-from archgen.search.liveness import heartbeat
-from archgen.search.policy import should_prune
-from archgen.search.proposal import summary, try_point_spec
-from archgen.search.signals import Stopped
+from archgen.analysis import BudgetCheck, Complexity, analyze, check_budget
+from archgen.errors import SearchError, printable, redacted
+from archgen.search import results
+from archgen.search.liveness import Stopped, Worker, heartbeat, reap_stale
+from archgen.search.optuna_internals import record_heartbeat
+from archgen.search.results import Outcome
+from archgen.search.space import make_sampler, median_says_prune, suggest, summary, try_trial_spec
+from archgen.search.storage import claim_lock
+from archgen.search.study import SearchConfig, Trainer
 from archgen.spec.schema import NetSpec
+from archgen.spec.search_space import Choice, SearchSpace
+
+Verdict = Literal["done", "timeout", "exhausted"]
+BUDGETS = {"max_params": "params", "max_macs": "macs", "max_activations": "acts"}  # a space's budget: what it bounds
+LATENCY_WARMUP, LATENCY_RUNS = 3, 15
+
+
+# --- claiming -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A trial this worker now owns, its sampled point, and an earlier trial with the same point, if any."""
+
+    trial: optuna.Trial
+    point: dict[str, Choice]
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True)
+class Tally:
+    finished: int
+    running: int
+    settled_points: int
+    taken_points: int
+    """Points settled or being trained now: when they cover a finite space, a new trial could only repeat one."""
+
+
+def tally(trials: list[optuna.trial.FrozenTrial]) -> Tally:
+    running = sum(trial.state == TrialState.RUNNING for trial in trials)  # WAITING retries take a slot when asked
+    finished = sum(results.counts(trial) for trial in trials)
+    settled = {results.point_key(trial) for trial in trials if results.settled_point(trial)}
+    taken = settled | {results.point_key(trial) for trial in trials if trial.state == TrialState.RUNNING}
+    return Tally(finished, running, len(settled), len(taken))
+
+
+def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | None) -> Claim | Verdict:
+    """The next trial for this worker, or why there is none: target reached, time up, or no new point left."""
+    size = config.space.size()
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            return "timeout"
+        with claim_lock(config.storage, config.study):
+            reap_stale(study, config.storage)
+            trials = study.get_trials(deepcopy=False)
+            count = tally(trials)
+            if count.finished >= config.trials:
+                return "done"
+            if size is not None and count.settled_points >= size and count.running == 0:
+                return "exhausted"
+            # every point settled or running: wait (a running one may still fail and free its point) rather
+            # than propose duplicates in a tight loop that starves the trials being trained
+            space_left = size is None or count.taken_points < size
+            if space_left and count.finished + count.running < config.trials:
+                return _create(study, config, number=len(trials))
+        time.sleep(config.poll_seconds)
+
+
+def _create(study: optuna.Study, config: SearchConfig, *, number: int) -> Claim:
+    study.sampler = make_sampler(config.space, seed=config.seed, trial_number=number)
+    trial = study.ask()
+    trial.set_user_attr(results.WORKER, Worker.this().label)
+    trial.set_user_attr(results.OUTCOME, "running")
+    if config.storage.journal is None:
+        record_heartbeat(study, trial)  # RDB: beat before any kill, so a worker killed now leaves a stale trial
+    point = suggest(trial, config.space)
+    return Claim(trial, point, _duplicate_of(study, trial.number, point))
+
+
+def _duplicate_of(study: optuna.Study, number: int, point: dict[str, Choice]) -> int | None:
+    key = tuple(sorted(point.items()))
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
+        live = results.outcome(other) in ("complete", "pruned", "running")
+        if other.number != number and live and results.point_key(other) == key:
+            return other.number
+    return None
+
+
+# --- settling a claim -----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -32,144 +119,165 @@ class TrialReport:
     """What happened to one trial, for the live view."""
 
     number: int
-    outcome: outcome.Outcome
+    outcome: Outcome
     reason: str = ""
 
 
-def run_claimed(
+def settle(
     study: optuna.Study, claim: Claim, config: SearchConfig, *, on_epoch: Callable[[], None] | None = None
 ) -> TrialReport:
-    """Run `claim` to the end and tell the study; raises SearchError for an unexpected error (after telling FAIL)."""
+    """Reject or train `claim`, and tell the study; raises SearchError for an unexpected error (after telling FAIL)."""
     trial, space = claim.trial, config.space
     if claim.duplicate_of is not None:
         return _reject(study, trial, "duplicate", f"same point as trial {claim.duplicate_of}")
-    spec = try_point_spec(config.spec, claim.point, number=trial.number, epochs=space.epochs)
+    seed = config.spec.train.seed + config.seed + trial.number
+    spec = try_trial_spec(config.spec, claim.point, number=trial.number, seed=seed)
     if isinstance(spec, str):
         return _reject(study, trial, "invalid", spec)
-    cost = analyze(spec)  # exact and torch-free: milliseconds, before anything is built
-    trial.set_user_attr(outcome.PARAMS, cost.params)
-    trial.set_user_attr(outcome.MACS, cost.macs)
-    trial.set_user_attr(outcome.SUMMARY, summary(spec))
-    _set_constraints(trial, config, cost.params, cost.macs)
+    cost = analyze(spec)  # exact and torch-free: milliseconds, before anything is built; used for all that follows
     verdict = check_budget(space, cost)
+    trial.set_user_attr(results.PARAMS, cost.params)
+    trial.set_user_attr(results.MACS, cost.macs)
+    trial.set_user_attr(results.SUMMARY, summary(spec))
+    for key, value in _constraints(space, cost, verdict).items():
+        trial.set_constraint(key, value)
     if not verdict.fits:
         return _reject(study, trial, "over_budget", f"over budget: {verdict.reason}")
-    with heartbeat(config.storage, study, trial._trial_id):
-        return _train(study, trial, spec, config, on_epoch=on_epoch)
+    with heartbeat(config.storage, study, trial):
+        return _train(study, trial, spec, cost, config, on_epoch=on_epoch)
 
 
-def _reject(study: optuna.Study, trial: optuna.Trial, kind: outcome.Outcome, reason: str) -> TrialReport:
+def _constraints(space: SearchSpace, cost: Complexity, verdict: BudgetCheck) -> dict[str, float]:
+    """Optuna's constraint values (<= 0: feasible) for each budget of the space, as fractions over it; a budget
+    check_budget refuses that this table does not know yet is infeasible all the same."""
+    limits = {key: (getattr(space, key, None), getattr(cost, attribute, 0)) for key, attribute in BUDGETS.items()}
+    values = {key: used / limit - 1.0 for key, (limit, used) in limits.items() if limit is not None}
+    if not verdict.fits:
+        values.setdefault(verdict.field, 1.0)
+    return values
+
+
+def _reject(study: optuna.Study, trial: optuna.Trial, kind: Outcome, reason: str) -> TrialReport:
     if kind != "over_budget":  # (over-budget trials carry their budget constraints already)
         trial.set_constraint("rejected", 1.0)  # infeasible: TPE and NSGA-II rank it below every trained trial
-    trial.set_user_attr(outcome.OUTCOME, kind)
-    trial.set_user_attr(outcome.REASON, reason)
-    _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
+    trial.set_user_attr(results.OUTCOME, kind)
+    trial.set_user_attr(results.REASON, reason)
+    _tell(study, trial, state=TrialState.PRUNED)
     return TrialReport(trial.number, kind, reason)
 
 
-def _set_constraints(trial: optuna.Trial, config: SearchConfig, params: int, macs: int) -> None:
-    space = config.space
-    if space.max_params is not None:
-        trial.set_constraint("max_params", params / space.max_params - 1.0)
-    if space.max_macs is not None:
-        trial.set_constraint("max_macs", macs / space.max_macs - 1.0)
+@dataclass
+class TrialListener:
+    """What a trial hears of its training: each epoch logged to TensorBoard, recorded on the trial, shown, then judged
+    by the pruner (raising TrialPruned stops the training). Every other `archgen.pipeline.Listener` method (on_start,
+    on_progress, …) is the TensorBoard listener's: composed, not subclassed, as `archgen.pipeline` imports torch,
+    which the parent of N workers must not."""
+
+    trial: optuna.Trial
+    space: SearchSpace
+    board: Any  # archgen.pipeline.tensorboard.TensorBoard, an archgen.pipeline.Listener
+    on_shown: Callable[[], None] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or "board" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.__dict__["board"], name)
+
+    def on_epoch(self, metrics: Any) -> None:
+        self.board.on_epoch(metrics)
+        self.history.append({key: float(getattr(metrics, key)) for key in results.HISTORY_KEYS})
+        self.trial.set_user_attr(results.HISTORY, self.history)
+        if self.on_shown is not None:
+            self.on_shown()
+        if _should_prune(self.trial, self.space, self.history):
+            raise optuna.TrialPruned(f"pruned after epoch {len(self.history)}")
+
+
+def _should_prune(trial: optuna.Trial, space: SearchSpace, history: list[dict[str, float]]) -> bool:
+    """Whether to stop `trial` after its latest epoch: Optuna's pruner with one objective, the median rule on the
+    recorded histories with several (`Trial.report` is single-objective only)."""
+    if space.pruner == "none":
+        return False
+    accuracies = [1.0 - row["val_error"] for row in history]
+    if len(space.objectives) == 1:
+        trial.report(accuracies[-1], len(history))
+        return trial.should_prune()
+    others = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    peers = [results.history(other) for other in others if results.counts(other)]
+    return median_says_prune(peers, epoch=len(history), accuracies=accuracies)
 
 
 def _train(
     study: optuna.Study,
     trial: optuna.Trial,
     spec: NetSpec,
+    cost: Complexity,
     config: SearchConfig,
     *,
     on_epoch: Callable[[], None] | None,
 ) -> TrialReport:
-    space, history = config.space, []
-    latency = _latency(spec, config) if "latency" in space.objectives else None
+    space = config.space
+    latency = measure_latency(spec, device=config.device) if "latency" in space.objectives else None
     if latency is not None:
-        trial.set_user_attr(outcome.LATENCY, latency)
-    seed = spec.train.seed + config.seed + trial.number
-    trial.set_user_attr(outcome.SEED, seed)
+        trial.set_user_attr(results.LATENCY, latency)
+    trial.set_user_attr(results.SEED, spec.train.seed)
+    with _tensorboard(config.out, trial.number) as board:
+        listener = TrialListener(trial, space, board, on_epoch)
+        try:
+            load_trainer(config)(spec, device=config.device, listener=listener)
+        except optuna.TrialPruned as pruned:
+            return _finish(study, trial, "pruned", str(pruned), state=TrialState.PRUNED)
+        except UpdateFinishedTrialError:
+            return _taken_over(trial)
+        except (KeyboardInterrupt, Stopped):
+            raise  # not the trial's fault: the worker loop fails this worker's running trials (liveness.fail_own)
+        except BaseException as error:
+            return _failed(study, trial, error, config)
+    if not listener.history:
+        return _finish(study, trial, "failed", "the trainer reported no epoch", state=TrialState.FAIL)
+    table = {"accuracy": 1.0 - listener.history[-1]["val_error"], "params": cost.params, "macs": cost.macs,
+             "latency": latency}
+    return _finish(study, trial, "complete", "", values=[float(table[o] or 0.0) for o in space.objectives])
 
-    def record(metrics: Any) -> None:
-        history.append(_row(metrics))
-        trial.set_user_attr(outcome.HISTORY, history)
-        if on_epoch is not None:
-            on_epoch()
-        accuracies = [1.0 - row["val_error"] for row in history]
-        if should_prune(trial, space, epoch=len(history), accuracies=accuracies):
-            raise optuna.TrialPruned(f"pruned after epoch {len(history)}")
 
+def _tensorboard(out: Path, number: int) -> Any:
+    """The TensorBoard listener of trial `number`, writing into <study folder>/tensorboard/trial-N/."""
+    from archgen.pipeline.tensorboard import EVENTS, TensorBoard  # torch: only a worker that trains imports it
+
+    folder = out / EVENTS / f"trial-{number}"
     try:
-        _trainer(config)(
-            spec,
-            data=spec.train.data,
-            epochs=space.epochs,
-            batch_size=None,
-            lr=None,
-            device=config.device,
-            seed=seed,
-            out=None,
-            on_epoch=record,
-        )
-    except optuna.TrialPruned as pruned:
-        return _finish(study, trial, "pruned", str(pruned), state=optuna.trial.TrialState.PRUNED)
-    except UpdateFinishedTrialError:
-        return _taken_over(trial)
-    except (KeyboardInterrupt, Stopped):
-        raise  # not the trial's fault: the worker loop fails this worker's running trials (liveness.fail_own)
-    except BaseException as error:
-        kind = _classify(error)
-        if kind == "failure":
-            return _finish(
-                study, trial, "failed", f"{type(error).__name__}: {error}", state=optuna.trial.TrialState.FAIL
-            )
-        if kind == "stopped":
-            _finish(study, trial, "failed", "stopped: the worker was interrupted", state=optuna.trial.TrialState.FAIL)
-            raise
-        reason = redacted(f"{type(error).__name__}: {error}".splitlines()[0], url=config.storage.url)
-        _finish(study, trial, "failed", f"error: {reason}", state=optuna.trial.TrialState.FAIL)
-        raise SearchError(f"trial {trial.number} stopped the search with an unexpected error: {reason}") from error
-    if not history:
-        return _finish(study, trial, "failed", "the trainer reported no epoch", state=optuna.trial.TrialState.FAIL)
-    values = _values(space.objectives, history, trial, latency)
-    return _finish(study, trial, "complete", "", values=values)
+        return TensorBoard(folder)
+    except OSError as error:
+        raise SearchError(f"cannot write TensorBoard events into {printable(str(folder))}: {error.strerror}") from None
 
 
-def _row(metrics: Any) -> dict[str, float]:
-    return {key: float(getattr(metrics, key)) for key in outcome.HISTORY_KEYS}
-
-
-def _values(
-    objectives: tuple[str, ...], history: list[dict[str, float]], trial: optuna.Trial, latency: float | None
-) -> list[float]:
-    attrs = trial.user_attrs
-    table = {
-        "accuracy": 1.0 - history[-1]["val_error"],
-        "params": attrs[outcome.PARAMS],
-        "macs": attrs[outcome.MACS],
-        "latency": latency,
-    }
-    return [float(table[objective] or 0.0) for objective in objectives]
-
-
-def _latency(spec: NetSpec, config: SearchConfig) -> float:
-    from archgen.search.latency import measure_latency
-
-    return measure_latency(spec, device=config.device)
+def _failed(study: optuna.Study, trial: optuna.Trial, error: BaseException, config: SearchConfig) -> TrialReport:
+    """Fail the trial with its reason; re-raise a signal the trainer turned into TrainingStopped; a bug stops the
+    search in one line."""
+    kind = _classify(error)
+    if kind == "failure":
+        return _finish(study, trial, "failed", f"{type(error).__name__}: {error}", state=TrialState.FAIL)
+    if kind == "stopped":
+        _finish(study, trial, "failed", "stopped: the worker was interrupted", state=TrialState.FAIL)
+        raise error
+    reason = redacted(f"{type(error).__name__}: {error}".splitlines()[0], url=config.storage.url)
+    _finish(study, trial, "failed", f"error: {reason}", state=TrialState.FAIL)
+    raise SearchError(f"trial {trial.number} stopped the search with an unexpected error: {reason}") from error
 
 
 def _finish(
     study: optuna.Study,
     trial: optuna.Trial,
-    kind: outcome.Outcome,
+    kind: Outcome,
     reason: str,
     *,
-    state: optuna.trial.TrialState | None = None,
+    state: TrialState | None = None,
     values: list[float] | None = None,
 ) -> TrialReport:
     try:
-        trial.set_user_attr(outcome.OUTCOME, kind)
-        trial.set_user_attr(outcome.REASON, reason)
+        trial.set_user_attr(results.OUTCOME, kind)
+        trial.set_user_attr(results.REASON, reason)
     except UpdateFinishedTrialError:
         return _taken_over(trial)
     _tell(study, trial, state=state, values=values)
@@ -183,22 +291,21 @@ def _taken_over(trial: optuna.Trial) -> TrialReport:
 
 
 def _tell(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    *,
-    state: optuna.trial.TrialState | None = None,
-    values: list[float] | None = None,
+    study: optuna.Study, trial: optuna.Trial, *, state: TrialState | None = None, values: list[float] | None = None
 ) -> None:
     # skip if finished: another worker judged this trial stale and failed it; its point was queued again
     study.tell(trial, values, state=state, skip_if_finished=True)
 
 
-def _trainer(config: SearchConfig) -> Trainer:
+def load_trainer(config: SearchConfig) -> Trainer:
+    """The trainer, with what every trained trial imports (torch, TensorBoard) loaded."""
+    import archgen.pipeline.tensorboard  # noqa: F401  (torch and TensorBoard: seconds, once per process)
+
     if config.trainer is not None:
         return config.trainer
-    from archgen.pipeline import train_spec
+    from archgen.pipeline import train
 
-    return train_spec
+    return train
 
 
 def _classify(error: BaseException) -> str:
@@ -210,3 +317,32 @@ def _classify(error: BaseException) -> str:
     if isinstance(error, NonFiniteLoss | OutOfMemory | torch.cuda.OutOfMemoryError):
         return "failure"
     return "stopped" if isinstance(error, TrainingStopped) else "error"
+
+
+# --- the latency objective ------------------------------------------------------------------------------------------
+
+
+def measure_latency(spec: NetSpec, *, device: str = "auto") -> float:
+    """Median milliseconds of one forward pass of batch 1 on `device`, after warm-up. Measured on the untrained
+    network: latency does not depend on weights."""
+    import torch
+
+    from archgen.compile import build_model
+
+    target = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    model = build_model(spec).to(target).eval()
+    image = torch.randn(1, spec.input.channels, spec.input.size, spec.input.size, device=target)  # (1, C, H, W)
+    times = []
+    with torch.no_grad():
+        for run in range(LATENCY_WARMUP + LATENCY_RUNS):
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+            start = time.perf_counter()
+            model(image)
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+            if run >= LATENCY_WARMUP:
+                times.append((time.perf_counter() - start) * 1000)
+    del model, image
+    return statistics.median(times)
+

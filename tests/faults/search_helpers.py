@@ -71,7 +71,7 @@ class Audit:
 
 def audit(trials: list[optuna.trial.FrozenTrial]) -> Audit:
     """Counted trials, trial numbers seen twice, counted points trained twice, and trials left RUNNING."""
-    from archgen.search import outcome
+    from archgen.search import results as outcome
 
     counted = [trial for trial in trials if outcome.counts(trial)]
     numbers = Counter(trial.number for trial in trials)
@@ -90,9 +90,9 @@ WORKER = """
 import sys
 sys.path.insert(0, {here!r})
 from search_helpers import make_config, write_spec
-from archgen.search import run_worker
+from archgen.search import work
 from pathlib import Path
-run_worker(make_config(Path({tmp!r}), trials={trials}, storage={storage!r}, study={study!r}))
+work(make_config(Path({tmp!r}), trials={trials}, storage={storage!r}, study={study!r}))
 """
 
 

@@ -36,17 +36,17 @@ def start_search(folder: Path, *args: str, unwatched: bool = False) -> subproces
 
 def unwatch_workers() -> None:
     """In the parent, before it spawns: its workers run archgen's worker without the parent watch (the control)."""
-    import archgen.search.runner as runner
+    import archgen.search.workers as workers
 
-    runner._worker_main = worker_without_watch
+    workers._worker_main = worker_without_watch
 
 
 def worker_without_watch(config: Any, index: int, errors: Any) -> None:
     """archgen's worker as it was before workers watched their parent (a module-level function, for spawn)."""
-    import archgen.search.runner as runner
+    import archgen.search.workers as workers
 
-    runner.die_with_parent = lambda **_: None  # type: ignore[assignment]
-    runner._worker_main(config, index, errors)
+    workers.die_with_parent = lambda **_: None  # type: ignore[assignment]
+    workers._worker_main(config, index, errors)
 
 
 def children(pid: int) -> list[int]:

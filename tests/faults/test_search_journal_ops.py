@@ -18,7 +18,7 @@ from search_helpers import make_config, one_line_error, run_archgen
 
 import archgen.search.storage
 from archgen.errors import SearchError
-from archgen.search import run_search
+from archgen.search import optimize
 
 START = "2026-01-01T00:00:00"
 RUNNING = {"op_code": 4, "worker_id": "other", "study_id": 0, "datetime_start": START}  # another worker's trial
@@ -69,7 +69,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A study of two finished trials, written by archgen (a fresh copy per test)."""
     folder = tmp_path_factory.mktemp("journal")
     config = make_config(folder, trials=2, storage=str(folder / "j.log"))
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     return folder / "j.log"
 
 
@@ -124,14 +124,14 @@ def test_a_record_arriving_during_a_search_stops_it_in_one_line(tmp_path: Path) 
 
     path = tmp_path / "live.log"
 
-    def trains_while_a_stranger_writes(spec, **kwargs):  # type: ignore[no-untyped-def]
+    def trains_while_a_stranger_writes(spec, *, device, listener):  # type: ignore[no-untyped-def]
         with path.open("a") as file:
             file.write(json.dumps({"op_code": 99, "worker_id": "stranger"}) + "\n")
-        fake_train(spec, **kwargs)
+        fake_train(spec, device=device, listener=listener)
 
     config = make_config(tmp_path, trials=3, storage=str(path), trainer=trains_while_a_stranger_writes)
     with pytest.raises(SearchError) as caught:
-        run_search(config)
+        optimize(config)
     lines_before_training = next(number for number, line in enumerate(path.read_text().splitlines(), 1)
                                  if '"op_code":99' in line.replace(" ", ""))
     assert f"line {lines_before_training}: operation code 99 is unknown" in str(caught.value)

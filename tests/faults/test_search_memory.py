@@ -19,7 +19,7 @@ from search_helpers import TINY, Ran, make_config, one_line_error
 
 import archgen.memory
 from archgen.memory import GiB, InsufficientMemory
-from archgen.search.capacity import MAPPED, require_workers, worker_memory
+from archgen.search.workers import MAPPED, require_workers, worker_memory
 
 ULIMIT_V = 2 * GiB  # the parent runs (it maps 0.3 GiB: no torch), a worker cannot import torch (3.2 GiB)
 SEARCH = ["search", "space.toml", "--device", "cpu", "--trials", "1", "--out", "o"]
@@ -27,11 +27,11 @@ SEARCH = ["search", "space.toml", "--device", "cpu", "--trials", "1", "--out", "
 WRAPPED = """
 import resource, sys
 from pathlib import Path
-import archgen.memory, archgen.search.runner
+import archgen.memory, archgen.search.workers
 if {fake_meminfo!r}:
     archgen.memory.MEMINFO, archgen.memory.CGROUP = Path({fake_meminfo!r}), Path("/nonexistent")
 if {unchecked}:
-    archgen.search.runner.require_workers = lambda config: None
+    archgen.search.workers.require_workers = lambda config: None
 from archgen.cli import main
 try:
     main({args!r})

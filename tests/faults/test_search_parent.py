@@ -22,9 +22,8 @@ import pytest
 from search_helpers import TINY, make_config
 from search_processes import children, epochs, kill_all, start_search, still_alive, training, trials
 
-import archgen.search.claims
-from archgen.search import Stopped, run_search
-from archgen.search.runner import open_study
+import archgen.search.trial
+from archgen.search import Stopped, open_study, optimize
 from archgen.search.storage import open_storage
 
 EPOCHS = 30  # per trial: seconds of training on two cores, so a kill lands mid-trial
@@ -114,9 +113,9 @@ def test_a_signal_to_a_one_worker_search_fails_its_running_trial(
 
     config = make_config(tmp_path, trials=3, **({"trainer": signalled} if place == "training" else {}))
     if place == "claiming":
-        monkeypatch.setattr(archgen.search.claims, "suggest", signalled)
+        monkeypatch.setattr(archgen.search.trial, "suggest", signalled)
     with pytest.raises(Stopped) as caught:
-        run_search(config)
+        optimize(config)
     assert caught.value.exit_code == 128 + number and running_then == [1]  # control: it stopped a RUNNING trial
     [trial] = open_study(config).trials
     assert trial.state.name == "FAIL" and trial.user_attrs["reason"] == f"stopped: interrupted by {number.name}"

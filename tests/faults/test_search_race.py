@@ -33,7 +33,7 @@ sys.path.insert(0, {here!r})
 from search_helpers import make_config
 import archgen.search.study as study
 from archgen.errors import SearchError
-from archgen.search.runner import open_study
+from archgen.search import open_study
 
 tag = study.tag
 def slow_tag(found, data):  # the window between creating the study and tagging it, held open

@@ -28,9 +28,8 @@ from search_helpers import (
 )
 
 from archgen.errors import SearchError
-from archgen.search import run_search
-from archgen.search.journal import TORN_SUFFIX, cut_torn_tail
-from archgen.search.runner import open_study
+from archgen.search import open_study, optimize
+from archgen.search.storage import TORN_SUFFIX, cut_torn_tail
 
 __all__ = ["postgres_password_url"]
 
@@ -79,7 +78,7 @@ def test_a_torn_half_record_is_cut_and_the_study_resumes_exactly(tmp_path: Path)
         file.write(HALF_RECORD)
     assert not journal.read_bytes().endswith(b"\n")  # control: the last line really is torn
     config = make_config(tmp_path, trials=5, storage=str(journal), study="tiny-search")
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     found = audit(open_study(config).trials)
     assert found.counted == 5 and not found.running and not found.duplicate_numbers
     assert journal.with_name(journal.name + TORN_SUFFIX).read_bytes() == HALF_RECORD + b"\n"  # kept, not destroyed
@@ -98,7 +97,7 @@ def test_a_torn_last_real_record_costs_only_its_trial(tmp_path: Path, capsys: py
                                              study_name="tiny-search").trials).counted
     assert counted_before in (2, 3)  # control: the torn record belonged to the last trial's ending
     config = make_config(tmp_path, trials=4, storage=str(journal), study="tiny-search")
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     found = audit(open_study(config).trials)
     assert found.counted == 4 and not found.running
     ran = run_archgen(["report", str(journal), "--out", str(tmp_path / "r")], capsys)
@@ -146,7 +145,7 @@ def test_an_empty_file_is_a_new_study(tmp_path: Path, storage: str) -> None:
     path.write_bytes(b"")
     url = str(path) if storage == "journal" else f"sqlite:///{path}"
     config = make_config(tmp_path, trials=2, storage=url)
-    assert run_search(config).verdict == "done" and audit(open_study(config).trials).counted == 2
+    assert optimize(config).verdict == "done" and audit(open_study(config).trials).counted == 2
 
 
 def test_a_missing_folder(spec: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -172,7 +171,7 @@ def test_read_only_storage(tmp_path: Path, case: str) -> None:
         storage, naming, message = str(journal), str(journal), "cannot write the study journal"
     elif case == "read-only sqlite":
         database = locked / "s.db"
-        assert run_search(make_config(tmp_path, trials=1, storage=f"sqlite:///{database}", study="other")).verdict
+        assert optimize(make_config(tmp_path, trials=1, storage=f"sqlite:///{database}", study="other")).verdict
         database.chmod(0o444)
         # Optuna hides the database's "readonly" behind its own words; archgen adds the study and the URL
         storage, message = f"sqlite:///{database}", "during the commit"

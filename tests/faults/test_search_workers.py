@@ -17,8 +17,8 @@ import pytest
 from search_helpers import GRID, audit, make_config, postgres_password_url, start_worker, storage_url, wait_for
 
 from archgen import load_spec
-from archgen.search import outcome, resolve_spec, run_search
-from archgen.search.runner import open_study
+from archgen.search import open_study, optimize, resolve_spec
+from archgen.search import results as outcome
 
 __all__ = ["postgres_password_url"]  # the session fixture, imported so that pytest finds it here
 
@@ -114,7 +114,7 @@ def test_concurrent_workers_train_every_grid_point_exactly_once(
     config = make_config(tmp_path, trials=8, storage=url, workers=3, study=f"grid-{tmp_path.name}"[:60])
     (tmp_path / "space.toml").write_text(GRID)
     config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     found = audit(open_study(config).trials)
     assert found.counted == 8 and not found.duplicate_points and not found.duplicate_numbers and not found.running
     calls = trained(log)
@@ -134,7 +134,7 @@ def test_workers_on_an_oversubscribed_grid_wait_instead_of_proposing_duplicates(
     config = make_config(tmp_path, trials=16, workers=3, study="oversubscribed")
     (tmp_path / "space.toml").write_text(GRID)
     config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
-    assert run_search(config).verdict == "exhausted"
+    assert optimize(config).verdict == "exhausted"
     trials = open_study(config).trials
     found = audit(trials)
     assert found.counted == 8 and not found.duplicate_points and not found.running
@@ -145,15 +145,15 @@ def test_a_trial_failed_as_stale_by_another_worker_is_dropped_not_a_crash(tmp_pa
     """A slow worker whose trial another worker already failed (missed heartbeats) drops its result and goes on."""
     from fakes import fake_train
 
-    def stalled_then_failed_by_a_peer(spec, *, on_epoch=None, **kwargs):  # type: ignore[no-untyped-def]
+    def stalled_then_failed_by_a_peer(spec, *, device, listener):  # type: ignore[no-untyped-def]
         peer = open_study(config)  # a second handle on the storage, as another worker holds one
         running = [t for t in peer.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
         if len(peer.trials) == 1:  # the first trial only: its peer fails it as stale while it trains
             peer.tell(running[0].number, state=optuna.trial.TrialState.FAIL)
-        fake_train(spec, on_epoch=on_epoch, **kwargs)
+        fake_train(spec, device=device, listener=listener)
 
     config = make_config(tmp_path, trials=2, study="taken-over", trainer=stalled_then_failed_by_a_peer)
-    run = run_search(config)
+    run = optimize(config)
     trials = open_study(config).trials
     assert run.verdict == "done" and trials[0].state.name == "FAIL"  # the peer's verdict stands
     assert [outcome.counts(t) for t in trials].count(True) == 2  # the search went on to its target

@@ -1,4 +1,5 @@
-"""Fake trainers with `archgen.pipeline.train_spec`'s signature, for tests about the search machinery.
+"""Fake trainers with the search's call of `archgen.pipeline.train`, `(spec, *, device, listener)`, for tests about the
+search machinery: the spec carries its epochs, seed and data; the listener hears `on_epoch(metrics)` per epoch.
 
 Module-level functions, so spawned workers can unpickle them. Each call appends one JSON line to the
 file named by $ARCHGEN_FAKE_LOG (which specs were trained, by which process) and sleeps
@@ -34,7 +35,8 @@ class FakeMetrics:
 def _log(spec: NetSpec, **extra: Any) -> None:
     path = os.environ.get("ARCHGEN_FAKE_LOG")
     if path:
-        line = json.dumps({"name": spec.name, "pid": os.getpid(), "params": analyze(spec).params, **extra})
+        line = json.dumps({"name": spec.name, "pid": os.getpid(), "params": analyze(spec).params,
+                           "epochs": spec.train.epochs, "seed": spec.train.seed, **extra})
         with Path(path).open("a") as handle:
             handle.write(line + "\n")
 
@@ -48,47 +50,47 @@ def error_of(spec: NetSpec, epoch: int) -> float:
 CALLS = []
 
 
-def fake_train(spec: NetSpec, *, on_epoch: Any = None, epochs: int | None = None, **_: Any) -> None:
+def fake_train(spec: NetSpec, *, device: str, listener: Any) -> None:
     CALLS.append(spec.name)
     hang_after = os.environ.get("ARCHGEN_FAKE_HANG_AFTER")
     if hang_after is not None and len(CALLS) > int(hang_after):
         Path(os.environ["ARCHGEN_FAKE_MARKER"]).write_text(f"{os.getpid()} {spec.name}")
         time.sleep(3600)
-    _log(spec)
+    _log(spec, device=device)
     sleep = float(os.environ.get("ARCHGEN_FAKE_SLEEP", "0"))
-    for epoch in range(1, (epochs or spec.train.epochs) + 1):
+    for epoch in range(1, spec.train.epochs + 1):
         time.sleep(sleep)
         error = error_of(spec, epoch)
-        if on_epoch is not None:
-            on_epoch(FakeMetrics(epoch, error * 2, error, error * 2, error, spec.train.lr, 1000.0, sleep))
+        if listener is not None:
+            listener.on_epoch(FakeMetrics(epoch, error * 2, error, error * 2, error, spec.train.lr, 1000.0, sleep))
 
 
-def nan_when_fast(spec: NetSpec, **kwargs: Any) -> None:
+def nan_when_fast(spec: NetSpec, *, device: str, listener: Any) -> None:
     """Like fake_train, but the loss goes NaN whenever the learning rate is above 0.2."""
     from archgen.train import NonFiniteLoss
 
     if spec.train.lr > 0.2:
         _log(spec, nan=True)
         raise NonFiniteLoss(f"loss became nan at lr {spec.train.lr}", epoch=1, step=3)
-    fake_train(spec, **kwargs)
+    fake_train(spec, device=device, listener=listener)
 
 
-def broken(spec: NetSpec, **_: Any) -> None:
+def broken(spec: NetSpec, *, device: str, listener: Any) -> None:
     """A trainer with a bug: the search must stop with one line, not hang."""
     raise ZeroDivisionError("division by zero in a trainer")
 
 
-def counting_train(spec: NetSpec, **kwargs: Any) -> Any:
+def counting_train(spec: NetSpec, *, device: str, listener: Any) -> Any:
     """The real trainer, recording how many tensors are alive before each trial (memory must stay flat)."""
     import gc
 
     import torch
 
-    from archgen.pipeline import train_spec
+    from archgen.pipeline import train
 
     gc.collect()
     LIVE_TENSORS.append(sum(1 for obj in gc.get_objects() if isinstance(obj, torch.Tensor)))
-    return train_spec(spec, **kwargs)
+    return train(spec, device=device, listener=listener)
 
 
 LIVE_TENSORS: list[int] = []

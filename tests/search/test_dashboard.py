@@ -13,7 +13,7 @@ from conftest import make_config
 from optuna_dashboard import wsgi
 from optuna_dashboard._storage_url import get_storage  # what `optuna-dashboard STORAGE` calls
 
-from archgen.search import run_search
+from archgen.search import optimize
 
 
 def dashboard_get(storage: str, path: str) -> Any:
@@ -41,7 +41,7 @@ def _fake_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_local_journal_study_opens_in_the_dashboard(tmp_path: Path) -> None:
     config = make_config(tmp_path, trials=3, study="journal-dash")
-    run_search(config)
+    optimize(config)
     assert config.storage.journal is not None
     dashboard_sees(str(config.storage.journal), "journal-dash", trials=3)
 
@@ -49,12 +49,12 @@ def test_the_local_journal_study_opens_in_the_dashboard(tmp_path: Path) -> None:
 def test_a_sqlite_study_runs_and_opens_in_the_dashboard(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     config = make_config(tmp_path, trials=3, storage=url, study="sqlite-dash")
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     dashboard_sees(url, "sqlite-dash", trials=3)
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_a_postgres_study_opens_in_the_dashboard(tmp_path: Path, postgres_url: str) -> None:
-    run_search(make_config(tmp_path, trials=2, storage=postgres_url, study="pg-dash"))
+    optimize(make_config(tmp_path, trials=2, storage=postgres_url, study="pg-dash"))
     dashboard_sees(postgres_url, "pg-dash", trials=2)

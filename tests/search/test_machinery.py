@@ -15,8 +15,8 @@ import pytest
 from conftest import HERE, make_config
 
 from archgen.errors import SearchError
-from archgen.search import outcome, run_search
-from archgen.search.runner import open_study
+from archgen.search import open_study, optimize
+from archgen.search import results as outcome
 from archgen.search.study import create_or_resume
 
 
@@ -46,7 +46,7 @@ def test_over_budget_points_are_recorded_and_never_trained(tmp_path: Path, log: 
     from archgen.search import resolve_spec
 
     config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
-    run_search(config)
+    optimize(config)
     trials = open_study(config).trials
     rejected = [t for t in trials if outcome.outcome(t) == "over_budget"]
     assert rejected, "the space has over-budget points; some must have been proposed"
@@ -58,26 +58,26 @@ def test_over_budget_points_are_recorded_and_never_trained(tmp_path: Path, log: 
 
 def test_exact_trials_and_resume_with_more(tmp_path: Path, log: Path) -> None:
     config = make_config(tmp_path, trials=5)
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     assert outcomes(config)["complete"] == 5
     again = make_config(tmp_path, trials=8)  # the same command with a higher target resumes
-    run_search(again)
+    optimize(again)
     assert outcomes(again)["complete"] == 8 and len(trained(log)) == 8
 
 
 def test_a_changed_spec_is_refused_naming_the_change(tmp_path: Path, log: Path) -> None:
-    run_search(make_config(tmp_path, trials=2))
+    optimize(make_config(tmp_path, trials=2))
     changed = make_config(tmp_path, trials=2, extra='"head.dropout" = { choices = [0.0, 0.5] }\n')
     with pytest.raises(SearchError) as caught:
-        run_search(changed)
+        optimize(changed)
     message = str(caught.value)
     assert "study 'tiny' searched a different spec, so it cannot be resumed" in message
     assert "search.params.head.dropout added" in message and "\n" not in message
 
 
 def test_the_same_spec_resumes_with_no_new_trial_when_done(tmp_path: Path, log: Path) -> None:
-    run_search(make_config(tmp_path, trials=3))
-    run_search(make_config(tmp_path, trials=3))
+    optimize(make_config(tmp_path, trials=3))
+    optimize(make_config(tmp_path, trials=3))
     assert len(trained(log)) == 3
 
 
@@ -91,7 +91,7 @@ def test_nan_trials_fail_with_their_reason_and_the_study_carries_on(tmp_path: Pa
     from archgen.search import resolve_spec
 
     config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     trials = open_study(config).trials
     failed = [t for t in trials if outcome.outcome(t) == "failed"]
     assert failed and all("NonFiniteLoss: loss became nan" in t.user_attrs["reason"] for t in failed)
@@ -103,7 +103,7 @@ def test_an_unexpected_error_stops_the_search_with_one_line(tmp_path: Path, log:
 
     config = make_config(tmp_path, trials=3, trainer=broken)
     with pytest.raises(SearchError) as caught:
-        run_search(config)
+        optimize(config)
     assert str(caught.value) == (
         "trial 0 stopped the search with an unexpected error: ZeroDivisionError: division by zero in a trainer"
     )
@@ -117,7 +117,7 @@ def test_workers_finish_exactly_n_trials_without_duplicates(
 ) -> None:
     monkeypatch.setenv("ARCHGEN_FAKE_SLEEP", "0.05")
     config = make_config(tmp_path, trials=10, workers=workers)
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     trials = open_study(config).trials
     counted = [t for t in trials if outcome.counts(t)]
     assert len(counted) == 10
@@ -130,9 +130,9 @@ WORKER = """
 import sys
 sys.path.insert(0, {here!r})
 from conftest import make_config
-from archgen.search import run_worker
+from archgen.search import work
 from pathlib import Path
-run_worker(make_config(Path({tmp!r}), trials={trials}, storage={storage!r}, study={study!r}))
+work(make_config(Path({tmp!r}), trials={trials}, storage={storage!r}, study={study!r}))
 """
 
 
@@ -179,7 +179,7 @@ def test_a_killed_worker_costs_only_its_trial_on_the_journal(tmp_path: Path, log
 
 def test_resume_needs_the_same_objectives(tmp_path: Path, log: Path) -> None:
     config = make_config(tmp_path, trials=1)
-    run_search(config)
+    optimize(config)
     two = make_config(tmp_path, trials=1, extra="")
     spec = two.spec.model_copy(update={"search": two.space.model_copy(update={"objectives": ("accuracy", "params")})})
     with pytest.raises(SearchError, match=r"search.objectives: \[\"accuracy\"\] -> \[\"accuracy\", \"params\"\]"):
@@ -201,6 +201,6 @@ def test_a_grid_trains_each_point_exactly_once(tmp_path: Path, log: Path) -> Non
     config = make_config(tmp_path, trials=4)
     (tmp_path / "space.toml").write_text(grid)
     config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     assert outcomes(config) == Counter({"complete": 4})  # nothing re-proposed and rejected as a duplicate
     assert len({call["params"] for call in trained(log)}) == 4  # plain/residual x 1/2 blocks: four networks

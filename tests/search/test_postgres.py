@@ -11,8 +11,8 @@ from conftest import make_config
 from test_machinery import kill_one_worker_mid_trial
 
 from archgen.errors import SearchError
-from archgen.search import outcome, run_search
-from archgen.search.runner import open_study
+from archgen.search import open_study, optimize
+from archgen.search import results as outcome
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_workers_share_one_postgres_study_exactly(tmp_path: Path, postgres_url: str, log: Path, workers: int) -> None:
     study = f"pg-exact-{workers}"
     config = make_config(tmp_path, trials=10, storage=postgres_url, workers=workers, study=study)
-    assert run_search(config).verdict == "done"
+    assert optimize(config).verdict == "done"
     trials = open_study(config).trials
     counted = [t for t in trials if outcome.counts(t)]
     assert len(counted) == 10 and len({outcome.point_key(t) for t in counted}) == 10
@@ -45,9 +45,9 @@ def test_a_killed_worker_costs_only_its_trial_on_postgres(tmp_path: Path, postgr
 
 
 def test_a_changed_spec_is_refused_on_postgres(tmp_path: Path, postgres_url: str, log: Path) -> None:
-    run_search(make_config(tmp_path, trials=1, storage=postgres_url, study="pg-change"))
+    optimize(make_config(tmp_path, trials=1, storage=postgres_url, study="pg-change"))
     changed = make_config(
         tmp_path, trials=1, storage=postgres_url, study="pg-change", extra='"train.momentum" = { choices = [0.9] }\n'
     )
     with pytest.raises(SearchError, match=r"search\.params\.train\.momentum added"):
-        run_search(changed)
+        optimize(changed)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import archgen
 from archgen.cli.app import app
-from archgen.search import run_search
+from archgen.search import optimize
 
 
 @pytest.mark.slow
@@ -25,7 +25,7 @@ def test_live_tensors_stay_flat_across_trials(tmp_path: Path) -> None:
             "spec": config.spec.model_copy(update={"search": config.space.model_copy(update={"epochs": 1})}),
         }
     )
-    run_search(config)
+    optimize(config)
     counts = fakes.LIVE_TENSORS
     assert len(counts) >= 4
     # the first trial may load and cache the data set; after it, every trial starts with the same tensors alive
@@ -46,9 +46,9 @@ def test_search_command_writes_a_winner_that_validates_and_retrains(
     assert best.is_file() and (tmp_path / "runs" / "cli" / "history.png").is_file()
     winner = archgen.load_spec(best)
     assert winner.search is None and winner.train.epochs == 1
-    from archgen.pipeline import train_spec
+    from archgen.pipeline import train
 
-    assert train_spec(winner).history  # `archgen train best.toml` retrains it
+    assert train(winner).history  # `archgen train best.toml` retrains it
     again = runner.invoke(app, ["report", "runs/cli"])
     assert again.exit_code == 0 and "top trials" in again.output
     changed = (tmp_path / "space.toml").read_text().replace("[0.05, 0.1]", "[0.05, 0.2]")

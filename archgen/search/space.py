@@ -1,0 +1,145 @@
+"""A search space in Optuna's terms: points sampled for its paths, the spec a trial trains, samplers and pruners.
+
+Data, not modules (STYLE 13: search proposes specs). The Optuna parameter names are the spec paths, so
+optuna-dashboard and the plots read `body.width` and `body.depths.*`. Knows nothing of storages or workers.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler, GridSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from archgen.errors import SpecError
+from archgen.spec.loader import parse_spec
+from archgen.spec.schema import NetSpec
+from archgen.spec.search_points import PathError, apply_point, base_data, resolve
+from archgen.spec.search_space import Choice, Param, SearchSpace
+
+# MedianPruner's defaults, applied to both rules: judge no trial before this many have finished.
+STARTUP_TRIALS = 5
+WARMUP_EPOCHS = 0
+NSGA2_POPULATION = 20
+
+
+# --- points and the specs they make --------------------------------------------------------------------------------
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Choice]:
+    """Sample every parameter of the space on `trial`."""
+    return {path: _suggest_one(trial, path, param) for path, param in space.params.items()}
+
+
+def _suggest_one(trial: optuna.Trial, path: str, param: Param) -> Choice:
+    if param.choices is not None:
+        value = trial.suggest_categorical(path, list(param.choices))
+        assert value is not None
+        return value
+    assert param.low is not None and param.high is not None
+    if resolve(path).kind == "int":
+        return trial.suggest_int(path, int(param.low), int(param.high), step=int(param.step or 1), log=param.log)
+    step = None if param.step is None else float(param.step)
+    return trial.suggest_float(path, float(param.low), float(param.high), step=step, log=param.log)
+
+
+def trial_spec(base: NetSpec, point: Mapping[str, Any], *, number: int, seed: int) -> NetSpec:
+    """The spec trial `number` trains: the base with the point's values, named after the trial, its recipe training
+    `search.epochs` epochs from `seed`. The one place a trial's spec is made, so the winner written back is exactly
+    what trained. Raises SpecError (or PathError) if the combination breaks a rule of the language."""
+    assert base.search is not None
+    data = apply_point(base_data(base), point, name=f"{base.name}-trial{number}"[:64])
+    data.setdefault("train", {}).update(epochs=base.search.epochs, seed=seed)
+    return parse_spec(data)
+
+
+def try_trial_spec(base: NetSpec, point: Mapping[str, Any], *, number: int, seed: int) -> NetSpec | str:
+    """The trial's spec, or the first reason the point makes no valid spec."""
+    try:
+        return trial_spec(base, point, number=number, seed=seed)
+    except SpecError as error:
+        problem = error.problems[0]
+        return f"{problem.field}: {problem.message}" if problem.field else problem.message
+    except PathError as error:
+        return str(error)
+
+
+def largest_point(space: SearchSpace) -> dict[str, Choice]:
+    """The space's corner where every numeric parameter takes its largest value (others their first choice)."""
+    point: dict[str, Choice] = {}
+    for path, param in space.params.items():
+        if param.choices is None:
+            assert param.high is not None
+            point[path] = param.high
+            continue
+        numbers = [c for c in param.choices if isinstance(c, int | float) and not isinstance(c, bool)]
+        point[path] = max(numbers) if numbers else param.choices[0]
+    return point
+
+
+def summary(spec: NetSpec) -> str:
+    """The architecture in one short line: `basic [2,1,1] w16 B`, `plain basic [3,3,3] w16` (w: first stage's width)."""
+    body = spec.body
+    stages = body.resolved_stages()
+    depths = ",".join(str(stage.depth) for stage in stages)
+    doubling = all(stage.width == stages[0].width * 2**index for index, stage in enumerate(stages))
+    widths = str(stages[0].width) if doubling else "/".join(str(stage.width) for stage in stages)
+    kind = body.block if body.residual else f"plain {body.block}"
+    shortcut = f" {body.shortcut}" if body.residual else ""
+    return f"{kind} [{depths}] w{widths}{shortcut}"
+
+
+# --- samplers and pruners ------------------------------------------------------------------------------------------
+
+
+class _Grid(GridSampler):
+    """GridSampler without its `study.stop()` (only allowed inside `optimize`); archgen stops when the grid is done."""
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        return None
+
+
+def make_sampler(space: SearchSpace, *, seed: int, trial_number: int) -> BaseSampler:
+    """The sampler that proposes trial `trial_number`; a fresh one per trial, each seeded by (seed, number)."""
+    kind = space.resolved_sampler
+    if kind == "grid":
+        grid: dict[str, Any] = {path: list(param.grid() or ()) for path, param in space.params.items()}
+        # the study's own seed: GridSampler shuffles the grid by it, and a grid id must mean one point in every trial
+        return _Grid(grid, seed=seed)
+    seed = (seed * 1_000_003 + trial_number) % 2**32
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=NSGA2_POPULATION)
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    # constant_liar: running trials count as bad, so parallel workers do not propose the same point
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
+    """The study's pruner (single objective); several objectives use `median_says_prune` instead (Optuna's
+    `Trial.report` is single-objective only)."""
+    if space.pruner == "none" or len(space.objectives) > 1:
+        return optuna.pruners.NopPruner()
+    if space.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(space.epochs, 1), reduction_factor=3)
+    return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS)
+
+
+def median_says_prune(
+    peers: Sequence[Sequence[Mapping[str, float]]], *, epoch: int, accuracies: Sequence[float]
+) -> bool:
+    """MedianPruner's rule on recorded histories: prune if the best accuracy so far is below the median of the
+    finished peers' best accuracies up to the same epoch (after STARTUP_TRIALS peers have got that far)."""
+    if epoch <= WARMUP_EPOCHS:
+        return False
+    bests = [max(1.0 - float(row["val_error"]) for row in rows[:epoch]) for rows in peers if len(rows) >= epoch]
+    if len(bests) < STARTUP_TRIALS:
+        return False
+    return max(accuracies) < statistics.median(bests)

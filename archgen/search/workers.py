@@ -1,0 +1,311 @@
+"""Running a search: one worker in this process, or `--workers N` spawned processes sharing the study (spread over the
+visible GPUs), each checked against memory before any is spawned.
+
+Every worker runs the same loop (claim, settle, tell) until the study has its trials; machines joining a PostgreSQL
+study run the same command. An unexpected error in any worker stops them all with one line. Workers die with their
+parent: SIGINT, SIGTERM or SIGHUP to the parent stops them (each fails its running trial), and each worker watches its
+parent itself, so a parent killed by SIGKILL leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from archgen.analysis import analyze, check_budget
+from archgen.errors import ArchgenError, SearchError, redacted
+from archgen.memory import require_processes, size
+from archgen.search import results
+from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_signals
+from archgen.search.space import largest_point, try_trial_spec
+from archgen.search.storage import claim_lock, storage_errors
+from archgen.search.study import SearchConfig, open_study
+from archgen.search.trial import Verdict, claim_next, load_trainer, settle
+from archgen.spec.schema import NetSpec
+
+# the live view reports trials; Optuna's log lines would interleave
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+STOP_SECONDS = 20.0  # how long stopped workers have to fail their trials and exit before they are killed
+
+Watcher = Callable[[optuna.Study], None]
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """How a search command ended: its study (to report from), why it stopped, and how long it took."""
+
+    study: optuna.Study
+    verdict: Verdict
+    seconds: float
+
+
+def optimize(config: SearchConfig, *, on_progress: Watcher | None = None) -> Optimization:
+    """Search to `config.trials` finished trials (or the timeout), in this process or `config.workers` processes.
+
+    Raises Stopped on SIGINT, SIGTERM or SIGHUP, once every running trial is failed and every worker has exited.
+    """
+    start = time.monotonic()
+    with storage_errors(config.storage):
+        if config.workers > 1:
+            require_workers(config)  # N processes that would not fit are refused before anything is spawned
+        study = open_study(config)  # refuse a changed spec before spawning anything
+        if config.workers > 1:
+            verdict = _run_parallel(config, study, on_progress)
+        else:
+            verdict = work(config, study=study, on_progress=on_progress)
+    return Optimization(study, verdict, time.monotonic() - start)
+
+
+def work(config: SearchConfig, *, study: optuna.Study | None = None, on_progress: Watcher | None = None) -> Verdict:
+    """One worker's loop: claim a trial, settle it, tell the study; until the study has its trials.
+
+    SIGINT, SIGTERM or SIGHUP (or the parent's death, see `liveness.die_with_parent`) stops it wherever it is:
+    this worker's running trial is failed with the reason, and Stopped is raised.
+    """
+    with storage_errors(config.storage), stop_on_signals():
+        study = study or open_study(config)
+        load_trainer(config)  # before the first claim: seconds of imports inside a trial would outlast its heartbeats
+        try:
+            return _loop(config, study, on_progress)
+        except (Stopped, KeyboardInterrupt) as stop:
+            with claim_lock(config.storage, config.study):  # as reap_stale: no other worker judges them meanwhile
+                fail_own(study, f"stopped: {stop.reason if isinstance(stop, Stopped) else 'interrupted'}")
+            raise
+
+
+def _loop(config: SearchConfig, study: optuna.Study, on_progress: Watcher | None) -> Verdict:
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
+    rejected = 0
+
+    def notify() -> None:
+        if on_progress is not None:
+            on_progress(study)
+
+    while True:
+        claim = claim_next(study, config, deadline=deadline)
+        if isinstance(claim, str):
+            notify()
+            return claim
+        notify()
+        report = settle(study, claim, config, on_epoch=notify)
+        notify()
+        rejected = rejected + 1 if report.outcome in results.REJECTED else 0
+        if rejected >= config.max_rejections:
+            raise SearchError(
+                f"the last {rejected} proposals were all rejected before training (the last: {report.reason}); "
+                "widen the space or the budgets"
+            )
+
+
+# --- several processes ---------------------------------------------------------------------------------------------
+
+
+def _run_parallel(config: SearchConfig, study: optuna.Study, on_progress: Watcher | None) -> Verdict:
+    context = multiprocessing.get_context("spawn")  # no forked Optuna/torch state, the same on every OS
+    errors: Any = context.Queue()
+    workers = [
+        context.Process(target=_worker_main, args=(config, index, errors), name=f"archgen-worker-{index}")
+        for index in range(config.workers)
+    ]
+    with stop_on_signals():  # SIGTERM or SIGHUP here is Ctrl-C: the finally below stops every worker
+        try:
+            for process in workers:
+                process.start()
+            _watch(workers, errors, study, config, on_progress)
+        finally:
+            _stop(workers)
+    if on_progress is not None:
+        on_progress(study)
+    deadline_hit = config.timeout is not None and not _reached(study, config)
+    return "timeout" if deadline_hit else "done" if _reached(study, config) else "exhausted"
+
+
+def _watch(
+    workers: list[Any], errors: Any, study: optuna.Study, config: SearchConfig, on_progress: Watcher | None
+) -> None:
+    """Show progress until every worker has exited; the first one that fails stops the search with its line."""
+    while any(process.is_alive() for process in workers):
+        if on_progress is not None:
+            on_progress(study)
+        failed = [process for process in workers if process.exitcode not in (None, 0)]
+        if failed:
+            raise SearchError(_failure(failed[0], errors))
+        time.sleep(config.poll_seconds)
+    failed = [process for process in workers if process.exitcode != 0]
+    if failed:
+        raise SearchError(_failure(failed[0], errors))
+
+
+def _reached(study: optuna.Study, config: SearchConfig) -> bool:
+    return sum(results.counts(trial) for trial in study.get_trials(deepcopy=False)) >= config.trials
+
+
+def _failure(process: Any, errors: Any) -> str:
+    messages = []
+    while not errors.empty():
+        messages.append(errors.get_nowait())
+    detail = messages[0] if messages else f"exit code {process.exitcode}"
+    return f"{process.name} stopped, so the search stopped: {detail}"
+
+
+def _stop(workers: list[Any]) -> None:
+    """SIGTERM every worker still running (each fails its running trial and exits), then SIGKILL the stragglers."""
+    started = [process for process in workers if process.pid is not None]
+    for process in started:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + STOP_SECONDS
+    for process in started:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in started:
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _worker_main(config: SearchConfig, index: int, errors: Any) -> None:
+    """A spawned worker: its share of the cores, its GPU, its own storage connection, and one line back if it fails."""
+    die_with_parent()  # first: a parent killed while this worker imports torch must not leave it behind
+    try:
+        import torch  # can fail (a too tight `ulimit -v`): one line too
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // config.workers))  # oversubscribed threads slow all
+        gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
+        work(dataclasses.replace(config, device=worker_device(config.device, index, gpus=gpus)))
+    except Stopped as stop:
+        raise SystemExit(stop.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except ArchgenError as error:
+        errors.put(redacted(str(error).splitlines()[0], url=config.storage.url))
+        raise SystemExit(1) from None
+    except Exception as error:
+        errors.put(redacted(f"{type(error).__name__}: {error}".splitlines()[0], url=config.storage.url))
+        raise SystemExit(1) from None
+
+
+def worker_device(device: str, index: int, *, gpus: int) -> str:
+    """The device of worker `index`: with `--device cuda` or `auto` and several visible GPUs, `cuda:{index % gpus}`
+    (many trials per GPU when workers outnumber GPUs); otherwise `device` as given (one GPU is shared by all)."""
+    if device in ("auto", "cuda") and gpus > 1:
+        return f"cuda:{index % gpus}"
+    return device
+
+
+# --- how many fit in memory ----------------------------------------------------------------------------------------
+# `--workers N` starts N processes that each import torch, read the data set and train one network at a time; N that
+# do not fit push the machine into swap or the OOM killer. An estimate, kept simple: a measured runtime plus arithmetic
+# on the spec (no torch is imported, nothing is read but a folder's file count).
+
+MiB, GiB = 2**20, 2**30
+RUNTIME = 1024 * MiB
+"""Python with torch, optuna and the training pipeline imported, plus torch's thread pools and allocator once
+a trial trains. Measured: a worker of `archgen search --workers 2 --device cpu` on the digits peaks at 0.94 GiB
+resident (VmHWM; Linux x86-64, Python 3.11, torch 2.14 CUDA build), of which imports are 0.70 GiB; rounded up."""
+MAPPED = 4 * GiB
+"""Address space a worker maps (VmPeak 3.8 GiB, measured as above): the CUDA build of torch alone maps 3.2 GiB of
+libraries at import. `ulimit -v` must allow this much to each process."""
+STATE_COPIES = 4  # float32 weights, their gradients, SGD's momentum, and the update's temporaries
+ACTIVATION_COPIES = 4  # per block output kept for backward: conv, batch-norm and ReLU outputs, and its gradient
+IMAGE_COPIES = 2  # the images as read and as resized to the spec's size, both held while the data are prepared
+IMAGES = {"digits": (1797, 1), "cifar10": (60_000, 3)}  # (images, channels): scikit-learn's; 50,000 + 10,000
+SYNTHETIC = {"train": 1024, "val": 256}  # archgen.data.source.Synthetic's defaults
+MAX_COUNTED = 10_000_000  # files counted in an image folder before the count stops (an estimate needs no more)
+
+
+@dataclass(frozen=True)
+class WorkerMemory:
+    """Resident bytes one worker holds, by what holds them."""
+
+    runtime: int
+    data: int
+    network: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.runtime + self.data + self.network + self.activations
+
+    def __str__(self) -> str:
+        return (f"{size(self.runtime)} for Python and torch, {size(self.data)} of images, {size(self.network)} "
+                f"of weights and optimiser state, {size(self.activations)} of activations")
+
+
+def require_workers(config: SearchConfig) -> None:
+    """Refuse `config.workers` processes that would not fit in this machine's memory, in one line with the estimate."""
+    each = worker_memory(config.spec, device=config.device)
+    what = f"--workers {config.workers} (each about {size(each.total)}: {each})"
+    require_processes(config.workers, each.total, what, mapped=MAPPED + each.total - each.runtime)
+
+
+def worker_memory(spec: NetSpec, *, device: str) -> WorkerMemory:
+    """What a worker training the largest trainable network of `spec`'s space holds in host memory.
+
+    The network and its activations count only when they live in host memory (CPU, or Apple's unified memory);
+    on a CUDA device they take GPU memory, which the trainer's out-of-memory handling looks after.
+    """
+    return max((_estimate(candidate, device) for candidate in _candidates(spec)), key=lambda memory: memory.total)
+
+
+def _estimate(spec: NetSpec, device: str) -> WorkerMemory:
+    cost, on_host = analyze(spec), _on_host(device)
+    images, channels = _images(spec.train.data)
+    outputs = cost.stem.out_shape, *(block.out_shape for stage in cost.stages for block in stage.blocks)
+    elements = sum(channels * height * width for channels, height, width in outputs)  # per image
+    return WorkerMemory(
+        runtime=RUNTIME,
+        data=IMAGE_COPIES * images * channels * spec.input.size**2,  # uint8 pixels
+        network=STATE_COPIES * 4 * cost.params if on_host else 0,
+        activations=ACTIVATION_COPIES * 4 * elements * spec.train.batch_size if on_host else 0,
+    )
+
+
+def _candidates(spec: NetSpec) -> list[NetSpec]:
+    """The base network, and the space's largest corner if that is a valid spec within the budgets (an over-budget
+    corner is never trained)."""
+    assert spec.search is not None
+    corner = try_trial_spec(spec, largest_point(spec.search), number=0, seed=spec.train.seed)
+    if isinstance(corner, str) or not check_budget(spec.search, analyze(corner)).fits:
+        return [spec]
+    return [spec, corner]
+
+
+def _on_host(device: str) -> bool:
+    if device == "auto":  # the trainer picks CUDA when there is a GPU; its device nodes say so without torch
+        return not Path("/dev/nvidiactl").exists()
+    return not device.startswith("cuda")
+
+
+def _images(data: str) -> tuple[int, int]:
+    """How many images `--data` holds and their channels (the data decide channels, the spec the size): known for
+    digits and CIFAR-10, written in a synthetic source, counted in an image folder (taken as RGB); none for a
+    source that archgen.data will refuse anyway."""
+    kind, _, argument = data.strip().partition(":")
+    if kind in IMAGES:
+        return IMAGES[kind]
+    if kind == "synthetic":
+        counts = {**SYNTHETIC, **{key: int(value) for key, value in re.findall(r"\b(train|val)=(\d+)", argument)}}
+        channels = re.match(r"(\d+)x\d+x\d+", argument)
+        return counts["train"] + counts["val"], int(channels.group(1)) if channels else 3
+    if kind == "imagefolder":
+        return _count_files(Path(argument).expanduser()), 3
+    return 0, 0
+
+
+def _count_files(folder: Path) -> int:
+    count = 0
+    for _, _, files in os.walk(folder):
+        count += len(files)
+        if count >= MAX_COUNTED:
+            break
+    return count
