@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -87,8 +88,7 @@ class _Moments:
 
 
 @torch.no_grad()
-def _moments(model: nn.Module, points: list[str], batches: Iterator[tuple[Tensor, Tensor]],
-             device: torch.device) -> list[_Moments]:
+def _moments(model: nn.Module, points: list[str], batches: Iterator[Any], device: torch.device) -> list[_Moments]:
     """Every point's output moments over all batches."""
     moments = [_Moments(device) for _ in points]
     hooks = [model.get_submodule(point).register_forward_hook(moment)
