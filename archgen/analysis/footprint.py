@@ -46,13 +46,14 @@ mapped on their own and unmapped when freed; smaller ones come from malloc's hea
 ALLOCATOR_SHARE: dict[DeviceKind, float] = {"cpu": 0.5, "cuda": 0.0}
 """What the allocator holds beyond the live tensors at the peak, as a share of the kept activations it serves from its
 heap (those under MMAP_THRESHOLD). CPU: glibc's heap, fragmented by the backward's gradients, which are larger than
-the late layers' freed activations and so cannot reuse their room; measured 0.3-0.9 (median 0.55) on 13 nets and
-batches after 12 steps (bench/memory_estimate.md). CUDA: 0, as max_memory_allocated counts; the caching allocator's
-reserve beyond it is not counted (not measured: no GPU was lent)."""
+the late layers' freed activations and so cannot reuse their room; measured 0.04-0.81 (median 0.5) on 13 nets and
+batches after 12 steps, one configuration moving by up to 0.3 between runs (bench/memory_estimate.md): the estimate's
+least certain part. CUDA: 0, as max_memory_allocated counts; the caching allocator's reserve beyond it is not
+counted (not measured: no GPU was lent)."""
 
 FRAMEWORK_BYTES = 24 * 2**20
 """Besides tensors: oneDNN's generated kernels and primitive caches, the autograd engine's and OpenMP's threads,
-malloc's own records; measured 0-23 MiB on CPU with malloc's retention turned off (torch 2.14,
+malloc's own records; measured -25 to +26 MiB on CPU with malloc's retention turned off (torch 2.14,
 bench/memory_estimate.md). On a GPU the CUDA context is not counted: it is taken before free memory is read."""
 
 

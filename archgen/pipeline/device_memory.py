@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.distributed as dist
 
 import archgen.memory as memory
 from archgen.analysis.footprint import DeviceKind, Footprint, Precision, footprint, largest_batch
@@ -21,10 +22,10 @@ from archgen.spec.schema import NetSpec
 from archgen.train import Batches, Engine
 
 AUTO_SHARE = 0.8
-"""`--batch-size auto` takes a batch whose estimate is at most this share of the room. The estimate came within -6%
-and +14% of the measured peak on CPU (bench/memory_estimate.md), a GPU's caching allocator keeps some memory beyond
-its tensors (not in the estimate), evaluation and checkpoints allocate beside the step, and other processes may take
-memory meanwhile: a fifth covers an estimate 25% short. The next power of two down is half anyway."""
+"""`--batch-size auto` takes a batch whose estimate is at most this share of the room. Measured peaks on CPU were
+0.82 to 1.18 times the estimate (bench/memory_estimate.md: glibc's heap varies between runs), a GPU's caching
+allocator keeps memory beyond its tensors (not in the estimate), and other processes may take memory meanwhile: a
+fifth covers an estimate 25% short. The next power of two down is half the batch anyway."""
 
 
 def check_memory(spec: NetSpec, engine: Engine, batches: Batches) -> None:
@@ -57,6 +58,7 @@ def with_largest_batch(fitted: Fitted, device: torch.device, *, world: int) -> F
     precision, kind = _precision(spec, device)
     images = max(1, len(data.train) // world)
     per_process = largest_batch(spec, usable, precision=precision, device=kind, limit=min(images, 65536 // world))
+    per_process = _smallest_over_processes(per_process, device)
     if per_process == 0:
         one = footprint(spec, batch_size=1, precision=precision, device=kind)
         raise InsufficientMemory(f"training {spec.name} at batch 1 needs about {size(one.total)} ({_parts(one)}), more "
@@ -70,6 +72,15 @@ def with_largest_batch(fitted: Fitted, device: torch.device, *, world: int) -> F
             f"of two whose estimated memory ({size(chosen.total)}{' per process' if world > 1 else ''}) fits in "
             f"{AUTO_SHARE:.0%} of the {size(room.bytes)} free ({room.limit}){capped}")
     return dataclasses.replace(fitted, spec=spec.model_copy(update={"train": recipe}), notes=(*fitted.notes, note))
+
+
+def _smallest_over_processes(batch_size: int, device: torch.device) -> int:
+    """Under torchrun every process must train at the same batch: the smallest any of them can hold."""
+    if not dist.is_initialized():
+        return batch_size
+    value = torch.tensor([batch_size], device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return int(value.item())
 
 
 def device_room(device: torch.device) -> Headroom:

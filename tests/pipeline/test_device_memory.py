@@ -194,3 +194,26 @@ def test_train_auto_under_a_lowered_limit(tmp_path: Path) -> None:
     assert re.fullmatch(r"error: training resnet152 at batch 1 needs about [\d.]+ GiB \(params .+\), more than 80% of "
                         r"the [\d.]+ GiB free \(ulimit -v \d+\): no batch fits", done.stderr.strip()), done.stderr
     assert not (tmp_path / "big").exists()
+
+
+def _choose(rank: int, store: str, rooms: tuple[int, int], out: str) -> None:
+    """One of two gloo processes: its own room, then the batch both agree on."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    memory.headroom = lambda: Headroom(rooms[rank], "a test's room")  # type: ignore[assignment]
+    chosen = with_largest_batch(_fitted(), torch.device("cpu"), world=2).spec.train.batch_size
+    Path(f"{out}.{rank}").write_text(str(chosen))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_processes_agree_on_the_smallest_choice(tmp_path: Path) -> None:
+    """Under torchrun each process reads its own room; all must train at one batch: the one the tightest holds
+    (alone, rank 0's room gives 64 per process: test_auto_takes_the_largest_power_of_two_that_fits)."""
+    fitted = _fitted()
+    rooms = (int(footprint(fitted.spec, batch_size=100).total / AUTO_SHARE),  # 64 per process fits here
+             int(footprint(fitted.spec, batch_size=20).total / AUTO_SHARE))  # 16 here
+    torch.multiprocessing.start_processes(_choose, args=(str(tmp_path / "store"), rooms, str(tmp_path / "chosen")),
+                                          nprocs=2, start_method="spawn")
+    assert [int((tmp_path / f"chosen.{rank}").read_text()) for rank in (0, 1)] == [32, 32]  # 16 each, both
