@@ -1,7 +1,8 @@
 """The data workers: `torch.utils.data.DataLoader` processes that read, decode, fit and augment whole batches.
 
-A request names a split, an epoch and the samples of one batch; what comes back depends on nothing else (crops
-and flips are drawn from (seed, epoch, index)), so batches arrive in order and equal whichever worker made them.
+A request names a split, an epoch and the samples of one batch; what comes back depends on nothing else (each
+image's random choices are drawn from (seed, epoch, index), see `archgen.data.views`), so batches arrive in order and
+equal whichever worker made them.
 A worker never raises: a broken file comes back as its one-line message, which the main process raises as a
 DataError; a worker that dies or stalls is one line too. One pool serves a split's training and validation
 loaders. Knows nothing of orders or training.
@@ -22,7 +23,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from archgen.data.catalog import Catalog
-from archgen.data.decode import JPEG, augmentation, check_pixels, crop_flip, decode, fit, jpeg_size, read
+from archgen.data.decode import JPEG, check_pixels, decode, jpeg_size, read
+from archgen.data.views import TEN, Draw, Views
 from archgen.errors import ArchgenError, DataError, first_line, printable
 
 TRAIN, VAL = 0, 1
@@ -44,60 +46,68 @@ class Request(NamedTuple):
 
 
 class Encoded(NamedTuple):
-    """A JPEG left for the GPU: its bytes, where its image goes in the batch, its crop and flip."""
+    """A JPEG left for the GPU: its bytes, where its image goes in the batch, its random choices (None: not
+    augmented)."""
 
     slot: int
     data: Tensor
-    top: int
-    left: int
-    flip: bool
+    draw: Draw | None
     shown: str
 
 
 class Piece(NamedTuple):
-    """A made batch: images (B, C, S, S) uint8 and labels (B,) int64 (JPEGs in `encoded` still to decode there), or
-    the one-line `failure` of the sample that could not be made and the worker's traceback (`detail`)."""
+    """A made batch: images (B, C, S, S) uint8 (ten-crop validation: (B, 10, C, S, S)), labels (B,) int64 and the
+    lighting noise's RGB shifts (B, 3) float32 or None (JPEGs in `encoded` still to decode there), or the one-line
+    `failure` of the sample that could not be made and the worker's traceback (`detail`)."""
 
     images: Tensor
     labels: Tensor
     encoded: tuple[Encoded, ...] = ()
     failure: str | None = None
     detail: str | None = None
+    shifts: Tensor | None = None
 
 
 class SampleReader(Dataset[Piece]):
     """What a worker runs: `__getitems__(request)` makes one whole batch."""
 
-    def __init__(self, train: Catalog, val: Catalog, *, channels: int, size: int, seed: int, pad: int,
-                 mirror: bool) -> None:
+    def __init__(self, train: Catalog, val: Catalog, *, channels: int, views: Views, seed: int) -> None:
         self.splits = (train, val)
-        self.channels, self.size, self.seed, self.pad, self.mirror = channels, size, seed, pad, mirror
+        self.channels, self.views, self.seed = channels, views, seed
 
     def __getitems__(self, request: Request) -> Piece:
-        catalog = self.splits[request.split]
-        images = torch.zeros((len(request.indices), self.channels, self.size, self.size), dtype=torch.uint8)
+        catalog, views, size = self.splits[request.split], self.views, self.views.size
+        crops = (TEN,) if request.split == VAL and views.ten_crop else ()  # validation is never augmented
+        images = torch.zeros((len(request.indices), *crops, self.channels, size, size), dtype=torch.uint8)
         labels = torch.from_numpy(catalog.labels[request.indices])
+        shifts = torch.zeros((len(request.indices), 3)) if request.augment and views.lighting else None
         encoded, shown = [], ""
         try:
             for slot, index in enumerate(request.indices.tolist()):
                 location = catalog.locate(index)
                 shown = location.shown
-                top, left, flip = augmentation(self.seed, request.epoch, index, self.pad) if request.augment \
-                    else (self.pad, self.pad, False)
                 data = read(location)
                 if request.encoded and data[:3] == JPEG and (dimensions := jpeg_size(data)):
                     check_pixels(*dimensions, shown)
-                    encoded.append(Encoded(slot, torch.frombuffer(data, dtype=torch.uint8), top, left,
-                                           flip and self.mirror, shown))
-                    continue
-                image = fit(decode(data, shown, self.channels), self.size)
-                images[slot] = crop_flip(image, self.pad, top, left, flip and self.mirror) if request.augment else image
+                    draw = self._draw(request, index, height=dimensions[1], width=dimensions[0])
+                    encoded.append(Encoded(slot, torch.frombuffer(data, dtype=torch.uint8), draw, shown))
+                else:
+                    image = decode(data, shown, self.channels)
+                    draw = self._draw(request, index, height=image.shape[-2], width=image.shape[-1])
+                    images[slot] = views.view(image, draw, validation=request.split == VAL)
+                if shifts is not None and draw is not None:
+                    shifts[slot] = views.shift(draw)
         except ArchgenError as error:
             return Piece(images[:0], labels[:0], failure=str(error))
         except Exception as error:  # a bug or an exhausted worker: still one line, the traceback kept for --debug
             return Piece(images[:0], labels[:0], failure=f"{shown}: {type(error).__name__}: "
                          f"{printable(first_line(error))}", detail=traceback.format_exc())
-        return Piece(images, labels, tuple(encoded))
+        return Piece(images, labels, tuple(encoded), shifts=shifts)
+
+    def _draw(self, request: Request, index: int, *, height: int, width: int) -> Draw | None:
+        if not request.augment:
+            return None
+        return self.views.draw(self.seed, request.epoch, index, height=height, width=width)
 
     def __getitem__(self, index: int) -> Piece:
         raise TypeError("read whole batches through __getitems__(Request)")

@@ -30,6 +30,9 @@ def check(spec: NetSpec) -> list[RuleViolation]:
         *_placement(spec),
         *_shortcut_variants(spec),
         *_zero_init(spec),
+        *_frozen_stages(spec),
+        *_augmentation(spec),
+        *_evaluation(spec),
     ]
     if not violations and spec.search is not None:
         from archgen.spec.search_points import check_search  # a search space is judged on a valid base
@@ -240,3 +243,50 @@ def _zero_init(spec: NetSpec) -> Iterator[RuleViolation]:
         yield ("body", "zero_init_residual"), (
             f"cannot start each block as the identity: with F at zero a block outputs {', and '.join(why)}"
         )
+
+
+def _frozen_stages(spec: NetSpec) -> list[RuleViolation]:
+    """Freezing more parts than the network has (the stem and its stages) would freeze nothing it names."""
+    parts = 1 + len(spec.body.resolved_stages())
+    if spec.train.frozen_stages <= parts:
+        return []
+    return [(("train", "frozen_stages"), f"the network has {parts} parts to freeze (the stem and {parts - 1} stages), "
+                                         f"got {spec.train.frozen_stages}")]
+
+
+# --- the recipe's augmentation and evaluation crops (He et al. 2016, Sec. 3.4; torchvision's references) --------
+
+
+def _augmentation(spec: NetSpec) -> Iterator[RuleViolation]:
+    train, size = spec.train, spec.input.size
+    for field in ("scale", "crop_area", "crop_ratio"):
+        low, high = getattr(train, field)
+        if low > high:
+            yield ("train", field), f"is a range [low, high], but its low end {low} is above its high end {high}"
+    low, high = train.scale
+    if train.augment == "scale" and low <= high and low < size:
+        yield ("train", "scale"), (
+            f"the {size}x{size} crop (input.size) is larger than a shorter side resized to {low}: "
+            "the range must start at input.size or above"
+        )
+    if train.lighting and train.augment == "none":
+        yield ("train", "lighting"), "is colour noise added to augmented training images, but augment = 'none'"
+    elif train.lighting and spec.input.channels != 3:
+        yield ("train", "lighting"), (
+            f"shifts RGB colours along ImageNet's principal components, but input.channels = {spec.input.channels}"
+        )
+
+
+def _evaluation(spec: NetSpec) -> Iterator[RuleViolation]:
+    train, size = spec.train, spec.input.size
+    resized = train.eval_resize or size
+    if resized < size:
+        yield ("train", "eval_resize"), (
+            f"the {size}x{size} crop (input.size) is larger than a shorter side resized to {resized}"
+        )
+    elif train.eval_crop == "ten" and resized == size:
+        yield ("train", "eval_crop"), (
+            f"ten crops of {size}x{size} from images whose shorter side is {size} leave the corners no room: set "
+            f"eval_resize above input.size (256 for 224)"
+        )
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from archgen.reference import PAPER_NUMBERS
 from archgen.spec.search_space import SearchSpace
@@ -46,6 +46,31 @@ BOTTLENECK_BLOCKS = ("bottleneck", "preact_bottleneck")
 PREACT_BLOCKS = ("preact_basic", "preact_bottleneck")
 # Body fields that act on the shortcut (He et al. 2016b, Fig. 2): a plain net, having none, takes none of them.
 SHORTCUT_VARIANT_FIELDS = ("shortcut_scale", "branch_scale", "gate", "gate_bias", "shortcut_dropout")
+
+
+CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
+RANDOM_INIT = "random"  # train.init's value for "no weights file"
+
+
+def _compile_mode(value: object) -> object:
+    """`compile = true` / `false` (what specs said before modes existed) as the modes they mean."""
+    return {True: "default", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+# How training images are augmented: the paper's CIFAR-10 and ImageNet recipes (He et al. 2016, Secs. 4.2 and 3.4),
+# torchvision's (Szegedy et al. 2015's crops), or none.
+AugmentKind = Literal["cifar", "scale", "random-resized-crop", "none"]
+EvalCrop = Literal["center", "ten"]  # one centre crop, or Krizhevsky et al. 2012's ten (corners, centre, mirrored)
+Length = Annotated[int, Strict(), Field(ge=1, le=MAX_SIZE)]
+Range = Field(min_length=2, max_length=2)  # [low, high], both included
+LengthRange = Annotated[tuple[Length, ...], Range]
+FractionRange = Annotated[tuple[Annotated[float, Strict(), Field(gt=0.0, le=1.0)], ...], Range]
+RatioRange = Annotated[tuple[Annotated[float, Strict(), Field(gt=0.0, le=10.0)], ...], Range]
+
+
+def _augment_kind(value: object) -> object:
+    """`augment = true` / `false` (what specs and run folders said before the kinds) as the kinds they mean."""
+    return {True: "cifar", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
 
 class _Frozen(BaseModel):
@@ -230,20 +255,60 @@ class Train(_Frozen):
     """bf16 autocast on GPUs (ignored on CPU)."""
     channels_last: Bool = True
     """channels_last memory format on GPUs (ignored on CPU)."""
-    compile: Bool | Literal["default", "reduce-overhead", "max-autotune"] = False
-    """torch.compile the model: true (its default mode) or a mode; "reduce-overhead" replays CUDA graphs of the
-    forward and backward passes."""
+    compile: Annotated[CompileMode, BeforeValidator(_compile_mode)] = "off"
+    """torch.compile the model: "off", "default", "reduce-overhead" (replays CUDA graphs of the forward and
+    backward passes) or "max-autotune"; true and false mean "default" and "off"."""
     cuda_graphs: Bool = True
     """On a CUDA GPU, capture each whole training step (augmentation, forward, backward, optimiser step) as one
     CUDA graph and replay it, where the run allows: one process, data held on the GPU, no torch.compile, sgd,
     nesterov or adamw. Otherwise, or when capture fails, steps run eagerly with a one-line note. Ignored on CPU."""
-    augment: Bool = True
-    """The paper's augmentation: 4-pixel padding, random crop, horizontal flip (scaled to the image size)."""
+    augment: Annotated[AugmentKind, BeforeValidator(_augment_kind, json_schema_input_type=AugmentKind | bool)] = \
+        "cifar"
+    """How training images are augmented. cifar: the paper's CIFAR-10 augmentation, zero padding of 4 pixels per 32,
+    a random crop back and a horizontal flip (He et al. 2016, Sec. 4.2); scale: the paper's ImageNet augmentation,
+    the shorter side resized to a random length in `scale`, a random input.size crop and a flip (Sec. 3.4, after
+    Simonyan & Zisserman 2015); random-resized-crop: torchvision's, a random part of the image (`crop_area`,
+    `crop_ratio`) resized to input.size, and a flip (Szegedy et al. 2015); none. true and false mean cifar and none."""
+    scale: LengthRange = (256, 480)
+    """augment = "scale": the shorter side is resized to a length drawn uniformly from this range, both ends included,
+    before the input.size crop (He et al. 2016, Sec. 3.4: [256, 480] for 224 crops)."""
+    crop_area: FractionRange = (0.08, 1.0)
+    """augment = "random-resized-crop": the part of the image's area a crop covers, drawn uniformly (torchvision's
+    RandomResizedCrop: 0.08 to 1)."""
+    crop_ratio: RatioRange = (3 / 4, 4 / 3)
+    """augment = "random-resized-crop": the crop's width over its height, drawn log-uniformly (torchvision's
+    RandomResizedCrop: 3/4 to 4/3)."""
+    lighting: Annotated[float, Strict(), Field(ge=0.0, le=10.0)] = 0.0
+    """The standard deviation of the PCA colour noise of Krizhevsky et al. 2012 (Sec. 4.1), "the standard color
+    augmentation" of He et al. 2016 (Sec. 3.4): each training image's RGB values are shifted by eigvec x (alpha *
+    eigval), alpha ~ N(0, lighting^2) drawn per image, with ImageNet's eigenvalues and eigenvectors (on the 0..1
+    scale) as fb.resnet.torch publishes them; 0.1 there; 0: none. RGB images only."""
+    eval_resize: Length | None = None
+    """Validation images: the shorter side is resized to this before the input.size crop (256 for 224, as
+    torchvision's and fb.resnet.torch's ImageNet evaluation); default: input.size, the whole image."""
+    eval_crop: EvalCrop = "center"
+    """Validation crops: center, one input.size crop from the middle; ten, the 4 corner crops and the centre crop
+    and their mirror images, the network's 10 softmax outputs averaged (Krizhevsky et al. 2012; the 10-crop testing
+    of He et al. 2016, Sec. 3.4), batch_size / 10 images per batch."""
     data: Annotated[str, Strict(), Field(min_length=1, max_length=4096)] = "digits"
     """What to train on: digits, cifar10:DIR, imagefolder:DIR or synthetic[:CxHxW,...] (`--data` overrides)."""
     seed: Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)] = 0
     """Seed of initialisation, data order and augmentation: a run folder's spec retrains identically
     (`--seed` overrides)."""
+    workers: Annotated[int, Strict(), Field(ge=0, le=256)] | None = None
+    """Processes that read and decode streamed data (stream:, wds:, and imagefolder: past 8 GiB); 0 decodes in the
+    training process. Default: this process's share of the CPUs, at most 8."""
+    init: Annotated[str, Strict(), Field(min_length=1, max_length=4096)] = RANDOM_INIT
+    """The weights training starts from: "random" (He et al. 2015's initialisation, as the papers), or a weights
+    file to fine-tune: safetensors (a run's weights.safetensors) or a torchvision/timm state dict, read with
+    torch.load(weights_only=True) so no pickled code runs. Another number of classes gets a new classifier.
+    `--init` overrides; the run records the file's sha256 (write "./random" for a file named random)."""
+    frozen_stages: Annotated[int, Strict(), Field(ge=0, le=MAX_STAGES + 1)] = 0
+    """Keep the first N parts as they start, BN statistics included: 1 freezes the stem, 2 the stem and the first
+    stage, and so on (fine-tuning only what follows)."""
+    backbone_lr: Annotated[float, Strict(), Field(gt=0.0, le=1.0)] = 1.0
+    """The learning rate of the stem and stages, as a fraction of lr (the classifier keeps lr): a pretrained
+    backbone is fine-tuned more gently than a new head."""
 
 
 class NetSpec(_Frozen):

@@ -25,7 +25,7 @@ from test_data_hostile import _bomb_png, _truncated_jpeg
 from tiny import tiny_toml
 from train_helpers import one_error_line, write_tiny
 
-import archgen.data.workers as workers
+import archgen.data.views as views
 from archgen.data import load_data, make_loaders
 from archgen.errors import DataError
 
@@ -122,11 +122,11 @@ def test_a_file_turned_fifo_after_listing_is_refused_not_waited_on(root: Path, t
 
 
 def test_a_worker_that_raises_or_dies_is_one_line(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers, "fit", lambda image, size: 1 / 0)  # forked workers inherit the patch
+    monkeypatch.setattr(views, "fit", lambda image, size: 1 / 0)  # forked workers inherit the patch
     with pytest.raises(DataError, match=r"^.*\.jpg: ZeroDivisionError: division by zero$") as error:
         stream_epoch(f"stream:{root}")
     assert "ZeroDivisionError" in str(error.value.__cause__)  # the worker's traceback, for --debug
-    monkeypatch.setattr(workers, "fit", lambda image, size: os.kill(os.getpid(), signal.SIGKILL))
+    monkeypatch.setattr(views, "fit", lambda image, size: os.kill(os.getpid(), signal.SIGKILL))
     one_line(f"stream:{root}", r"a data worker failed: DataLoader worker \(pid")
 
 
