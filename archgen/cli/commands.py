@@ -1,5 +1,5 @@
 """Imports every command module so that each registers itself on the app (in `archgen --help` order)."""
 
-from archgen.cli import build, compare, new, report, responses, schema, search, train, validate
+from archgen.cli import build, compare, grow, new, report, responses, schema, search, train, validate
 
-__all__ = ["build", "compare", "new", "report", "responses", "schema", "search", "train", "validate"]
+__all__ = ["build", "compare", "grow", "new", "report", "responses", "schema", "search", "train", "validate"]

@@ -46,6 +46,10 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder the run folder is created in.")] = Path("runs"),
     resume: Annotated[Path | None, typer.Option(
         "--resume", help="Continue this run folder from its newest good checkpoint, as its spec.toml says.")] = None,
+    init: Annotated[Path | None, typer.Option(
+        "--init", help="Start from these weights (fine-tuning): a safetensors file or a torchvision/timm state dict; "
+        "another number of classes gets a new classifier (default: the spec's train.init, else random).",
+        dir_okay=False, show_default=False)] = None,
     compile: Annotated[bool | None, typer.Option(
         "--compile/--no-compile", help="torch.compile the model in its default mode, or not (default: the spec's "
         "train.compile, which may also name a mode such as reduce-overhead).", show_default=False)] = None,
@@ -62,7 +66,7 @@ def train(
     from archgen.runs import RunFinished, RunFolder
 
     console = _console()
-    if resume is not None and (spec or data or epochs or batch_size or lr or seed is not None):
+    if resume is not None and (spec or data or epochs or batch_size or lr or init or seed is not None):
         raise typer.BadParameter("--resume continues a run as its spec.toml says; give no spec or recipe options "
                                  "(to change them, train it as a new run: archgen train RUN/spec.toml)",
                                  param_hint="--resume")
@@ -73,7 +77,8 @@ def train(
                 result = train(folder.spec(), resume=folder, device=device, compile=compile, listener=show)
             else:
                 recipe = with_recipe(_load(spec or DEFAULT_SPEC), data=data, epochs=epochs,
-                                     batch_size=_batch_size(batch_size), lr=lr, seed=seed)
+                                     batch_size=_batch_size(batch_size), lr=lr, seed=seed,
+                                     init=str(init) if init else None)
                 result = train(recipe, out=out, device=device, compile=compile, listener=show,
                                auto_batch=batch_size == "auto")
     except TrainingStopped as stopped:

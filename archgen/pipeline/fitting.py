@@ -9,6 +9,7 @@ images are resized (antialiased) to the spec's `input.size`. Either way a note s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,13 +19,16 @@ from archgen.data import ImageData, StreamedData, parse_source
 from archgen.errors import DataError, Problem, SpecError, printable
 from archgen.spec import rules
 from archgen.spec.messages import rule_message
-from archgen.spec.schema import Input, NetSpec, Train
+from archgen.spec.schema import RANDOM_INIT, Input, NetSpec, Train
 
 
 def with_recipe(spec: NetSpec, **overrides: Any) -> NetSpec:
     """`spec` with the given `[train]` values replaced (None: keep), validated as the spec file would be."""
     values = {key: value for key, value in overrides.items() if value is not None}
     values["data"] = _absolute(values.get("data", spec.train.data))  # the run folder's spec works from anywhere
+    init = values.get("init", spec.train.init)
+    if init != RANDOM_INIT:
+        values["init"] = str(Path(init).expanduser().absolute())
     try:
         recipe = Train.model_validate({**spec.train.model_dump(), **values})
     except ValidationError as error:
@@ -74,7 +78,8 @@ def fit_to_data(spec: NetSpec, data: ImageData | StreamedData) -> Fitted:
         notes.append(f"{source}: images of several sizes, resized to {data.size}x{data.size}")
     violations = [*rules.check(candidate), *(v for check in SPEC_CHECKS for v in check(candidate))]
     if violations:
-        raise SpecError([Problem(None, message, field=".".join(map(str, loc))) for loc, message in violations])
+        raise SpecError([Problem(None, f"{message} (fitted to {source})", field=".".join(map(str, loc)))
+                         for loc, message in violations])
     return Fitted(candidate, data, tuple(notes))
 
 

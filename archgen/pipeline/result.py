@@ -76,3 +76,6 @@ class Listener:
 
     def on_epoch(self, metrics: EpochMetrics) -> None:
         """After each epoch (and its checkpoint)."""
+
+    def on_note(self, note: str) -> None:
+        """Something the run changed while it ran, in one line (a CUDA graph that could not be captured)."""

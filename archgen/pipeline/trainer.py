@@ -13,24 +13,25 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors
 
 from archgen.analysis import analyze
-from archgen.compile import build_model
-from archgen.data import Loaders, load_data, make_loaders
+from archgen.compile import Network, build_model
+from archgen.data import BatchLoader, Loaders, load_data, make_loaders
 from archgen.devices import select_device
 from archgen.errors import ArchgenError, Problem, RunError, SpecError
 from archgen.pipeline.device_memory import check_memory, with_largest_batch
 from archgen.pipeline.fitting import Fitted, fit_to_data
+from archgen.pipeline.pretrained import INIT, Initial, read_initial
 from archgen.pipeline.result import Listener, Plan, TrainResult
 from archgen.pipeline.resume import check_fits, check_same_data, check_unedited
 from archgen.pipeline.tensorboard import EVENTS, TensorBoard
-from archgen.runs import RunFolder
-from archgen.spec.schema import NetSpec
+from archgen.runs import DATA, RunFolder
+from archgen.spec.schema import RANDOM_INIT, NetSpec
 from archgen.train import (
     CompileMode,
     Engine,
@@ -97,14 +98,16 @@ def train(
             spec, recipe = fitted.spec, fitted.spec.train
             # 2. the loaders: this process's shard, normalised by the training split's statistics
             loaders = make_loaders(fitted.data, batch_size=_per_process(recipe.batch_size, processes),
-                                   augment=recipe.augment, seed=recipe.seed, device=where, rank=processes.rank,
+                                   augment=recipe, seed=recipe.seed, device=where, rank=processes.rank,
                                    world=processes.world)
             # 3. the build: the network on its device with its optimiser, schedule, and maybe one CUDA graph a step
-            engine, notes = _engine(spec, loaders, where, processes, compile)
+            engine, initial, notes = _engine(spec, loaders, where, processes, compile, fresh=resume is None)
             check_memory(spec, engine, loaders.train)  # a batch that cannot fit is refused before anything is written
             # 4. resume or start: the run folder, and the state training continues from
             folder, state, resumed = _resume_or_start(fitted, out=out, resume=resume, engine=engine,
                                                       processes=processes)
+            if folder is not None and initial is not None:
+                folder.write_json(INIT, initial.record())  # where the weights came from, with their sha256
             board = TensorBoard(folder.path / EVENTS) if folder is not None else None  # rank 0 of a run with a folder
             plan = _plan(fitted, loaders, engine, folder, state, notes + resumed)
             if processes.main:
@@ -134,6 +137,10 @@ def train(
                                 raise TrainingStopped(f"stopped by {stop.name or 'another process'} at epoch "
                                                       f"{epoch + 1}, step {done} of {len(loaders.train)}",
                                                       signal_number=stop.signal_number or 0)
+                            if engine.graphed is not None and engine.graphed.fallback is not None:
+                                listener.on_note(f"each step runs eagerly from now on: its CUDA graph could not be "
+                                                 f"captured ({engine.graphed.fallback})")
+                                engine.graphed = None  # its buffers stay the graph's; the eager step needs none
                             if processes.main and (meter.exact or time.perf_counter() - lap >= REFRESH_SECONDS):
                                 listener.on_progress(_progress(meter, done, len(loaders.train), engine.world))
                         meter.read(len(loaders.train)).seconds += time.perf_counter() - lap
@@ -186,19 +193,27 @@ def _per_process(batch_size: int, processes: Processes) -> int:
 
 
 def _engine(spec: NetSpec, loaders: Loaders, device: torch.device, processes: Processes,
-            compile: bool | CompileMode | None) -> tuple[Engine, tuple[str, ...]]:
-    """The engine, stepping as one CUDA graph where the run allows it, with a note where it does not."""
+            compile: bool | CompileMode | None, *, fresh: bool) -> tuple[Engine, Initial | None, tuple[str, ...]]:
+    """The engine (from the recipe's initial weights when `fresh`; a resume's come from its checkpoint), stepping
+    as one CUDA graph where the run allows it, with a note where it does not."""
     recipe, train = spec.train, loaders.train
+    model = cast(Network, build_model(spec))
+    initial = read_initial(Path(recipe.init), model) if recipe.init != RANDOM_INIT and fresh else None
+    if initial is not None:
+        model.load_state_dict(initial.tensors, strict=False)  # a new classifier keeps its initialisation
     obstacle = None if not recipe.cuda_graphs else graph_obstacle(
         device, world=processes.world, resident=train.resident, compiled=compile_mode(recipe, compile) is not None,
         optimizer=recipe.optimizer)
     graphs = recipe.cuda_graphs and obstacle is None
-    engine = build_engine(build_model(spec), recipe, device=device, steps_per_epoch=len(train),
-                          world=processes.world, rank=processes.rank, compile=compile, fused=graphs)
-    if graphs:
+    parts = [model.stem, *model.stages]  # the backbone, in the input's order
+    engine = build_engine(model, recipe, device=device, steps_per_epoch=len(train), world=processes.world,
+                          rank=processes.rank, compile=compile, fused=graphs, frozen=parts[:recipe.frozen_stages],
+                          scaled=parts)
+    if graphs and isinstance(train, BatchLoader):  # graph_obstacle allows only data held on the device
         engine.graphed = GraphedStep(engine, train.materialize, train.batch_size, capture=True)
     shown = recipe.cuda_graphs and device.type == "cuda" and obstacle is not None
-    return engine, (f"each step runs eagerly, not as one CUDA graph: {obstacle}",) if shown else ()
+    notes = (initial.note(),) if initial is not None else ()
+    return engine, initial, notes + ((f"each step runs eagerly, not as one CUDA graph: {obstacle}",) if shown else ())
 
 
 # --- 4.: resume or start ----------------------------------------------------------------------------------------
@@ -213,7 +228,7 @@ def _resume_or_start(
         if folder is not None:  # fail before training if the folder cannot take the files
             folder.write_spec(fitted.spec, header=f"The spec and recipe of run {folder.path.name}, resolved by "
                                                   f"archgen {VERSION}.\nRetrain as is: archgen train spec.toml")
-            folder.write_data_record(fitted.data.record())
+            folder.write_json(DATA, fitted.data.record())
             folder.check_space(_checkpoint_bytes(engine))
         return folder, None, ()
     resume.check_unfinished()
@@ -366,17 +381,3 @@ def _stop_requests(enabled: bool) -> Iterator[Any]:
     with stop_on_signals() as request:
         yield request
 
-
-def train_spec(spec: NetSpec, *, data: str | None = None, epochs: int | None = None, batch_size: int | None = None,
-               lr: float | None = None, seed: int | None = None, device: str = "auto", out: Path | None = None,
-               on_epoch: Any = None, **_: Any) -> TrainResult:
-    """TEMPORARY: the search's old call, until the search calls `train` (removed in the same change)."""
-    from archgen.pipeline.fitting import with_recipe
-
-    class _Epochs(Listener):
-        def on_epoch(self, metrics: EpochMetrics) -> None:
-            if on_epoch is not None:
-                on_epoch(metrics)
-
-    spec = with_recipe(spec, data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    return train(spec, out=out, device=device, listener=_Epochs())

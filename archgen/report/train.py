@@ -101,6 +101,9 @@ class TrainDisplay(Listener):
             self.task = self.progress.add_task("", total=step.steps, **fields)
         self.progress.update(self.task, completed=step.step, total=step.steps, **fields)
 
+    def on_note(self, note: str) -> None:
+        self.console.print(Text(f"  note: {note}", style="yellow"))
+
     def on_epoch(self, metrics: EpochMetrics) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)

@@ -115,9 +115,9 @@ class RunFolder:
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_atomic(self.path / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
 
-    def write_data_record(self, record: dict[str, Any]) -> None:
-        """data.json: what the run trains on (counts, classes, a fingerprint of the files), for resumes to check."""
-        write_atomic(self.path / DATA, (json.dumps(record, indent=1) + "\n").encode())
+    def write_json(self, name: str, record: dict[str, Any]) -> None:
+        """A record of the run as JSON: data.json (what it trains on, for resumes to check), init.json, …"""
+        write_atomic(self.path / name, (json.dumps(record, indent=1) + "\n").encode())
 
     def write_weights(self, weights: bytes) -> None:
         write_atomic(self.path / WEIGHTS, weights)

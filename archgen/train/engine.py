@@ -7,8 +7,9 @@ Built from the recipe (`archgen.spec.schema.Train`) alone; knows nothing of the 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import torch
 from timm.scheduler.scheduler import Scheduler
@@ -16,13 +17,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from archgen.devices import canonical
-from archgen.spec.schema import Train
+from archgen.spec.schema import CompileMode, Train
 from archgen.train.optim import build_optimizer, build_scheduler
 
 if TYPE_CHECKING:
     from archgen.train.graphs import GraphedStep
 
-CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
 SHARED_BYTES = 256 * 2**20  # memory used on our GPU by other processes beyond this means it is shared
 
 
@@ -46,6 +46,14 @@ class Engine:
     """Optimiser steps taken since the start of the run."""
     graphed: GraphedStep | None = None
     """The whole step as one CUDA graph (see `archgen.train.graphs`), or None: every step eager."""
+    frozen: tuple[nn.Module, ...] = ()
+    """Parts that keep their weights and BN statistics (fine-tuning): no gradients, always in eval mode."""
+
+    def train_mode(self) -> None:
+        """The model in training mode, its frozen parts in eval mode (their BN statistics stay as they were)."""
+        self.model.train()
+        for part in self.frozen:
+            part.eval()
 
     def autocast(self, *, cache: bool = True) -> contextlib.AbstractContextManager[object]:
         if self.precision is None:
@@ -72,17 +80,22 @@ def build_engine(
     rank: int = 0,
     compile: bool | CompileMode | None = None,
     fused: bool = False,
+    frozen: Sequence[nn.Module] = (),
+    scaled: Sequence[nn.Module] = (),
 ) -> Engine:
     """Move `module` to `device` and wrap it for training: bf16 autocast, channels_last on GPUs; DDP under torchrun;
     torch.compile in the given mode (True: the default one). `fused`: the optimiser's fused CUDA kernels (a CUDA
-    graph needs them: they take the learning rate as a device tensor)."""
+    graph needs them: they take the learning rate as a device tensor). `frozen` parts are not trained; `scaled`
+    ones learn at the recipe's `backbone_lr` x lr."""
     device = canonical(device)
     gpu = device.type == "cuda"
     channels_last = recipe.channels_last and gpu
     module.to(device)
     if channels_last:
         module.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(module, recipe, fused=fused)
+    for part in frozen:
+        part.requires_grad_(False)
+    optimizer = build_optimizer(module, recipe, fused=fused, scaled=scaled)
     model: nn.Module = module
     if world > 1:
         model = DistributedDataParallel(module, device_ids=[device.index] if gpu else None)
@@ -100,12 +113,12 @@ def build_engine(
         channels_last=channels_last,
         world=world,
         rank=rank,
+        frozen=tuple(frozen),
     )
 
 
 def compile_mode(recipe: Train, override: bool | CompileMode | None) -> CompileMode | None:
-    """The torch.compile mode a run uses: `--compile` over the recipe's `compile` (false, true or a mode)."""
-    chosen = recipe.compile if override is None else override
-    if chosen is False:
-        return None
-    return "default" if chosen is True else chosen
+    """The torch.compile mode a run uses (None: not compiled): `--compile/--no-compile` over the recipe's mode."""
+    chosen: CompileMode = recipe.compile if override is None else override if not isinstance(override, bool) \
+        else "default" if override else "off"
+    return None if chosen == "off" else chosen

@@ -5,8 +5,10 @@ After PyTorch's "whole network capture" recipe (torch.cuda.graphs docs; Nguyen e
 CUDA Graphs", 2021): a few real steps run eagerly on a side stream first (cuDNN and the optimiser's state settle),
 then the step is captured; each later full batch copies its indices, crop offsets and flips into the static
 buffers and replays. The learning rate lives in a device tensor the fused optimiser reads, refilled from the
-schedule before every replay; a short last batch runs eagerly. On CPU the same static-buffer step runs without
-capture (what the tests compare, bitwise, with the eager step). Knows nothing of specs or run folders.
+schedule before every replay; a short last batch runs eagerly. An operation that cannot be captured leaves
+`fallback` saying why, and that step runs eagerly instead: the run goes on, eagerly. On CPU the same
+static-buffer step runs without capture (what the tests compare, bitwise, with the eager step). Knows nothing
+of specs or run folders.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Protocol, cast
 import torch
 from torch import Tensor
 
+from archgen.errors import first_line
 from archgen.train.engine import Engine
 from archgen.train.optim import FUSABLE
 from archgen.train.steps import Batch, Meter
@@ -45,7 +48,9 @@ class GraphedStep:
         # the learning rate the captured fused optimiser reads (float32: what its kernels take)
         self.lrs = [torch.zeros((), dtype=torch.float32, device=device) for _ in engine.optimizer.param_groups]
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.warm, self.meter_sums = 0, None
+        self.warm = 0
+        self.fallback: str | None = None
+        """Why capture failed, once it has: the steps then run eagerly on the same buffers (never a crash mid-run)."""
 
     def takes(self, batch: Batch) -> bool:
         """Full batches described by indices replay the graph; a short last batch steps eagerly."""
@@ -68,7 +73,10 @@ class GraphedStep:
             self._warm_up(meter)
         else:
             self.graph = self._captured(meter)
-            self.graph.replay()  # capture records without running: this step runs now
+            if self.graph is not None:
+                self.graph.replay()  # capture records without running: this step runs now
+            else:
+                self._eager(meter)
         meter.unread += self.batch_size
 
     def _forward_backward_update(self, meter: Meter) -> None:
@@ -96,7 +104,8 @@ class GraphedStep:
         torch.cuda.current_stream(self.engine.device).wait_stream(side)
         self.warm += 1
 
-    def _captured(self, meter: Meter) -> torch.cuda.CUDAGraph:
+    def _captured(self, meter: Meter) -> torch.cuda.CUDAGraph | None:
+        """The step captured; None (and `fallback` says why) when an operation cannot be captured."""
         optimizer = self.engine.optimizer
         floats = [group["lr"] for group in optimizer.param_groups]
         optimizer.zero_grad(set_to_none=True)  # gradients are allocated in the graph's pool and rewritten each replay
@@ -106,6 +115,12 @@ class GraphedStep:
         try:
             with torch.cuda.graph(graph):
                 self._forward_backward_update(meter)
+        except torch.OutOfMemoryError:
+            raise  # named with the batch size by the caller, as an eager step's would be
+        except Exception as error:  # an op that cannot be captured (it syncs, allocates on the host, …)
+            self.fallback, self.capture = f"{type(error).__name__}: {first_line(error)}", False
+            torch.cuda.synchronize(self.engine.device)
+            return None
         finally:
             for group, value in zip(optimizer.param_groups, floats, strict=True):
                 group["lr"] = value  # state_dict and the schedule keep plain floats

@@ -5,6 +5,9 @@ Schedules are functions of the update count, so resuming needs only that count (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
 from timm.scheduler.scheduler import Scheduler
@@ -13,13 +16,16 @@ from torch import nn
 from archgen.spec.schema import Train
 
 
-def build_optimizer(model: nn.Module, recipe: Train, *, fused: bool = False) -> torch.optim.Optimizer:
-    """The recipe's optimiser over every parameter; weight decay on all of them, as the paper.
+def build_optimizer(
+    model: nn.Module, recipe: Train, *, fused: bool = False, scaled: Sequence[nn.Module] = ()
+) -> torch.optim.Optimizer:
+    """The recipe's optimiser over every trainable parameter; weight decay on all of them, as the paper.
 
-    `fused`: torch's fused CUDA kernels (SGD, AdamW), which take the learning rate as a device tensor and so can
-    be captured in a CUDA graph; LAMB (timm's) has none.
+    `scaled`: modules whose parameters learn at `recipe.backbone_lr` x lr (a second parameter group; the
+    schedule scales both alike). `fused`: torch's fused CUDA kernels (SGD, AdamW), which take the learning rate
+    as a device tensor and so can be captured in a CUDA graph; LAMB (timm's) has none.
     """
-    params = model.parameters()
+    params = _parameter_groups(model, recipe, scaled)
     options = {"fused": True} if fused else {}
     if recipe.optimizer in ("sgd", "nesterov"):
         return torch.optim.SGD(
@@ -36,6 +42,16 @@ def build_optimizer(model: nn.Module, recipe: Train, *, fused: bool = False) -> 
 
 
 FUSABLE = ("sgd", "nesterov", "adamw")
+
+
+def _parameter_groups(model: nn.Module, recipe: Train, scaled: Sequence[nn.Module]) -> list[dict[str, Any]]:
+    """One group of every trainable parameter, or two when a part learns at a fraction of lr (frozen ones: none)."""
+    slow = {id(p) for module in scaled for p in module.parameters()} if recipe.backbone_lr != 1.0 else set()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups: list[dict[str, Any]] = [{"params": [p for p in trainable if id(p) not in slow]}]
+    if slow:
+        groups.insert(0, {"params": [p for p in trainable if id(p) in slow], "lr": recipe.lr * recipe.backbone_lr})
+    return [group for group in groups if group["params"]]
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, recipe: Train, *, steps_per_epoch: int) -> Scheduler:

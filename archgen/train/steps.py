@@ -101,7 +101,7 @@ class Meter:
 def train_epoch(engine: Engine, loader: Batches, *, epoch: int, start: int = 0, meter: Meter) -> Iterator[int]:
     """Steps `start`… of the 0-based `epoch`, yielding the steps done after each one: between steps the caller
     may read the meter, report, checkpoint or stop. Losses and errors go to `meter`."""
-    engine.model.train()
+    engine.train_mode()
     for step, batch in enumerate(loader.batches(epoch, start=start), start=start):
         # 1. the learning rate of this update (a function of the update count)
         engine.scheduler.step_update(engine.updates)
@@ -133,15 +133,14 @@ def update(engine: Engine, batch: Batch, meter: Meter, *, step: int) -> None:
 
 @torch.no_grad()
 def evaluate(engine: Engine, loader: Batches) -> tuple[float, float]:
-    """(mean loss, error) over the whole split, summed over every process; one wait for the device at the end."""
+    """(mean loss, error) over the whole split, summed over every process; one wait for the device at the end.
+    Batches of several crops per image, (B, K, C, H, W), are scored by the mean of the K crops' softmax outputs."""
     engine.model.eval()
     sums = torch.zeros(2, dtype=torch.float64, device=engine.device)  # loss sum, wrong
     seen = 0
     for images, labels in loader.batches(0):
-        if engine.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         with engine.autocast():
-            logits = engine.module(images)  # the plain module: no DDP buffer broadcast at eval
+            logits = scores(engine, images)
             loss = engine.criterion(logits.float(), labels)
         sums += torch.stack([loss.double() * len(labels), (logits.argmax(1) != labels).sum().double()])
         seen += len(labels)
@@ -150,6 +149,20 @@ def evaluate(engine: Engine, loader: Batches) -> tuple[float, float]:
         dist.all_reduce(totals)
     loss_sum, wrong, count = totals.tolist()
     return loss_sum / max(count, 1), wrong / max(count, 1)
+
+
+def scores(engine: Engine, images: Tensor) -> Tensor:
+    """(B, classes) logits of (B, C, H, W) images; of (B, K, C, H, W) crops, the log of the mean of the K crops'
+    softmax (the ten-crop testing of Krizhevsky et al. 2012 and He et al. 2016, Sec. 3.4), which cross-entropy and
+    argmax read as they read logits: the loss is -log of the averaged probability of the label."""
+    crops = images.shape[1] if images.dim() == 5 else 0
+    flat = images.flatten(0, 1) if crops else images  # (B K, C, H, W)
+    if engine.channels_last:
+        flat = flat.contiguous(memory_format=torch.channels_last)
+    logits = engine.module(flat)  # the plain module: no DDP buffer broadcast at eval
+    if not crops:
+        return logits
+    return logits.float().softmax(-1).unflatten(0, (-1, crops)).mean(1).log()  # (B, classes)
 
 
 def reduce_totals(totals: EpochTotals, device: torch.device) -> EpochTotals:

@@ -41,10 +41,12 @@ LOAD_PATHS = {
                                                  "`archgen build --weights` (both tested here)",
     ("data/cifar.py", "_BatchUnpickler"): "a restricted unpickler (the data faults' tests)",
     ("data/cifar.py", "_BatchUnpickler(file, encoding='latin1').load"): "that restricted unpickler's load",
-    ("__init__.py", "load"): "archgen.load_spec: TOML, parsed by tomllib",
+    ("data/stream_loader.py", "load"): "archgen.data.decode.load: an image file, decoded by torchvision or PIL",
     ("export.py", "torch.jit.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "torch.export.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "onnxruntime.InferenceSession"): "ONNX is protobuf, no pickles; its own fresh file",
+    ("pipeline/pretrained.py", "torch.load"): "`--init`'s state dicts: weights_only=True (tested here)",
+    ("pipeline/pretrained.py", "load_safetensors"): "`--init`'s safetensors files (tested here)",
 }
 LOADERS = {"load", "loads", "load_file", "safe_open", "Unpickler", "InferenceSession", "load_safetensors",
            "_BatchUnpickler"}
@@ -173,3 +175,20 @@ def test_export_reloads_only_its_own_file_from_a_private_folder(
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
     export_model(model, format=format, out=tmp_path / "net.pt", input_shape=(2, 1, 4, 4))  # type: ignore[arg-type]
     assert seen == [0o700]
+
+
+@pytest.mark.parametrize("as_zip", [False, True], ids=["raw-pickle", "torch-save-zip"])
+def test_a_planted_init_file_is_refused_even_when_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_zip: bool
+) -> None:
+    """`archgen train SPEC --init FILE` with a pickle that would run code: refused in one line, nothing runs."""
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker, planted = tmp_path / "pwned", tmp_path / "resnet20.pth"
+    plant(planted, marker, as_zip=as_zip)
+    assert runs_its_payload(planted, marker)  # control
+    outcome = archgen_here("train", "digits-resnet20", "--init", str(planted), "--epochs", "1",
+                           "--out", str(tmp_path / "runs"))
+    assert outcome.code == 1 and not marker.exists()
+    assert one_error_line(outcome).startswith(f"error: {planted} is neither safetensors nor a plain state dict, "
+                                              "refused to load it")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -193,3 +193,34 @@ def test_control_another_lr_on_static_buffers_shows() -> None:
     weights, _, _ = _two_epochs("sgd", graphed=True)
     other, _, _ = _two_epochs("sgd", graphed=True, lr=0.2)
     assert not torch.equal(weights["6.weight"], other["6.weight"])
+
+
+def test_a_step_that_cannot_be_captured_falls_back_to_eager_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capture raising (as an op that syncs would, mid-run) leaves the run going, eagerly, with the reason."""
+    import contextlib
+
+    import archgen.train.graphs as graphs
+
+    @contextlib.contextmanager
+    def refusing(graph: object) -> Iterator[None]:
+        raise RuntimeError("operation not permitted when stream is capturing\nmore")
+        yield
+
+    monkeypatch.setattr(torch.cuda, "graph", refusing)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    data = load_data("synthetic:3x8x8,classes=4,train=64,val=8", size=8)
+    loader = make_loaders(data, batch_size=16, augment=True, seed=0, device="cpu").train
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4))
+    built = build_engine(model, recipe(), device=CPU, steps_per_epoch=len(loader))
+    built.graphed = GraphedStep(built, loader.materialize, loader.batch_size, capture=True)
+    built.graphed.warm = graphs.WARMUP_STEPS  # the warm-up (a CUDA side stream) is behind it
+    assert built.graphed.fallback is None  # control: nothing to report before the capture
+    before = model[3].weight.clone()
+    meter = Meter(CPU)
+    meter.begin(0, EpochTotals(), step=0)
+    for _ in train_epoch(built, loader, epoch=0, meter=meter):
+        pass
+    assert built.graphed.fallback == "RuntimeError: operation not permitted when stream is capturing"
+    assert meter.read(len(loader)).seen == 64 and not torch.equal(before, model[3].weight)  # every step trained

@@ -1,0 +1,117 @@
+"""Starting a run from trained weights (`train.init`, `archgen train SPEC --init FILE`): fine-tuning.
+
+A safetensors file is parsed, never executed; a torchvision or timm state dict (a pickle) is read with
+`torch.load(weights_only=True)` passed explicitly, so a planted pickle cannot run code. torchvision's and timm's
+names become archgen's (`archgen.compile.convert_state_dict`); a classifier of another number of classes is
+left to its new initialisation, and the message says which tensors were skipped and why; any other tensor that
+does not fit is refused in one line naming the first and both shapes. The run records the file and its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as load_safetensors
+from torch import Tensor, nn
+
+from archgen.compile import convert_state_dict
+from archgen.errors import ArchgenError, RunError, first_line, printable
+from archgen.files import describe
+
+INIT = "init.json"  # in a run folder: the weights it started from, and their sha256
+HEAD = "head.fc."  # the classifier: the one part that may differ (another number of classes)
+WRAPPERS = ("state_dict", "model", "model_state_dict", "module")  # where training scripts keep the weights
+MAX_BYTES = 8 * 2**30
+
+
+@dataclass(frozen=True)
+class Initial:
+    """Weights a run starts from: the file, its sha256, what was loaded and what was skipped (and why)."""
+
+    path: Path
+    sha256: str
+    tensors: dict[str, Tensor]
+    skipped: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, object]:
+        return {"path": str(self.path.resolve()), "sha256": self.sha256, "tensors_loaded": len(self.tensors),
+                "skipped": list(self.skipped)}
+
+    def note(self) -> str:
+        skipped = f"; skipped {'; '.join(self.skipped)}" if self.skipped else ""
+        return f"starting from {printable(str(self.path))} ({len(self.tensors)} tensors){skipped}"
+
+
+def read_initial(path: Path, model: nn.Module) -> Initial:
+    """The tensors of `path` under archgen's names that `model` takes; refused in one line if they do not fit."""
+    data, shown = _read(path), printable(str(path))
+    tensors = _archgen_names(_tensors(data, shown), shown)
+    expected = model.state_dict()
+    shared = sorted(set(expected) & set(tensors))
+    misfits = [name for name in shared if tensors[name].shape != expected[name].shape]
+    wrong = next((name for name in misfits if not name.startswith(HEAD)), None)
+    if wrong is not None:  # the most telling first: a tensor both have, of two shapes
+        raise RunError(f"{shown} does not fit the network: {wrong} is {tuple(tensors[wrong].shape)} in the file, "
+                       f"{tuple(expected[wrong].shape)} in the network")
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        name = (missing or unexpected)[0]
+        where = "the file has no" if missing else "the network has no"
+        raise RunError(f"{shown} does not fit the network: {where} {name} "
+                       f"{tuple((expected if missing else tensors)[name].shape)}; weights of another architecture?")
+    skipped = [f"{name} ({tensors[name].shape[0]} classes in the file, {expected[name].shape[0]} here: a new "
+               "classifier)" for name in misfits]
+    tensors = {name: tensor for name, tensor in tensors.items() if name not in misfits}
+    return Initial(path, hashlib.sha256(data).hexdigest(), tensors, tuple(skipped))
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes: a regular file (a FIFO or device would never end), of a size weights can have."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as file:
+            status = os.fstat(file.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise RunError(f"{printable(str(path))}: not a regular file (--init takes a weights file)")
+            if status.st_size > MAX_BYTES:
+                raise RunError(f"{printable(str(path))}: {status.st_size:,} bytes is more than a weights file archgen "
+                               f"reads ({MAX_BYTES:,})")
+            return file.read()
+    except OSError as error:
+        raise RunError(f"cannot read {printable(str(path))}: {describe(error)}") from None
+
+
+def _tensors(data: bytes, shown: str) -> dict[str, Tensor]:
+    """safetensors (its header is little-endian size, then JSON) or a weights-only pickle of a state dict."""
+    if len(data) > 8 and data[8:9] == b"{":
+        try:
+            return dict(load_safetensors(data))
+        except Exception as error:  # whatever the bytes
+            raise RunError(f"{shown} is not a safetensors file ({printable(first_line(error))})") from None
+    try:
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # the weights-only unpickler refuses anything but tensors and plain values
+        raise RunError(f"{shown} is neither safetensors nor a plain state dict, refused to load it "
+                       f"({printable(first_line(error))})") from None
+    for key in WRAPPERS:
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+    if not isinstance(loaded, dict) or not loaded or not all(isinstance(t, Tensor) for t in loaded.values()):
+        raise RunError(f"{shown} holds no state dict (a mapping of names to tensors)")
+    return {str(name).removeprefix("module."): tensor for name, tensor in loaded.items()}  # DDP's prefix
+
+
+def _archgen_names(tensors: dict[str, Tensor], shown: str) -> dict[str, Tensor]:
+    """archgen's own names as they are; torchvision's and timm's (`layer1.0.conv1.weight`) converted."""
+    if any(name.startswith(("stem.", "stages.")) for name in tensors):
+        return tensors
+    try:
+        return convert_state_dict(tensors, source="torchvision")  # timm keeps torchvision's names
+    except ArchgenError as error:
+        raise RunError(f"{shown}: {error}") from None
