@@ -59,7 +59,8 @@ def stage_table(complexity: Complexity, spec: NetSpec, *, blocks: bool = False) 
     body = spec.body
     shortcuts = f"shortcut {body.shortcut}" if body.residual else "plain: no shortcuts"
     title = " · ".join(
-        (complexity.name, f"{_shape(complexity.input_shape)} → {spec.input.classes} classes", body.block, shortcuts)
+        (complexity.name, f"{_shape(complexity.input_shape)} → {spec.input.classes} classes", body.block, shortcuts,
+         *_variants(spec))
     )
     caption = (
         f"stem: {_STEMS[spec.stem.kind]} · head: {spec.head.pool} pool, fc\n"
@@ -197,6 +198,23 @@ def stage_path(stage: StageCost) -> str:
 
 def _cost(part: PartCost | StageCost) -> tuple[str, str, str]:
     return _shape(part.out_shape), f"{part.params:,}", f"{part.macs:,}"
+
+
+_PLACEMENTS = {"bn_after_addition": "BN after addition", "relu_before_addition": "ReLU before addition",
+               "relu_only_preactivation": "ReLU-only pre-activation", "full_preactivation": "full pre-activation"}
+
+
+def _variants(spec: NetSpec) -> list[str]:
+    """He et al. 2016b's ablations the net makes, in its words (nothing for the original block)."""
+    body = spec.body
+    words = [_PLACEMENTS[body.placement]] if body.placement not in (None, "original") else []
+    if body.gate != "none":
+        words.append(f"{body.gate.replace('_', '-')} gating, b_g {body.resolved_gate_bias:g}")
+    if body.shortcut_scale != 1.0 or body.branch_scale != 1.0:
+        words.append(f"scaled: shortcut {body.shortcut_scale:g}, branch {body.branch_scale:g}")
+    if body.shortcut_dropout:
+        words.append(f"shortcut dropout {body.shortcut_dropout:g}")
+    return words
 
 
 def _shape(shape: tuple[int, int, int]) -> str:

@@ -72,6 +72,26 @@ def test_plain_flips_to_the_plain_counterpart_and_its_reference() -> None:
     assert _row(text, "MACs") == ["MACs", "3,644,493,824", "3,644,493,824", "✓"]
 
 
+@pytest.mark.parametrize(("name", "words"), [
+    ("resnet110-exclusive-gating-b-6", "shortcut A · exclusive gating, b_g -6"),
+    ("resnet110-shortcut-gating-b0", "shortcut A · shortcut-only gating, b_g 0"),
+    ("resnet110-scaling0.5", "shortcut A · scaled: shortcut 0.5, branch 1"),
+    ("resnet110-dropout-shortcut", "shortcut A · shortcut dropout 0.5"),
+    ("resnet164-bn-after-addition", "shortcut B · BN after addition"),
+    ("resnet110-relu-only-preactivation", "shortcut A · ReLU-only pre-activation"),
+])
+def test_the_title_names_the_ablation_a_net_makes(name: str, words: str) -> None:
+    """He et al. 2016b's rows differ from ResNet-110 in one key each: the title says which (the original says none)."""
+    assert words in _title(_build(name))
+    assert _title(_build("resnet110-original")).endswith("basic · shortcut A")  # control
+
+
+def _title(text: str) -> str:
+    """The table's title, which rich wraps at the table's width: its lines up to the blank one, joined."""
+    lines = text.splitlines()
+    return " ".join(line.strip() for line in lines[: lines.index(next(line for line in lines if not line.strip()))])
+
+
 def test_table_fits_80_columns_without_truncation() -> None:
     result = runner.invoke(app, ["build", "resnet152", "--blocks"], terminal_width=80)
     assert "…" not in result.output
