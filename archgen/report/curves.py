@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 from archgen.train import EpochMetrics
 
@@ -36,6 +37,13 @@ def curves_png(curves: Sequence[Curve], *, title: str | None = None, panels: Seq
         axis.plot(epochs, [100 * m.val_error for m in history], linewidth=2.2, color=colour, label=label)
     for axis, name in zip(axes[0], order, strict=True):
         _style(axis, name)
+    return png_of(figure, title)
+
+
+def png_of(figure: Any, title: str | None) -> bytes:
+    """A finished matplotlib figure as PNG bytes, titled if `title`; the figure is closed either way."""
+    import matplotlib.pyplot as plt
+
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()

@@ -6,11 +6,11 @@ Draws and serialises what it is given (`archgen.pipeline.responses.Responses`); 
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 
 from archgen.pipeline.responses import Responses
+from archgen.report.curves import png_of
 
 
 def responses_json(runs: Sequence[Responses]) -> str:
@@ -44,15 +44,7 @@ def responses_png(runs: Sequence[Responses], *, title: str | None = None) -> byt
         axis.set_ylabel("std")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, frameon=False)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    png = io.BytesIO()
-    try:
-        figure.savefig(png, format="png")
-    finally:
-        plt.close(figure)
-    return png.getvalue()
+    return png_of(figure, title)
 
 
 def responses_markdown(runs: Sequence[Responses]) -> str:
