@@ -45,7 +45,16 @@ class Initial:
 
     def note(self) -> str:
         skipped = f"; skipped {'; '.join(self.skipped)}" if self.skipped else ""
-        return f"starting from {printable(str(self.path))} ({len(self.tensors)} tensors){skipped}"
+        return f"starting from {printable(_near(self.path))} ({len(self.tensors)} tensors){skipped}"
+
+
+def _near(path: Path) -> str:
+    """The path as short as it is unambiguous: relative to the working folder when under it (the recipe holds it
+    absolute, so that a run folder's spec.toml retrains from anywhere)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def read_initial(path: Path, model: nn.Module) -> Initial:
