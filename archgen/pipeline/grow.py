@@ -61,8 +61,8 @@ def grow(run: Path, deeper: NetSpec, *, out: Path) -> Grown:
     fitted = fit_to_data(with_recipe(deeper, data=shallow.train.data),
                          load_data(shallow.train.data, size=shallow.input.size, seed=deeper.train.seed))
     _check_growable(shallow, fitted.spec, run)
-    trained = load_trained(shallow, run / WEIGHTS)
-    model, copied, added = _grown(fitted.spec, trained, shallow)
+    grown = grown_module(shallow, run / WEIGHTS, fitted.spec)
+    trained, model, copied, added = grown.trained, grown.model, grown.copied, grown.added
     loader = make_loaders(fitted.data, batch_size=256, augment=False, seed=0, device=torch.device("cpu")).train
     error, difference = _same_outputs(trained, model.eval(), loader.batches(0), run)
     created = RunFolder.create(out, fitted.spec.name)
@@ -70,7 +70,8 @@ def grow(run: Path, deeper: NetSpec, *, out: Path) -> Grown:
                                            f"{added} added as the identity.\nTrain on: archgen train --resume .")
     created.write_json(DATA, fitted.data.record())
     recipe = fitted.spec.train  # the schedule counts the steps training will take, at the recipe's batch
-    steps = len(make_loaders(fitted.data, batch_size=recipe.batch_size, augment=False, seed=0, device="cpu").train)
+    steps = len(make_loaders(fitted.data, batch_size=recipe.batch_size, augment=False, seed=0,
+                               device=torch.device("cpu")).train)
     engine = build_engine(model.train(), recipe, device="cpu", steps_per_epoch=steps)
     created.save_checkpoint(capture(engine, epoch=0, step=0, totals=EpochTotals(), history=()))
     write_atomic(created.path / ORIGIN, (json.dumps({
@@ -81,14 +82,33 @@ def grow(run: Path, deeper: NetSpec, *, out: Path) -> Grown:
     return Grown(created.path, copied, added, len(fitted.data.train), error, difference)
 
 
+@dataclass(frozen=True)
+class GrownModule:
+    """The trained shallow net, the deeper net grown from it, and how many blocks each part holds."""
+
+    trained: nn.Module
+    model: nn.Module
+    copied: int
+    added: int
+
+
+def grown_module(shallow: NetSpec, weights: Path, deeper: NetSpec) -> GrownModule:
+    """`shallow` loaded with `weights`, and `deeper` (fitted to the same data, `obstacle(shallow, deeper)` None)
+    starting as it. `archgen grow` and a search's `grow = true` both build the grown net here."""
+    trained = load_trained(shallow, weights)
+    model, copied, added = _grown(deeper, trained, shallow)
+    return GrownModule(trained, model, copied, added)
+
+
 def _check_growable(shallow: NetSpec, deeper: NetSpec, run: Path) -> None:
     """One line saying why `deeper` cannot start as `shallow` plus identity blocks, if it cannot."""
-    reason = _obstacle(shallow, deeper)
+    reason = obstacle(shallow, deeper)
     if reason is not None:
         raise RunError(f"cannot grow {printable(str(run))} ({shallow.name}) into {deeper.name}: {reason}")
 
 
-def _obstacle(shallow: NetSpec, deeper: NetSpec) -> str | None:
+def obstacle(shallow: NetSpec, deeper: NetSpec) -> str | None:
+    """Why `deeper` cannot start as `shallow` plus identity blocks, or None when it can."""
     if not (shallow.body.residual and deeper.body.residual):
         return "a plain net has no identity to start its extra blocks at (residual = false)"
     if shallow.stem != deeper.stem:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archgen.spec.schema import NetSpec
 from archgen.train.metrics import EpochMetrics, StepProgress
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -79,3 +83,7 @@ class Listener:
 
     def on_note(self, note: str) -> None:
         """Something the run changed while it ran, in one line (a CUDA graph that could not be captured)."""
+
+    def on_trained(self, model: nn.Module) -> None:
+        """After the last epoch of a finished run: the trained network, on its device (a search keeps its weights,
+        which a run without a folder writes nowhere)."""

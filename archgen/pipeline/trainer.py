@@ -176,6 +176,8 @@ def train(
                     _summarise(folder, fitted, engine, loaders, status=status, seconds=time.time() - began)
                     if board is not None:
                         board.writer.close()
+            if processes.main:
+                listener.on_trained(engine.module)
             cost = analyze(spec)
             return TrainResult(spec, history, cost.params, cost.macs, folder.path if folder else None)
     finally:

@@ -16,9 +16,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from archgen.degradation import Pair
 from archgen.search import Progress, StudyResults, TrialRow
 
 _STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan"}
+_VERDICT_STYLE = {"degrades": "red", "over-fits": "yellow", "improves": "green", "same": ""}
+MAX_PAIRS = 20  # verdict rows shown; a grid of n depths has n(n-1)/2 pairs
 
 
 def _accuracy(row: TrialRow | None) -> str:
@@ -62,8 +65,8 @@ def status_line(progress: Progress) -> Text:
 def trials_table(
     rows: Sequence[TrialRow], *, title: str, objectives: Sequence[str] = ("accuracy",), train_error: bool = False
 ) -> Table:
-    """Rank, trial, architecture, params, MACs, (latency), accuracy, (final training error), epochs, and the sampled
-    values."""
+    """Rank, trial, architecture, params, MACs, (latency), accuracy, (final training error), epochs, (the trial it
+    grew from), and the sampled values."""
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     table.add_column("#", justify="right")
     table.add_column("trial", justify="right")
@@ -76,6 +79,9 @@ def trials_table(
     if train_error:
         table.add_column("train error", justify="right")
     table.add_column("epochs", justify="right")
+    grown = any(row.grown_from is not None for row in rows)
+    if grown:
+        table.add_column("grown from", justify="right")
     table.add_column("other values")
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), str(row.number), row.architecture, _count(row.params), _count(row.macs)]
@@ -84,10 +90,10 @@ def trials_table(
         cells.append(_accuracy(row))
         if train_error:
             cells.append("-" if row.train_error is None else f"{row.train_error:.2%}")
-        cells += [
-            str(row.epochs),
-            _point({k: v for k, v in row.point.items() if not k.startswith("body.")}),
-        ]
+        cells.append(str(row.epochs))
+        if grown:
+            cells.append("-" if row.grown_from is None else f"trial {row.grown_from}")
+        cells.append(_point({k: v for k, v in row.point.items() if not k.startswith("body.")}))
         table.add_row(*cells, style=_STYLE.get(row.outcome, ""))
     return table
 
@@ -115,12 +121,31 @@ def final_report(results: StudyResults, *, written: Sequence[Path] = ()) -> Rend
                                   train_error=train_error))
     if len(objectives) > 1 and results.best:
         parts.append(trials_table(results.best, title="Pareto front", objectives=objectives, train_error=train_error))
+    if results.degradation.depth:
+        parts.append(verdict_table(results.degradation.depth, title="deeper vs shallower", headers=("deeper", "than")))
+    if results.degradation.twins:
+        parts.append(verdict_table(results.degradation.twins, title="plain twin vs residual, at equal depth",
+                                   headers=("plain", "than")))
     failures = [row for row in results.rows if row.outcome == "failed" and row.reason]
     if failures:
         parts.append(Text("failed trials: " + "; ".join(f"{row.number}: {row.reason}" for row in failures[:5])))
     if written:
         parts.append(Text("written: " + ", ".join(str(path) for path in written)))
     return Group(*parts)
+
+
+def verdict_table(found: Sequence[Pair], *, title: str, headers: tuple[str, str]) -> Table:
+    """Each pair's verdict (`archgen.degradation`: degrades, over-fits, improves, same) and the final errors that
+    decided it; at most MAX_PAIRS rows, then how many more."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for header in (*headers, "verdict", "decided by (final errors)"):
+        table.add_column(header)
+    for pair in found[:MAX_PAIRS]:
+        table.add_row(pair.deeper.label, pair.shallower.label, Text(pair.verdict, style=_VERDICT_STYLE[pair.verdict]),
+                      pair.reason)
+    if len(found) > MAX_PAIRS:
+        table.caption = f"and {len(found) - MAX_PAIRS} more pairs"
+    return table
 
 
 def _compares_residual(rows: Sequence[TrialRow]) -> bool:

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from archgen.errors import SearchError, SpecError, printable
 from archgen.files import OutputExists, write_atomic
 from archgen.search.space import trial_spec
+from archgen.search.verdicts import Degradation, degradation
 from archgen.spec.schema import NetSpec
 from archgen.spec.writer import dump_spec
 
@@ -44,6 +45,11 @@ MACS = "macs"
 LATENCY = "latency_ms"
 SUMMARY = "architecture"
 SEED = "seed"
+IMAGES = "images"  # [training, validation] images the final errors were measured on
+GROWN_FROM = "grown_from"  # the complete trial a grown trial started from (`search.grow`)
+PLAIN_TRAIN_ERROR = "plain_train_error"  # the plain twin's final errors (`search.plain_twin`)
+PLAIN_VAL_ERROR = "plain_val_error"
+PLAIN_REASON = "plain_reason"  # why a point has no plain twin's errors
 HISTORY_KEYS = ("epoch", "train_loss", "train_error", "val_loss", "val_error", "seconds")  # one row per epoch
 TOP = 10
 MANIFEST = ".archgen-written.json"  # in the study folder: what a search or report of which study wrote there
@@ -94,12 +100,15 @@ def point_key(trial: FrozenTrial) -> tuple[tuple[str, object], ...]:
 def attribute_problem(key: str, value: object) -> str | None:
     """What is wrong with one of archgen's trial attributes as a record from elsewhere holds it (archgen reads them
     as these types everywhere); None when it is what archgen writes, or not archgen's."""
-    if key in (OUTCOME, REASON, WORKER, SUMMARY):
+    if key in (OUTCOME, REASON, WORKER, SUMMARY, PLAIN_REASON):
         return None if isinstance(value, str) else "not a string"
-    if key in (PARAMS, MACS, SEED):
+    if key in (PARAMS, MACS, SEED, GROWN_FROM):
         return None if isinstance(value, int) and not isinstance(value, bool) else "not an integer"
-    if key == LATENCY:
+    if key in (LATENCY, PLAIN_TRAIN_ERROR, PLAIN_VAL_ERROR):
         return None if _number(value) else "not a number"
+    if key == IMAGES:
+        fine = isinstance(value, list) and len(value) == 2 and all(_number(count) for count in value)
+        return None if fine else "not a list of two image counts"
     if key == HISTORY:
         rows = value if isinstance(value, list) else [None]
         fine = all(isinstance(row, dict) and all(_number(row.get(name)) for name in HISTORY_KEYS) for row in rows)
@@ -146,6 +155,11 @@ class TrialRow:
     worker: str = ""
     seed: int | None = None
     history: tuple[dict[str, float], ...] = ()
+    images: tuple[int, int] | None = None
+    """(training, validation) images the final errors were measured on."""
+    grown_from: int | None = None
+    plain_train_error: float | None = None
+    plain_val_error: float | None = None
 
     @property
     def train_error(self) -> float | None:
@@ -189,6 +203,7 @@ class StudyResults:
     rows: tuple[TrialRow, ...]
     best: tuple[TrialRow, ...]  # the best trial, or every Pareto-optimal trial
     plots: PlotData
+    degradation: Degradation = field(default_factory=Degradation)
 
 
 def row(trial: FrozenTrial) -> TrialRow:
@@ -207,7 +222,15 @@ def row(trial: FrozenTrial) -> TrialRow:
         reason=attrs.get(REASON, ""),
         worker=attrs.get(WORKER, ""),
         history=tuple(history(trial)),
+        images=_images(attrs.get(IMAGES)),
+        grown_from=attrs.get(GROWN_FROM),
+        plain_train_error=attrs.get(PLAIN_TRAIN_ERROR),
+        plain_val_error=attrs.get(PLAIN_VAL_ERROR),
     )
+
+
+def _images(value: Any) -> tuple[int, int] | None:
+    return (int(value[0]), int(value[1])) if isinstance(value, list) and len(value) == 2 else None
 
 
 def objectives_of(study: optuna.Study) -> tuple[str, ...]:
@@ -256,7 +279,15 @@ def study_results(study: optuna.Study, *, target: int | None = None) -> StudyRes
             pareto_cost=next((o for o in objectives if o != "accuracy"), "params"),
             importances=_importances(study, objectives),
         ),
+        degradation=_degradation(study, rows),
     )
+
+
+def _degradation(study: optuna.Study, rows: tuple[TrialRow, ...]) -> Degradation:
+    """The verdicts among trials that recorded the images their errors were measured on (the real trainer's)."""
+    if not any(r.images for r in rows if r.outcome == "complete"):
+        return Degradation()
+    return degradation(study_spec(study), rows)
 
 
 def _best(study: optuna.Study, rows: tuple[TrialRow, ...], objectives: tuple[str, ...]) -> tuple[TrialRow, ...]:

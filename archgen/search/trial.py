@@ -25,13 +25,14 @@ from optuna.trial import TrialState
 
 from archgen.analysis import BudgetCheck, Complexity, analyze, check_budget
 from archgen.errors import SearchError, printable, redacted
-from archgen.search import results
+from archgen.search import growing, results
 from archgen.search.liveness import Stopped, Worker, heartbeat, reap_stale
 from archgen.search.optuna_internals import record_heartbeat
 from archgen.search.results import Outcome
 from archgen.search.space import make_sampler, median_says_prune, suggest, summary, try_trial_spec
 from archgen.search.storage import claim_lock
 from archgen.search.study import SearchConfig, Trainer
+from archgen.search.twin import twin_attributes
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import Choice, SearchSpace
 
@@ -177,12 +178,25 @@ class TrialListener:
     space: SearchSpace
     board: Any  # archgen.pipeline.tensorboard.TensorBoard, an archgen.pipeline.Listener
     on_shown: Callable[[], None] | None = None
+    keep: Path | None = None
+    """Where the trained weights and their fitted spec go (`search.grow`: a deeper trial may grow from them)."""
     history: list[dict[str, float]] = field(default_factory=list)
+    fitted: NetSpec | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or "board" not in self.__dict__:
             raise AttributeError(name)
         return getattr(self.__dict__["board"], name)
+
+    def on_start(self, plan: Any) -> None:
+        self.board.on_start(plan)
+        self.fitted = plan.spec
+        self.trial.set_user_attr(results.IMAGES, [plan.train_images, plan.val_images])  # what the verdicts weigh
+
+    def on_trained(self, model: Any) -> None:
+        self.board.on_trained(model)
+        if self.keep is not None and self.fitted is not None:
+            growing.keep(self.keep, model, self.fitted)
 
     def on_epoch(self, metrics: Any) -> None:
         self.board.on_epoch(metrics)
@@ -222,10 +236,12 @@ def _train(
     if latency is not None:
         trial.set_user_attr(results.LATENCY, latency)
     trial.set_user_attr(results.SEED, spec.train.seed)
+    folder = growing.trial_folder(config.out, trial.number) if space.grow else None
     with _tensorboard(config.out, trial.number) as board:
-        listener = TrialListener(trial, space, board, on_epoch)
+        listener = TrialListener(trial, space, board, on_epoch, keep=folder)
         try:
-            load_trainer(config)(spec, device=config.device, listener=listener)
+            start = growing.grown_start(study, trial, spec, config.out) if folder is not None else spec
+            load_trainer(config)(start, device=config.device, listener=listener)
         except optuna.TrialPruned as pruned:
             return _finish(study, trial, "pruned", str(pruned), state=TrialState.PRUNED)
         except UpdateFinishedTrialError:
@@ -236,9 +252,31 @@ def _train(
             return _failed(study, trial, error, config)
     if not listener.history:
         return _finish(study, trial, "failed", "the trainer reported no epoch", state=TrialState.FAIL)
+    if space.plain_twin and spec.body.residual:
+        try:
+            _record_twin(trial, spec, config)
+        except (KeyboardInterrupt, Stopped):
+            raise
+        except UpdateFinishedTrialError:
+            return _taken_over(trial)
+        except BaseException as error:
+            return _failed(study, trial, error, config)
     table = {"accuracy": 1.0 - listener.history[-1]["val_error"], "params": cost.params, "macs": cost.macs,
              "latency": latency}
     return _finish(study, trial, "complete", "", values=[float(table[o] or 0.0) for o in space.objectives])
+
+
+def _record_twin(trial: optuna.Trial, spec: NetSpec, config: SearchConfig) -> None:
+    """Train the point's plain twin and record its final errors; a twin that fails (NaN, out of memory) records why,
+    and the point stays complete."""
+    try:
+        found = twin_attributes(load_trainer(config), spec, device=config.device)
+    except Exception as error:
+        if _classify(error) != "failure":
+            raise
+        found = {results.PLAIN_REASON: f"the plain twin failed: {type(error).__name__}: {error}"}
+    for key, value in found.items():
+        trial.set_user_attr(key, value)
 
 
 def _tensorboard(out: Path, number: int) -> Any:

@@ -197,6 +197,7 @@ def check_search(spec: NetSpec) -> list[RuleViolation]:
     for path, param in space.params.items():
         violations += [(("search", "params", path, *loc), message) for loc, message in _check_param(path, param, base)]
     violations += _check_overlaps(space)
+    violations += _check_extras(spec, space)
     if violations:
         return violations
     points, _ = corner_points(space)
@@ -226,6 +227,21 @@ def _check_settings(space: SearchSpace) -> Iterator[RuleViolation]:
                 f"the grid has {_count(size)} points, more than archgen lists (at most {MAX_GRID_POINTS:,}); "
                 "narrow the ranges or widen their steps"
             )
+
+
+def _check_extras(spec: NetSpec, space: SearchSpace) -> Iterator[RuleViolation]:
+    """grow needs nets that differ in depth; a plain twin needs a residual net to be the twin of."""
+    if space.grow and not any(_is_depth(path) and (param.count() or 2) > 1 for path, param in space.params.items()):
+        yield ("search", "grow"), ("grows deeper trials from shallower ones, but this space varies no depth "
+                                   "(vary body.depths.N or body.stages.N.depth)")
+    if space.plain_twin and not spec.body.residual and "body.residual" not in space.params:
+        yield ("search", "plain_twin"), ("every net of this space is plain already (body.residual = false, not "
+                                         "searched): there is no residual net to train a plain twin of")
+
+
+def _is_depth(path: str) -> bool:
+    parts = path.split(".")
+    return parts[:2] == ["body", "depths"] or (parts[:2] == ["body", "stages"] and parts[-1] == "depth")
 
 
 def _check_param(path: str, param: Param, base: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:

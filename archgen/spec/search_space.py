@@ -105,6 +105,14 @@ class SearchSpace(_Frozen):
     """Epochs each trial trains (`archgen search --epochs` overrides); trials train on `train.data`."""
     trials: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
     """Trials to complete when `--trials` is not given (default: the grid's size, or 50)."""
+    grow: Annotated[bool, Strict()] = False
+    """Depth as a cheap axis: a trial deeper than a finished one it can grow from (same widths, stem and blocks;
+    residual) starts from the most accurate such trial's weights, its blocks copied and every extra block the
+    identity (He et al. 2016, Sec. 1), instead of at random. Keeps each trained trial's weights in
+    <study folder>/trials/trial-N/. Needs a space that varies depth."""
+    plain_twin: Annotated[bool, Strict()] = False
+    """Train each residual point's plain counterpart (body.residual = false, the same epochs and seed) after it, and
+    record its final training and validation error: the report says whether the plain net degrades."""
 
     @property
     def resolved_sampler(self) -> SamplerKind:
