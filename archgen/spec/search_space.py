@@ -109,7 +109,7 @@ class SearchSpace(_Frozen):
     """Depth as a cheap axis: a trial deeper than a finished one it can grow from (same widths, stem and blocks;
     residual) starts from the most accurate such trial's weights, its blocks copied and every extra block the
     identity (He et al. 2016, Sec. 1), instead of at random. Keeps each trained trial's weights in
-    <study folder>/trials/trial-N/. Needs a space that varies depth."""
+    the study folder's trials/trial-N/. Needs a space that varies depth."""
     plain_twin: Annotated[bool, Strict()] = False
     """Train each residual point's plain counterpart (body.residual = false, the same epochs and seed) after it, and
     record its final training and validation error: the report says whether the plain net degrades."""
