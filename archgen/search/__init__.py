@@ -5,8 +5,8 @@ specs (data), trains them through the pipeline, and returns values (progress, re
 renders. Modules, by what they hold: `study` (the search config, creating or resuming a study), `space` (points,
 trial specs, samplers, pruners), `trial` (claim, train, tell), `workers` (one or N processes), `storage` (journal
 file, RDB, claim lock), `liveness` (heartbeats, stale trials, stopping), `results` (outcomes, rows, winners, the
-study folder's files), `verdicts` (degradation among trials), `growing` (kept weights, grown starts), `twin`
-(plain twins), `optuna_internals` (every use of Optuna's private API).
+study folder's files), `depth` (grown trials, plain twins, degradation verdicts), `optuna_internals` (every use
+of Optuna's private API).
 """
 
 from archgen.search.liveness import Stopped

@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from archgen.errors import SearchError, SpecError, printable
 from archgen.files import OutputExists, write_atomic
+from archgen.search.depth import GROWN_FROM, PLAIN_REASON, PLAIN_TRAIN_ERROR, PLAIN_VAL_ERROR, Degradation, degradation
 from archgen.search.space import trial_spec
-from archgen.search.verdicts import Degradation, degradation
 from archgen.spec.schema import NetSpec
 from archgen.spec.writer import dump_spec
 
@@ -46,10 +46,6 @@ LATENCY = "latency_ms"
 SUMMARY = "architecture"
 SEED = "seed"
 IMAGES = "images"  # [training, validation] images the final errors were measured on
-GROWN_FROM = "grown_from"  # the complete trial a grown trial started from (`search.grow`)
-PLAIN_TRAIN_ERROR = "plain_train_error"  # the plain twin's final errors (`search.plain_twin`)
-PLAIN_VAL_ERROR = "plain_val_error"
-PLAIN_REASON = "plain_reason"  # why a point has no plain twin's errors
 HISTORY_KEYS = ("epoch", "train_loss", "train_error", "val_loss", "val_error", "seconds")  # one row per epoch
 TOP = 10
 MANIFEST = ".archgen-written.json"  # in the study folder: what a search or report of which study wrote there

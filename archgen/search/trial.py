@@ -25,14 +25,13 @@ from optuna.trial import TrialState
 
 from archgen.analysis import BudgetCheck, Complexity, analyze, check_budget
 from archgen.errors import SearchError, printable, redacted
-from archgen.search import growing, results
+from archgen.search import depth, results
 from archgen.search.liveness import Stopped, Worker, heartbeat, reap_stale
 from archgen.search.optuna_internals import record_heartbeat
 from archgen.search.results import Outcome
 from archgen.search.space import make_sampler, median_says_prune, suggest, summary, try_trial_spec
 from archgen.search.storage import claim_lock
 from archgen.search.study import SearchConfig, Trainer
-from archgen.search.twin import twin_attributes
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import Choice, SearchSpace
 
@@ -196,7 +195,7 @@ class TrialListener:
     def on_trained(self, model: Any) -> None:
         self.board.on_trained(model)
         if self.keep is not None and self.fitted is not None:
-            growing.keep(self.keep, model, self.fitted)
+            depth.keep(self.keep, model, self.fitted)
 
     def on_epoch(self, metrics: Any) -> None:
         self.board.on_epoch(metrics)
@@ -236,11 +235,11 @@ def _train(
     if latency is not None:
         trial.set_user_attr(results.LATENCY, latency)
     trial.set_user_attr(results.SEED, spec.train.seed)
-    folder = growing.trial_folder(config.out, trial.number) if space.grow else None
+    folder = depth.trial_folder(config.out, trial.number) if space.grow else None
     with _tensorboard(config.out, trial.number) as board:
         listener = TrialListener(trial, space, board, on_epoch, keep=folder)
         try:
-            start = growing.grown_start(study, trial, spec, config.out) if folder is not None else spec
+            start = depth.grown_start(_ranked(study), trial, spec, config.out) if folder is not None else spec
             load_trainer(config)(start, device=config.device, listener=listener)
         except optuna.TrialPruned as pruned:
             return _finish(study, trial, "pruned", str(pruned), state=TrialState.PRUNED)
@@ -266,15 +265,21 @@ def _train(
     return _finish(study, trial, "complete", "", values=[float(table[o] or 0.0) for o in space.objectives])
 
 
+def _ranked(study: optuna.Study) -> list[int]:
+    """The complete trials' numbers, most accurate first (a grown trial starts from the first it can grow from)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [trial.number for trial in sorted(complete, key=lambda t: (-(results.accuracy(t) or 0.0), t.number))]
+
+
 def _record_twin(trial: optuna.Trial, spec: NetSpec, config: SearchConfig) -> None:
     """Train the point's plain twin and record its final errors; a twin that fails (NaN, out of memory) records why,
     and the point stays complete."""
     try:
-        found = twin_attributes(load_trainer(config), spec, device=config.device)
+        found = depth.twin_attributes(load_trainer(config), spec, device=config.device)
     except Exception as error:
         if _classify(error) != "failure":
             raise
-        found = {results.PLAIN_REASON: f"the plain twin failed: {type(error).__name__}: {error}"}
+        found = {depth.PLAIN_REASON: f"the plain twin failed: {type(error).__name__}: {error}"}
     for key, value in found.items():
         trial.set_user_attr(key, value)
 

@@ -16,7 +16,7 @@ from rich.console import Console
 import archgen
 from archgen.report.search import final_report
 from archgen.search import optimize, resolve_spec, study_results
-from archgen.search.growing import GROWN, SPEC, WEIGHTS, trial_folder
+from archgen.search.depth import GROWN, SPEC, WEIGHTS, trial_folder
 from archgen.search.results import RESOLVED
 from archgen.search.study import resolved_data
 from archgen.spec.schema import NetSpec

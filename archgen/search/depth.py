@@ -1,0 +1,223 @@
+"""Depth, the axis the ResNet papers argue about, in a search: deeper trials grown from shallower ones
+(`[search] grow = true`), each point's plain twin (`[search] plain_twin = true`), and the degradation verdicts among
+a study's trials (He et al. 2016, Sec. 1, Fig. 4 and 6).
+
+- Growing: each trained trial's weights and spec are kept in the study folder's trials/trial-N/, and a deeper trial
+  starts as the most accurate complete trial it can grow from, its blocks copied and every extra block the identity
+  (`archgen.pipeline.grow`, the paper's solution by construction).
+- Twins: the same layers without shortcuts, trained for the same epochs from the same seed after the point, their
+  final errors recorded on the point's trial.
+- Verdicts: each complete trial against each shallower one of its family, and each point against its plain twin,
+  judged by `archgen.degradation` on the final errors; read from trial rows, never from Optuna.
+
+Runs in the workers that train: torch and the pipeline are imported inside the functions, never by the search's parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+
+from archgen.degradation import Pair, Trained, pairs, verdict
+from archgen.errors import SpecError
+from archgen.files import write_atomic
+from archgen.search.space import trial_spec
+from archgen.spec.families import plain_counterpart
+from archgen.spec.loader import read_spec
+from archgen.spec.schema import RANDOM_INIT, NetSpec
+from archgen.spec.search_points import PathError
+from archgen.spec.writer import dump_spec
+
+GROWN_FROM = "grown_from"  # trial user attributes: the complete trial a grown trial started from
+PLAIN_TRAIN_ERROR = "plain_train_error"  # the plain twin's final errors
+PLAIN_VAL_ERROR = "plain_val_error"
+PLAIN_REASON = "plain_reason"  # why a point has no plain twin's errors
+
+
+# --- growing ---------------------------------------------------------------------------------------------------------
+
+TRIALS = "trials"  # in the study folder: trial-N/ for every trained trial of a search that grows
+WEIGHTS = "weights.safetensors"  # a trial's final weights
+SPEC = "spec.toml"  # the spec they fit: as it trained, fitted to the data
+GROWN = "grown.safetensors"  # a grown trial's starting weights, named by its train.init
+
+
+def trial_folder(out: Path, number: int) -> Path:
+    return out / TRIALS / f"trial-{number}"
+
+
+def keep(folder: Path, model: Any, spec: NetSpec) -> None:
+    """Write the trained `model`'s weights and the fitted `spec` it was built from, each atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / SPEC, dump_spec(spec, header="The spec this trial trained, fitted to its data; its weights "
+                                                       f"are {WEIGHTS} beside it.").encode())
+    write_atomic(folder / WEIGHTS, _safetensors(model))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A complete trial a deeper one grows from: its number, its fitted spec, and its kept weights."""
+
+    number: int
+    spec: NetSpec
+    weights: Path
+
+
+def growth_source(ranked: Sequence[int], spec: NetSpec, out: Path) -> Source | None:
+    """The first of the complete trials `ranked` (most accurate first) whose net `spec` can start as (plus identity
+    blocks), or None."""
+    from archgen.pipeline.grow import obstacle  # torch: workers only
+
+    for number in ranked:
+        folder = trial_folder(out, number)
+        if not (folder / WEIGHTS).is_file() or not (folder / SPEC).is_file():
+            continue  # trained before grow was on, or by another machine whose study folder this is not
+        shallow = read_spec(folder / SPEC)
+        if obstacle(shallow, fitted_like(spec, shallow)) is None:
+            return Source(number, shallow, folder / WEIGHTS)
+    return None
+
+
+def grown_start(ranked: Sequence[int], trial: optuna.Trial, spec: NetSpec, out: Path) -> NetSpec:
+    """`spec` grown from the most accurate complete trial of `ranked` it can grow from (recorded on `trial` as
+    grown_from), or `spec` as it is when there is none."""
+    source = growth_source(ranked, spec, out)
+    if source is None:
+        return spec
+    trial.set_user_attr(GROWN_FROM, source.number)
+    return start_grown(spec, source, trial_folder(out, trial.number))
+
+
+def start_grown(spec: NetSpec, source: Source, folder: Path) -> NetSpec:
+    """`spec` starting from `source`'s net grown to its depth: the grown weights written to `folder`, named by the
+    returned spec's train.init (which `archgen.pipeline.train` loads before the first step)."""
+    from archgen.pipeline.grow import grown_module  # torch: workers only
+
+    grown = grown_module(source.spec, source.weights, fitted_like(spec, source.spec))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / GROWN, _safetensors(grown.model))
+    return spec.model_copy(update={"train": spec.train.model_copy(update={"init": str((folder / GROWN).absolute())})})
+
+
+def fitted_like(spec: NetSpec, fitted: NetSpec) -> NetSpec:
+    """`spec` as the trainer will fit it: a search's trials share their base's input and data, and fitting changes
+    only the input (`archgen.pipeline.fitting`), so it takes the fitted trial's."""
+    return spec.model_copy(update={"input": fitted.input, "reference": None})
+
+
+def _safetensors(model: Any) -> bytes:
+    from safetensors.torch import save
+
+    return save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()})
+
+
+# --- plain twins ----------------------------------------------------------------------------------------------------
+
+
+def twin_spec(spec: NetSpec) -> NetSpec | str:
+    """The plain counterpart of the trial's spec, from random weights as the point itself would start; or why none."""
+    started = spec.model_copy(update={"train": spec.train.model_copy(update={"init": RANDOM_INIT})})
+    try:
+        return plain_counterpart(started)
+    except SpecError as error:
+        return f"no plain twin: {error.problems[0].message}"
+
+
+@dataclass
+class LastEpoch:
+    """What a twin's training is heard for: its last epoch. Every other call of a pipeline Listener is ignored (a
+    twin is not pruned, shown, or logged to TensorBoard)."""
+
+    metrics: Any = None
+
+    def on_epoch(self, metrics: Any) -> None:
+        self.metrics = metrics
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+        return _ignored
+
+
+def _ignored(*_: Any) -> None:
+    return None
+
+
+def twin_attributes(trainer: Callable[..., Any], spec: NetSpec, *, device: str) -> dict[str, Any]:
+    """Train the plain twin of `spec`; the trial attributes that record its final errors, or why it has none."""
+    twin = twin_spec(spec)
+    if isinstance(twin, str):
+        return {PLAIN_REASON: twin}
+    heard = LastEpoch()
+    trainer(twin, device=device, listener=heard)
+    if heard.metrics is None:
+        return {PLAIN_REASON: "the plain twin's trainer reported no epoch"}
+    return {PLAIN_TRAIN_ERROR: float(heard.metrics.train_error),
+            PLAIN_VAL_ERROR: float(heard.metrics.val_error)}
+
+
+# --- the verdicts ---------------------------------------------------------------------------------------------------
+
+
+class Measured(Protocol):
+    """What the verdicts read of a trial (`results.TrialRow`)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def point(self) -> dict[str, Any]: ...
+    @property
+    def seed(self) -> int | None: ...
+    @property
+    def history(self) -> tuple[dict[str, float], ...]: ...
+    @property
+    def images(self) -> tuple[int, int] | None: ...
+    @property
+    def grown_from(self) -> int | None: ...
+    @property
+    def plain_train_error(self) -> float | None: ...
+    @property
+    def plain_val_error(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """The verdicts, each with the numbers that decided it."""
+
+    depth: tuple[Pair, ...] = ()
+    """Each deeper complete trial (first) against each shallower one of its family (second)."""
+    twins: tuple[Pair, ...] = ()
+    """Each point's plain twin (first) against the point (second): "degrades" when the plain net's training error is
+    higher beyond noise, the paper's degradation at equal depth."""
+
+
+def degradation(base: NetSpec, rows: Sequence[Measured]) -> Degradation:
+    """The verdicts among the complete rows of a search on `base` that recorded their final errors' image counts."""
+    measured = [(row, _trained(base, row)) for row in sorted(rows, key=lambda r: r.number)]
+    trained = [(row, found) for row, found in measured if found is not None]
+    twins = []
+    for row, found in trained:
+        if row.plain_train_error is not None and row.plain_val_error is not None and found.spec.body.residual:
+            plain = Trained(f"trial {row.number} plain", found.spec, row.plain_train_error, row.plain_val_error,
+                            found.train_images, found.val_images)  # same data, so the same image counts
+            twins.append(Pair(plain, found, verdict(plain, found)))
+    return Degradation(tuple(pairs([found for _, found in trained])), tuple(twins))
+
+
+def _trained(base: NetSpec, row: Measured) -> Trained | None:
+    if row.outcome != "complete" or not row.history or row.images is None:
+        return None
+    try:
+        spec = trial_spec(base, row.point, number=row.number, seed=row.seed or 0)
+    except (SpecError, PathError):  # a point the base no longer makes: nothing to judge it as
+        return None
+    grown = f" (grown from {row.grown_from})" if row.grown_from is not None else ""
+    last = row.history[-1]
+    return Trained(f"trial {row.number}{grown}", spec, float(last["train_error"]), float(last["val_error"]),
+                   *row.images)
