@@ -9,6 +9,7 @@ Knows nothing of specs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -20,13 +21,15 @@ from archgen.plan import BlockKind, BlockPlan
 class _Residual:
     """How F(x) and the shortcut h(x) are added, as He et al. 2016b's Table 1 varies it (mixed into both blocks)."""
 
-    branch: nn.Sequential
-    gate: nn.Module | None
-    exclusive: bool
-    branch_scale: float
-    shortcut_scale: float
-    in_place: bool = True
-    """Whether F(x) may take the sum in place: not when F ends in a ReLU (Fig. 4c), whose backward needs its output."""
+    if TYPE_CHECKING:  # set by each block's __init__; TorchScript cannot read postponed (string) class annotations
+        branch: nn.Sequential
+        gate: nn.Module | None
+        exclusive: bool
+        branch_scale: float
+        shortcut_scale: float
+        in_place: bool
+        """Whether F(x) may take the sum in place: not when F ends in a ReLU (Fig. 4c), whose backward needs its
+        output."""
 
     def add_shortcut(self, f: Tensor, h: Tensor, x: Tensor) -> Tensor:
         """F(x) + h(x); with a gate g(x) = sigmoid(W_g x + b_g) read from x, or constant scales (Fig. 2)."""
@@ -103,6 +106,7 @@ class PreActBlock(_Residual, nn.Module):
         self.gate = gate
         self.project_normalised = project_normalised
         self.exclusive, self.branch_scale, self.shortcut_scale = exclusive, branch_scale, shortcut_scale
+        self.in_place = True  # a pre-activation F ends in a conv, whose backward does not need its output
 
     def forward(self, x: Tensor) -> Tensor:
         normalised = self.relu(x if self.bn is None else self.bn(x))

@@ -43,7 +43,7 @@ class Gate(nn.Conv2d):
         self.initial_bias = initial_bias
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.sigmoid(super().forward(x))  # (N, C_out, H/s, W/s), each in (0, 1)
+        return torch.sigmoid(self._conv_forward(x, self.weight, self.bias))  # (N, C_out, H/s, W/s), each in (0, 1)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, initial_bias={self.initial_bias}"

@@ -80,7 +80,8 @@ def test_github_annotations() -> None:
     assert annotation.startswith(f"::error file={CORPUS / 'unknown_key.toml'},line=12,title=archgen%3A body.dpeths::")
     assert annotation.endswith("::body.dpeths: unknown key 'dpeths'; did you mean 'depths'? (allowed: block, depths, "
                                "width, stages, shortcut, residual, expansion, stride_at, groups, width_per_group, "
-                               "zero_init_residual)")
+                               "zero_init_residual, placement, shortcut_scale, branch_scale, gate, gate_bias, "
+                               "shortcut_dropout)")
     assert summary == "1 of 1 spec invalid (1 problem)"
 
 

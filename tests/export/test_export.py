@@ -50,6 +50,28 @@ def test_round_trip(format: ExportFormat, tmp_path: Path) -> None:
     assert (run_file(format, out, x) - expected).abs().max() <= TOLERANCE
 
 
+def shallow(name: str) -> nn.Module:
+    """A shipped spec at one block per stage: every block kind and shortcut of the spec, built in a second."""
+    spec = load_spec(name)
+    torch.manual_seed(0)
+    return build_model(spec.model_copy(update={"body": spec.body.model_copy(update={"depths": (1, 1, 1)})}))
+
+
+@pytest.mark.parametrize("name", ["resnet110-exclusive-gating-b-6", "resnet110-shortcut-gating-b0",
+                                  "resnet110-scaling0.5", "resnet110-dropout-shortcut", "resnet110-bn-after-addition",
+                                  "resnet110-relu-before-addition", "resnet164-full-preactivation"])
+def test_the_identity_ablations_script_with_a_dynamic_batch(name: str, tmp_path: Path) -> None:
+    """TorchScript scripts He et al. 2016b's blocks (gates, scales, dropout, placements), not only traces them at the
+    example's batch; control: resnet20 in test_round_trip."""
+    out = tmp_path / f"{name}.pt"
+    model = shallow(name)
+    result = export_model(model, format="torchscript", out=out, input_shape=(2, 3, 32, 32))
+    assert result.dynamic_batch
+    x = torch.randn(5, 3, 32, 32)
+    with torch.no_grad():
+        assert (run_file("torchscript", out, x) - model.eval()(x)).abs().max() <= TOLERANCE
+
+
 def test_a_failing_check_raises_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reloaded file that computes something else (here: shifted outputs) is refused."""
     reload = _RUNNERS["torchscript"]
