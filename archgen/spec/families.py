@@ -31,6 +31,19 @@ _CIFAR_INPUT = {"channels": 3, "size": 32, "classes": 10}
 _IMAGENET_INPUT = {"channels": 3, "size": 224, "classes": 1000}
 # "we use 0.01 to warm up the training until the training error is below 80%" (He et al. 2016, Sec. 4.2)
 _WARMUP = {"warmup_epochs": 1, "warmup_lr": 0.01}
+# The paper's ImageNet recipe (Sec. 3.4), its plateaus fixed at epochs 30 and 60 of 90 as fb.resnet.torch and
+# torchvision's references train it; the shipped resnet18..152 carry it, with the sources of each value.
+_PAPER_IMAGENET: dict[str, Any] = {
+    "epochs": 90, "batch_size": 256, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "schedule": "multistep",
+    "milestones": [1 / 3, 2 / 3], "gamma": 0.1, "augment": "scale", "scale": [256, 480], "lighting": 0.1,
+    "eval_resize": 256, "eval_crop": "center",
+}
+# torchvision's (references/classification), the recipe of its weights: the same but for random-resized crops and
+# no colour noise.
+_TORCHVISION_IMAGENET: dict[str, Any] = {
+    **{key: value for key, value in _PAPER_IMAGENET.items() if key != "scale"},
+    "augment": "random-resized-crop", "crop_area": [0.08, 1.0], "crop_ratio": [3 / 4, 4 / 3], "lighting": 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,7 @@ def _imagenet(family: FamilyName, depth: int, *, plain: bool) -> NewSpec:
         "input": _IMAGENET_INPUT,
         "stem": {"kind": "imagenet", "width": 64},
         "body": body,
+        "train": _TORCHVISION_IMAGENET if v15 else _PAPER_IMAGENET,
     }
     stages, total = " + ".join(map(str, IMAGENET_DEPTHS[depth])), sum(IMAGENET_DEPTHS[depth])
     per_block = 3 if bottleneck else 2

@@ -121,7 +121,9 @@ def _doc(model: type[BaseModel], key: str) -> str:
 
 
 def _comment(text: str) -> Iterator[str]:
-    """`# ` lines wrapped at COMMENT_WIDTH (long words, such as paths, are never broken)."""
-    for paragraph in text.splitlines():
+    """`# ` lines wrapped at COMMENT_WIDTH (long words, such as paths, are never broken); a field's docstring is
+    wrapped as one paragraph, however its source lines break."""
+    for paragraph in text.split("\n\n"):
+        paragraph = " ".join(line.strip() for line in paragraph.splitlines())
         lines = textwrap.wrap(paragraph, COMMENT_WIDTH - 2, break_long_words=False, break_on_hyphens=False)
         yield from (f"# {line}" for line in lines or [""])
