@@ -23,11 +23,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
+from resident import PeakResident, status_bytes
 
 ROWS = ("resnet18:128:16", "resnet18:128:64", "resnet50:128:8", "resnet50:128:32")
 GPU_ROWS = ("resnet18:224:128", "resnet18:224:512", "resnet50:224:64", "resnet50:224:256")
@@ -63,25 +65,6 @@ class Row:
         return self.estimate["total"] / self.measured
 
 
-def _rss_anon() -> int:
-    with open("/proc/self/status") as status:
-        return int(next(line for line in status if line.startswith("RssAnon:")).split()[1]) * 1024
-
-
-class _Peak(threading.Thread):
-    """The highest RssAnon seen while running."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak, self.running, self.sampling = 0, True, threading.Event()
-
-    def run(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, _rss_anon())
-            self.sampling.set()
-            time.sleep(0.0002)
-
-
 def _child(row: str, *, steps: int, device_name: str) -> dict[str, Any]:
     """Runs in the fresh process: data and loaders, then the build and `steps` training steps, measured."""
     import torch
@@ -101,7 +84,7 @@ def _child(row: str, *, steps: int, device_name: str) -> dict[str, Any]:
     fitted = fit_to_data(spec, load_data(data, size=int(size)))
     loaders = make_loaders(fitted.data, batch_size=int(batch), augment=True, seed=0, device=device)
     cuda = device.type == "cuda"
-    sampler = _Peak()
+    sampler = PeakResident()
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats(device)
@@ -109,7 +92,7 @@ def _child(row: str, *, steps: int, device_name: str) -> dict[str, Any]:
     else:
         sampler.start()
         sampler.sampling.wait()
-        before = _rss_anon()
+        before = status_bytes("RssAnon")
     began = time.perf_counter()
     engine = build_engine(build_model(fitted.spec), fitted.spec.train, device=device, steps_per_epoch=steps)
     by_step = []

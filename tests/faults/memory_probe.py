@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import resource
 import sys
-import threading
-import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))  # run as a script, not by pytest
+from resident import PeakResident, status_bytes
 
 import archgen.memory as memory
 from archgen.errors import ArchgenError
@@ -33,45 +35,24 @@ def _recording(needed: int, what: str) -> None:
     _require(needed, what)
 
 
-def _status(field: str) -> int:
-    """A `Field: N kB` line of /proc/self/status, in bytes."""
-    with open("/proc/self/status") as file:
-        line = next(line for line in file if line.startswith(f"{field}:"))
-    return int(line.split()[1]) * 1024
-
-
-class _Peak(threading.Thread):
-    """The highest RssAnon seen while running."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak, self.running, self.sampling = 0, True, threading.Event()
-
-    def run(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, _status("RssAnon"))
-            self.sampling.set()
-            time.sleep(0.0002)
-
-
 def main(room: int, setup: str, measured: str) -> None:
     memory.require = _recording  # allocating() looks require up in its module, so every estimate passes here
     names: dict[str, Any] = {}
     exec(setup, names)
-    sampler = _Peak()
+    sampler = PeakResident()
     sampler.start()
     sampler.sampling.wait()  # its stack and malloc arena are mapped before the limit, not amid the measured load
     if room:
-        limit = _status("VmSize") + room
+        limit = status_bytes("VmSize") + room
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    before, error = _status("RssAnon"), None
+    before, error = status_bytes("RssAnon"), None
     try:
         exec(measured, names)
     except ArchgenError as raised:
         error = str(raised)
     sampler.running = False
     sampler.join()
-    grew = max(sampler.peak, _status("RssAnon")) - before
+    grew = max(sampler.peak, status_bytes("RssAnon")) - before
     print(json.dumps({"estimates": estimates, "whats": whats, "grew": grew, "error": error,
                       "result": names.get("result")}))
 
