@@ -2,7 +2,7 @@
 ResNet-20 (its blocks copied, every extra block the identity), each for the same epochs and seed; the epochs each
 needs to reach the from-scratch run's final validation accuracy.
 
-The grown run goes through the search's own code (`archgen.search.growing`: the ResNet-20's weights kept as a trial's,
+The grown run goes through the search's own code (`archgen.search.depth`: the ResNet-20's weights kept as a trial's,
 then `start_grown`), so the figures are what a search trial sees. Epoch times are reported, never asserted; the
 ResNet-20's own training is a trial the search runs anyway, and its cost is shown beside the saving.
 
@@ -56,7 +56,7 @@ def _curve(result: Any) -> Curve:
 def measure(seed: int, *, epochs: int, folder: Path) -> Seed:
     from archgen import load_spec
     from archgen.pipeline import Listener, train, with_recipe
-    from archgen.search.growing import SPEC, WEIGHTS, Source, keep, start_grown
+    from archgen.search.depth import SPEC, WEIGHTS, Source, keep, start_grown
     from archgen.spec.loader import read_spec
 
     class Keeping(Listener):
