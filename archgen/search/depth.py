@@ -207,7 +207,18 @@ def degradation(base: NetSpec, rows: Sequence[Measured]) -> Degradation:
             plain = Trained(f"trial {row.number} plain", found.spec, row.plain_train_error, row.plain_val_error,
                             found.train_images, found.val_images)  # same data, so the same image counts
             twins.append(Pair(plain, found, verdict(plain, found)))
-    return Degradation(tuple(pairs([found for _, found in trained])), tuple(twins))
+    by_recipe: dict[str, list[Trained]] = {}
+    for _, found in trained:
+        by_recipe.setdefault(_recipe_key(found.spec), []).append(found)
+    depth = [pair for group in by_recipe.values() for pair in pairs(group)]
+    return Degradation(tuple(depth), tuple(twins))
+
+
+def _recipe_key(spec: NetSpec) -> str:
+    """Trials are judged against each other only when they trained alike: a deeper net at another learning rate
+    says nothing of depth. Each trial's seed differs by design, and a grown trial's starting weights are what the
+    comparison is about, so neither counts."""
+    return spec.train.model_copy(update={"seed": 0, "init": RANDOM_INIT}).model_dump_json()
 
 
 def _trained(base: NetSpec, row: Measured) -> Trained | None:

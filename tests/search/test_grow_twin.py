@@ -172,3 +172,22 @@ def test_the_report_says_which_deeper_trial_degrades_and_which_plain_twin_does(t
     bare = study_results(hand_made(tmp_path / "bare", images=False))
     assert bare.degradation.depth == () and bare.degradation.twins == ()
     assert "deeper vs shallower" not in rendered(bare)
+
+
+def test_only_trials_trained_alike_are_judged_against_each_other(tmp_path: Path) -> None:
+    """A deeper trial at another learning rate says nothing of depth: it is not paired (the control, a deeper trial
+    at the same rate, is)."""
+    text = DEPTHS.format(extra="") + '"train.lr" = { choices = [0.1, 0.01] }\n'
+    spec = resolve_spec(archgen.load_spec(write_spec(tmp_path, text)))
+    study = optuna.create_study(study_name="rates", directions=["maximize"])
+    study.set_user_attr(RESOLVED, resolved_data(spec))
+    distributions = {"body.depths.*": optuna.distributions.CategoricalDistribution([1, 3]),
+                     "train.lr": optuna.distributions.CategoricalDistribution([0.1, 0.01])}
+    for number, (depth, lr, train) in enumerate([(1, 0.1, 0.05), (3, 0.01, 0.40), (3, 0.1, 0.30)]):
+        epoch = {"epoch": 1, "train_loss": 1.0, "train_error": train, "val_loss": 1.0, "val_error": train,
+                 "seconds": 1.0}
+        study.add_trial(optuna.trial.create_trial(
+            params={"body.depths.*": depth, "train.lr": lr}, value=1 - train, distributions=distributions,
+            user_attrs={"outcome": "complete", "seed": number, "history": [epoch], "images": [1000, 500]}))
+    pairs = {(p.deeper.label, p.shallower.label): p.verdict for p in study_results(study).degradation.depth}
+    assert pairs == {("trial 2", "trial 0"): "degrades"}
