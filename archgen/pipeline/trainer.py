@@ -108,16 +108,17 @@ def train(
                                                       processes=processes)
             if folder is not None and initial is not None:
                 folder.write_json(INIT, initial.record())  # where the weights came from, with their sha256
-            board = TensorBoard(folder.path / EVENTS) if folder is not None else None  # rank 0 of a run with a folder
             plan = _plan(fitted, loaders, engine, folder, state, notes + resumed)
             if processes.main:
                 listener.on_start(plan)
-            if board is not None:
-                board.on_start(plan)
             history, first_epoch, step, totals = _starting_point(engine, state)
             meter, checkpointed = Meter(engine.device), time.monotonic()
             began, status = time.time(), "failed"
             with _holding(folder), _stop_requests(out is not None or resume is not None) as stop:
+                # TensorBoard's files once the folder is ours: a resume another process holds is refused untouched
+                board = TensorBoard(folder.path / EVENTS) if folder is not None else None  # rank 0, with a folder
+                if board is not None:
+                    board.on_start(plan)
                 try:
                     # 5. the epochs: train, evaluate, report, checkpoint
                     for epoch in range(first_epoch, recipe.epochs):
