@@ -62,7 +62,8 @@ def fit_to_data(spec: NetSpec, data: ImageData | StreamedData) -> Fitted:
     if (data.channels, data.classes) != (wanted.channels, wanted.classes):
         notes.append(
             f"{source} has {data.channels}-channel images of {data.classes} classes: the network's input and "
-            f"classifier follow the data (the spec says {wanted.channels} channels, {wanted.classes} classes)"
+            f"classifier follow the data (the spec says {wanted.channels} channel{'s' * (wanted.channels != 1)}, "
+            f"{wanted.classes} classes)"
         )
     candidate = _with_input(spec, _input(data))
     if data.size != wanted.size:
