@@ -22,7 +22,9 @@ EXIT_SIGNAL_BASE = 128  # a run stopped by signal N exits with 128 + N, as a she
 
 DATA_HELP = (
     "What to train on (default: the spec's train.data, else digits): digits, cifar10:DIR, imagefolder:DIR "
-    "(DIR/train/<class>/ and DIR/val/ or test/), synthetic[:CxHxW][,classes=K][,train=N][,val=N]. "
+    "(DIR/train/<class>/ and DIR/val/ or test/; streamed from disk past 8 GiB), stream:DIR (the same, always "
+    "streamed), wds:TRAIN,val=VAL (webdataset tar shards, brace patterns), "
+    "synthetic[:CxHxW][,classes=K][,train=N][,val=N]. "
     "Channels and classes come from the data; images keep their size when the network's strides allow, "
     "else they are resized to the spec's input.size."
 )

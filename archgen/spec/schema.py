@@ -291,7 +291,8 @@ class Train(_Frozen):
     and their mirror images, the network's 10 softmax outputs averaged (Krizhevsky et al. 2012; the 10-crop testing
     of He et al. 2016, Sec. 3.4), batch_size / 10 images per batch."""
     data: Annotated[str, Strict(), Field(min_length=1, max_length=4096)] = "digits"
-    """What to train on: digits, cifar10:DIR, imagefolder:DIR or synthetic[:CxHxW,...] (`--data` overrides)."""
+    """What to train on: digits, cifar10:DIR, imagefolder:DIR, stream:DIR, wds:TRAIN,val=VAL or
+    synthetic[:CxHxW,...] (`--data` overrides)."""
     seed: Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)] = 0
     """Seed of initialisation, data order and augmentation: a run folder's spec retrains identically
     (`--seed` overrides)."""
