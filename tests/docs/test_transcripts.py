@@ -93,6 +93,15 @@ def test_numbers_vary_blocks_compare_words_and_survive_rewrapping() -> None:
     assert not matches(("...", "best.toml"), ["nobest.toml"], numbers_vary=True)  # whole words only
 
 
+def test_numbers_vary_tables_may_hold_more_or_fewer_rows_of_one_shape() -> None:
+    shown = ("top trials", " 1   11   basic [2,1,1] w8 B   97.78%", " 2    2   basic [2,1,2] w8 B   97.50%", "written")
+    assert matches(shown, ["top trials", " 1   10   basic [2,1,1] w8 B   97.22%", "written"], numbers_vary=True)
+    assert matches(shown, ["top trials"] + [f" {n}   {n}   basic [1,1,1] w8 B   90.00%" for n in range(5)]
+                   + ["written"], numbers_vary=True)
+    assert not matches(shown, ["top trials", "written"], numbers_vary=True)  # no rows is not a count
+    assert not matches(shown, ["top trials", " 1   10   plain [2,1,1] w8 B   97.22%", "written"], numbers_vary=True)
+
+
 def test_shape_keeps_words_and_drops_number_widths() -> None:
     assert shape(" 1      14   basic [1,1,1] w8 B    20.6k ") == shape("12       2   basic [2,3,1] w16 B   8,146 ")
     assert shape("──────") == shape("──")
