@@ -101,7 +101,19 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     here = str(Path(__file__).parent)
     code = WORKER.format(here=here, tmp=str(tmp_path), trials=trials, storage=storage, study=study)
-    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
+    said = tmp_path / f"worker-{len(list(tmp_path.glob('worker-*.stderr')))}.stderr"
+    with said.open("wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env}, stderr=stderr)
+    _STDERR[process.pid] = said
+    return process
+
+
+_STDERR: dict[int, Path] = {}
+
+
+def stderr_of(process: subprocess.Popen[bytes], *, tail: int = 4000) -> str:
+    """The end of what a started worker wrote to stderr: a failing test's message carries the worker's traceback."""
+    return _STDERR[process.pid].read_text(errors="replace")[-tail:]
 
 
 def wait_for(path: Path, *, seconds: float = 120) -> None:

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import optuna
 import pytest
-from search_helpers import GRID, audit, make_config, postgres_password_url, start_worker, storage_url, wait_for
+from search_helpers import (
+    GRID,
+    audit,
+    make_config,
+    postgres_password_url,
+    start_worker,
+    stderr_of,
+    storage_url,
+    wait_for,
+)
 
 from archgen import load_spec
 from archgen.search import open_study, optimize, resolve_spec
@@ -85,7 +94,7 @@ def test_a_worker_killed_mid_trial_costs_only_its_trial(tmp_path: Path, url: str
         completed_before = {t.number for t in before if outcome.counts(t)}
         doomed.send_signal(signal.SIGKILL)
         assert doomed.wait(timeout=30) == -signal.SIGKILL  # control: it died by SIGKILL, no cleanup ran
-        assert survivor.wait(timeout=180) == 0
+        assert survivor.wait(timeout=180) == 0, f"the survivor failed:\n{stderr_of(survivor)}"
     finally:
         for process in (doomed, survivor):
             if process.poll() is None:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import HERE, make_config
+from conftest import make_config
 
 from archgen.errors import SearchError
 from archgen.search import open_study, optimize
@@ -124,57 +119,6 @@ def test_workers_finish_exactly_n_trials_without_duplicates(
     assert len({outcome.point_key(t) for t in counted}) == 10  # 128 points: no two trained alike
     assert len({call["pid"] for call in trained(log)}) == workers  # every worker trained
     assert len(trained(log)) == 10
-
-
-WORKER = """
-import sys
-sys.path.insert(0, {here!r})
-from conftest import make_config
-from archgen.search import work
-from pathlib import Path
-work(make_config(Path({tmp!r}), trials={trials}, storage={storage!r}, study={study!r}))
-"""
-
-
-def start_worker(
-    tmp_path: Path, *, trials: int, storage: str | None, study: str, env: dict[str, str]
-) -> subprocess.Popen:  # type: ignore[type-arg]
-    code = WORKER.format(here=str(HERE), tmp=str(tmp_path), trials=trials, storage=storage, study=study)
-    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
-
-
-def kill_one_worker_mid_trial(tmp_path: Path, *, storage: str | None, study: str) -> None:
-    """Two workers; one hangs in its third trial and is SIGKILLed; the other must finish exactly N."""
-    marker = tmp_path / "hanging"
-    doomed = start_worker(
-        tmp_path,
-        trials=8,
-        storage=storage,
-        study=study,
-        env={"ARCHGEN_FAKE_HANG_AFTER": "2", "ARCHGEN_FAKE_MARKER": str(marker)},
-    )
-    survivor = start_worker(tmp_path, trials=8, storage=storage, study=study, env={"ARCHGEN_FAKE_SLEEP": "0.2"})
-    deadline = time.monotonic() + 120
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert marker.exists(), "the doomed worker never reached its third trial"
-    config = make_config(tmp_path, trials=8, storage=storage, study=study)
-    completed_before = {t.number for t in open_study(config).trials if outcome.counts(t)}
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait()
-    assert survivor.wait(timeout=180) == 0
-    trials = open_study(config).trials
-    counted = {t.number for t in trials if outcome.counts(t)}
-    assert len(counted) == 8 and completed_before <= counted  # nothing completed was lost
-    stale = [t for t in trials if "stale" in t.user_attrs.get("reason", "")]
-    assert len(stale) == 1 and f":{doomed.pid} " in stale[0].user_attrs["reason"] + " "
-    retried = [t for t in trials if t.system_attrs.get("failed_trial") == stale[0].number]
-    assert len(retried) == 1 and outcome.counts(retried[0]) and retried[0].params == stale[0].params
-
-
-@pytest.mark.slow
-def test_a_killed_worker_costs_only_its_trial_on_the_journal(tmp_path: Path, log: Path) -> None:
-    kill_one_worker_mid_trial(tmp_path, storage=None, study="tiny")
 
 
 def test_resume_needs_the_same_objectives(tmp_path: Path, log: Path) -> None:

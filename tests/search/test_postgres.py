@@ -8,7 +8,6 @@ from pathlib import Path
 import optuna
 import pytest
 from conftest import make_config
-from test_machinery import kill_one_worker_mid_trial
 
 from archgen.errors import SearchError
 from archgen.search import open_study, optimize
@@ -38,10 +37,6 @@ def test_workers_share_one_postgres_study_exactly(tmp_path: Path, postgres_url: 
     # optuna-dashboard reads the same URL with Optuna's own storage: the study is there as is
     loaded = optuna.load_study(study_name=study, storage=postgres_url)
     assert len(loaded.trials) == len(trials)
-
-
-def test_a_killed_worker_costs_only_its_trial_on_postgres(tmp_path: Path, postgres_url: str, log: Path) -> None:
-    kill_one_worker_mid_trial(tmp_path, storage=postgres_url, study="pg-kill")
 
 
 def test_a_changed_spec_is_refused_on_postgres(tmp_path: Path, postgres_url: str, log: Path) -> None:
