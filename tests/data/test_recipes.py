@@ -13,7 +13,11 @@ import torch
 import torchvision.transforms.v2 as T
 import torchvision.transforms.v2.functional as TF
 
+from archgen.data import make_loaders
+from archgen.data.images import ImageData, Split
 from archgen.data.views import EIGENVALUES, EIGENVECTORS, Normalise, Views, image_seed
+from archgen.errors import DataError
+from archgen.spec.schema import Train
 
 SIZE = 32
 SHAPES = [(3, 70, 93), (3, 96, 64), (3, 40, 41), (1, 64, 80)]  # landscape, portrait, near the crop, grey
@@ -138,3 +142,34 @@ def test_validation_views_are_torchvisions_resize_and_crops(shape: tuple[int, in
     assert not torch.equal(ten[0], ten[3])  # control: the corners differ
     whole = Views(SIZE).validation(picture)  # no eval_resize: the whole image fitted, as streamed images always were
     assert torch.equal(whole, T.Compose([T.Resize(SIZE), T.CenterCrop(SIZE)])(picture))
+
+
+# --- what an in-memory split can serve --------------------------------------------------------------------------
+
+
+def held(size: int, *, native: int | None = None) -> ImageData:
+    """Four 3-channel images held at `size`; `native`: the size they had before they were resized to it."""
+    split = Split(torch.zeros(4, 3, size, size, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64))
+    return ImageData(source="imagefolder:photos", train=split, val=split, class_names=("a",), native_size=native)
+
+
+def loaders(data: ImageData, **recipe: object) -> object:
+    return make_loaders(data, batch_size=2, augment=Train(**recipe), seed=0, device=torch.device("cpu"))
+
+
+def test_held_images_smaller_than_the_scale_range_are_refused_not_enlarged() -> None:
+    """A folder of mixed sizes is held at the network's size: scale augmentation would enlarge that copy (a blurrier
+    crop than the paper's, from the full image); the refusal points to stream:, which reads each image whole."""
+    with pytest.raises(DataError, match=r"imagefolder:photos's 224x224 images are smaller than the 256-480 .*stream:"):
+        loaders(held(224, native=224), augment="scale", scale=(256, 480))
+    with pytest.raises(DataError, match=r"'s 8x8 images are smaller"):  # digits resized up for an ImageNet stem
+        loaders(held(224, native=8), augment="scale", scale=(256, 480))
+    assert loaders(held(256), augment="scale", scale=(256, 480))  # control: square 256² held whole, at their size
+    assert loaders(held(224, native=224), augment="scale", scale=(224, 320))  # control: a range the copy holds
+
+
+def test_held_images_smaller_than_eval_resize_are_refused() -> None:
+    with pytest.raises(DataError, match=r"224x224 images are smaller than the 256 pixels eval_resize"):
+        loaders(held(224, native=224), eval_resize=256)
+    assert loaders(held(256), eval_resize=256)  # control
+    assert loaders(held(224, native=8))  # control: no eval_resize, the held image validated whole
