@@ -32,6 +32,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 from paired import alternate
+from resident import tree_pss_anon
 from tiny import tiny_toml
 
 from archgen.data import StreamLoader, load_data, make_loaders
@@ -130,7 +131,7 @@ def peak_memory(folder: Path, *, size: int, out: Path) -> tuple[float, float]:
     def sample() -> None:
         nonlocal peak
         while process.poll() is None:
-            peak = max(peak, sum(_pss_anon(pid) for pid in _tree(process.pid)))
+            peak = max(peak, tree_pss_anon(process.pid))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
@@ -139,29 +140,6 @@ def peak_memory(folder: Path, *, size: int, out: Path) -> tuple[float, float]:
     sampler.join()
     assert process.returncode == 0, stderr.decode()
     return peak / 2**20, time.perf_counter() - began
-
-
-def _tree(pid: int) -> list[int]:
-    pids, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        pids.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                queue += [int(child) for child in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
-        except OSError:
-            continue
-    return pids
-
-
-def _pss_anon(pid: int) -> int:
-    """Anonymous memory proportional to its sharers: pages a forked worker still shares with its parent count once."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        line = next(line for line in text.splitlines() if line.startswith("Pss_Anon"))
-    except (OSError, StopIteration):
-        return 0
-    return int(line.split()[1]) * 1024
 
 
 def statistics(folder: Path, size: int) -> tuple[float, float]:
