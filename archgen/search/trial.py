@@ -126,7 +126,20 @@ class TrialReport:
 def settle(
     study: optuna.Study, claim: Claim, config: SearchConfig, *, on_epoch: Callable[[], None] | None = None
 ) -> TrialReport:
-    """Reject or train `claim`, and tell the study; raises SearchError for an unexpected error (after telling FAIL)."""
+    """Reject or train `claim`, and tell the study; raises SearchError for an unexpected error (after telling FAIL).
+
+    Another worker may fail the trial as stale at any write, before training as well as during it: the trial is
+    then dropped, not this worker (its point was queued again).
+    """
+    try:
+        return _settle(study, claim, config, on_epoch=on_epoch)
+    except UpdateFinishedTrialError:
+        return _taken_over(claim.trial)
+
+
+def _settle(
+    study: optuna.Study, claim: Claim, config: SearchConfig, *, on_epoch: Callable[[], None] | None
+) -> TrialReport:
     trial, space = claim.trial, config.space
     if claim.duplicate_of is not None:
         return _reject(study, trial, "duplicate", f"same point as trial {claim.duplicate_of}")

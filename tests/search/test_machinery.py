@@ -148,3 +148,32 @@ def test_a_grid_trains_each_point_exactly_once(tmp_path: Path, log: Path) -> Non
     assert optimize(config).verdict == "done"
     assert outcomes(config) == Counter({"complete": 4})  # nothing re-proposed and rejected as a duplicate
     assert len({call["params"] for call in trained(log)}) == 4  # plain/residual x 1/2 blocks: four networks
+
+
+@pytest.mark.parametrize("when", ["before training", "while training"])
+def test_a_trial_failed_as_stale_by_another_worker_is_dropped_not_the_worker(tmp_path: Path, when: str) -> None:
+    """A reaper that misjudged this worker's trial stale failed it; every write after that raises in Optuna. The
+    worker drops the trial (the reaper queued its point again) and goes on; the reaper's verdict stays."""
+    from fakes import fake_train
+
+    from archgen.search.optuna_internals import fail_trial
+    from archgen.search.trial import claim_next, settle
+
+    def judged_stale(study, claim):  # type: ignore[no-untyped-def]
+        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == claim.trial.number)
+        assert fail_trial(study, frozen, {outcome.OUTCOME: "failed", outcome.REASON: "stale: judged by another"})
+
+    def reaped_mid_training(spec, *, device, listener):  # type: ignore[no-untyped-def]
+        judged_stale(study, claim)
+        fake_train(spec, device=device, listener=listener)
+
+    config = make_config(tmp_path, trials=2, trainer=reaped_mid_training if when == "while training" else fake_train)
+    study = open_study(config)
+    claim = claim_next(study, config, deadline=None)
+    assert not isinstance(claim, str)
+    if when == "before training":
+        judged_stale(study, claim)
+    report = settle(study, claim, config)
+    assert report.outcome == "failed" and "failed as stale by another worker" in report.reason
+    trial = open_study(config).trials[claim.trial.number]
+    assert trial.state.name == "FAIL" and trial.user_attrs[outcome.REASON] == "stale: judged by another"
