@@ -46,3 +46,12 @@ def canonical(device: torch.device | str | int) -> torch.device:
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
     return device if device.index is not None else torch.device(device.type, 0)  # mps tensors report mps:0
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on `device`: a timing must not stop before what it times has run (a CPU runs it
+    at once)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -54,3 +54,16 @@ def test_devices_that_are_not_here_are_one_line(name: str, message: str) -> None
         pytest.skip("this machine has a GPU")
     with pytest.raises(DeviceError, match=message):
         select_device(name)
+
+
+def test_the_search_latency_objective_reads_the_device_as_the_trainer_does() -> None:
+    """`--device auto` and `cpu` time the network on the CPU here; a GPU that is not here is the trainer's one line,
+    not torch's error from inside a trial."""
+    from archgen import load_spec
+    from archgen.search.trial import measure_latency
+
+    spec = load_spec("digits-resnet20")
+    assert measure_latency(spec, device="auto") > 0 and measure_latency(spec, device="cpu") > 0
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA"):
+            measure_latency(spec, device="cuda")

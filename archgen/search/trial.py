@@ -384,19 +384,18 @@ def measure_latency(spec: NetSpec, *, device: str = "auto") -> float:
     import torch
 
     from archgen.compile import build_model
+    from archgen.devices import select_device, synchronize
 
-    target = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    target = select_device(device)  # the trainer's spelling: `auto` and `cuda` name the GPU the trial trains on
     model = build_model(spec).to(target).eval()
     image = torch.randn(1, spec.input.channels, spec.input.size, spec.input.size, device=target)  # (1, C, H, W)
     times = []
     with torch.no_grad():
         for run in range(LATENCY_WARMUP + LATENCY_RUNS):
-            if target.type == "cuda":
-                torch.cuda.synchronize(target)
+            synchronize(target)
             start = time.perf_counter()
             model(image)
-            if target.type == "cuda":
-                torch.cuda.synchronize(target)
+            synchronize(target)
             if run >= LATENCY_WARMUP:
                 times.append((time.perf_counter() - start) * 1000)
     del model, image

@@ -121,6 +121,16 @@ def test_workers_finish_exactly_n_trials_without_duplicates(
     assert len(trained(log)) == 10
 
 
+def test_a_latency_objective_times_each_trained_trial_on_the_search_device(tmp_path: Path, log: Path) -> None:
+    config = make_config(tmp_path, trials=2)
+    space = config.space.model_copy(update={"objectives": ("accuracy", "latency")})
+    config = config.__class__(**{**config.__dict__, "spec": config.spec.model_copy(update={"search": space})})
+    assert optimize(config).verdict == "done"
+    complete = [t for t in open_study(config).trials if outcome.outcome(t) == "complete"]
+    assert len(complete) == 2
+    assert all(len(t.values) == 2 and t.values[1] == t.user_attrs[outcome.LATENCY] > 0 for t in complete)
+
+
 def test_resume_needs_the_same_objectives(tmp_path: Path, log: Path) -> None:
     config = make_config(tmp_path, trials=1)
     optimize(config)
