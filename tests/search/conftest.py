@@ -74,7 +74,9 @@ def make_config(
     return SearchConfig(
         spec=spec,
         study=study,
-        storage=storage_spec(storage, folder=tmp_path / "study", grace_period=5),
+        # a silent worker is stale after 5 s, not 20; beating every second keeps a live one 5 beats clear of that, as
+        # the defaults (every 5 s, stale after 20) keep it 4 beats clear (a beat every 5 s left no margin at all)
+        storage=storage_spec(storage, folder=tmp_path / "study", heartbeat_interval=1, grace_period=5),
         trials=trials,
         out=tmp_path / "out",
         workers=workers,
