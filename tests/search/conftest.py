@@ -53,7 +53,11 @@ pruner = "none"
 
 def write_spec(folder: Path, text: str = TINY, extra: str = "") -> Path:
     path = folder / "space.toml"
-    path.write_text(text + extra)
+    # written whole or not at all: worker processes started together each write and read it, and a reader that
+    # caught another's truncate-then-write read an empty spec (the killed-worker test's survivor exited 1 so)
+    partial = path.with_name(f".space-{os.getpid()}.toml")
+    partial.write_text(text + extra)
+    os.replace(partial, path)
     return path
 
 
