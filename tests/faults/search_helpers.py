@@ -37,6 +37,7 @@ search_conftest = _load_search_conftest()
 TINY: str = search_conftest.TINY
 make_config = search_conftest.make_config
 write_spec = search_conftest.write_spec
+share_among = search_conftest.share_among
 PG_PASSWORD = "s3cret-pw"
 
 GRID = TINY[: TINY.index("[search]")] + (

@@ -19,6 +19,7 @@ from search_helpers import (
     audit,
     make_config,
     postgres_password_url,
+    share_among,
     start_worker,
     stderr_of,
     storage_url,
@@ -120,6 +121,7 @@ def test_concurrent_workers_train_every_grid_point_exactly_once(
 ) -> None:
     """Three workers, an 8-point grid, --trials 8: each point trained once, no trial lost, none counted twice."""
     monkeypatch.setenv("ARCHGEN_FAKE_SLEEP", "0.02")
+    share_among(3, tmp_path, monkeypatch)
     config = make_config(tmp_path, trials=8, storage=url, workers=3, study=f"grid-{tmp_path.name}"[:60])
     (tmp_path / "space.toml").write_text(GRID)
     config = config.__class__(**{**config.__dict__, "spec": resolve_spec(load_spec(tmp_path / "space.toml"))})

@@ -61,6 +61,13 @@ def write_spec(folder: Path, text: str = TINY, extra: str = "") -> Path:
     return path
 
 
+def share_among(workers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every one of `workers` trains: each worker's first trial waits until all have reached theirs (fakes.py)."""
+    arrived = tmp_path / "arrived"
+    arrived.mkdir()
+    monkeypatch.setenv("ARCHGEN_FAKE_QUORUM", f"{arrived}:{workers}")
+
+
 def make_config(
     tmp_path: Path,
     *,

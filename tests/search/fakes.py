@@ -50,8 +50,23 @@ def error_of(spec: NetSpec, epoch: int) -> float:
 CALLS = []
 
 
+def _await_quorum() -> None:
+    """ARCHGEN_FAKE_QUORUM=DIR:N: a worker's first training waits (a minute at most) until N workers have reached
+    theirs, so that a test of workers sharing a study does not hang on which one finished importing torch first (a
+    fast one used to train every trial before the others had started)."""
+    quorum = os.environ.get("ARCHGEN_FAKE_QUORUM")
+    if not quorum or len(CALLS) > 1:
+        return
+    folder, _, count = quorum.rpartition(":")
+    (Path(folder) / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(Path(folder).iterdir())) < int(count) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def fake_train(spec: NetSpec, *, device: str, listener: Any) -> None:
     CALLS.append(spec.name)
+    _await_quorum()
     hang_after = os.environ.get("ARCHGEN_FAKE_HANG_AFTER")
     if hang_after is not None and len(CALLS) > int(hang_after):
         Path(os.environ["ARCHGEN_FAKE_MARKER"]).write_text(f"{os.getpid()} {spec.name}")

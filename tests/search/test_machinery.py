@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import make_config
+from conftest import make_config, share_among
 
 from archgen.errors import SearchError
 from archgen.search import open_study, optimize
@@ -111,6 +111,7 @@ def test_workers_finish_exactly_n_trials_without_duplicates(
     tmp_path: Path, log: Path, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ARCHGEN_FAKE_SLEEP", "0.05")
+    share_among(workers, tmp_path, monkeypatch)
     config = make_config(tmp_path, trials=10, workers=workers)
     assert optimize(config).verdict == "done"
     trials = open_study(config).trials

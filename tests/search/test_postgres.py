@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import make_config
+from conftest import make_config, share_among
 
 from archgen.errors import SearchError
 from archgen.search import open_study, optimize
@@ -25,7 +25,10 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("workers", [2, 4])
-def test_workers_share_one_postgres_study_exactly(tmp_path: Path, postgres_url: str, log: Path, workers: int) -> None:
+def test_workers_share_one_postgres_study_exactly(
+    tmp_path: Path, postgres_url: str, log: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    share_among(workers, tmp_path, monkeypatch)
     study = f"pg-exact-{workers}"
     config = make_config(tmp_path, trials=10, storage=postgres_url, workers=workers, study=study)
     assert optimize(config).verdict == "done"
