@@ -51,7 +51,5 @@ def canonical(device: torch.device | str | int) -> torch.device:
 def synchronize(device: torch.device) -> None:
     """Wait for the work queued on `device`: a timing must not stop before what it times has run (a CPU runs it
     at once)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)  # cuda, mps, xpu alike

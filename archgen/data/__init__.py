@@ -149,6 +149,6 @@ def _check_held_sizes(data: ImageData, views: Views) -> None:
                         "resizes their shorter side to; use augment = 'cifar' or 'random-resized-crop', a scale range "
                         "for these images, or stream: data at their own sizes")
     if views.eval_resize is not None and views.eval_resize > original:  # (without it: the held image, whole)
-        raise DataError(f"{shown} are smaller than the {views.resize} pixels eval_resize resizes their shorter side "
-                        f"to before the {data.size}x{data.size} validation crop{'s' if views.ten_crop else ''}; "
+        raise DataError(f"{shown} are smaller than the {views.eval_resize} pixels eval_resize resizes their shorter "
+                        f"side to before the {data.size}x{data.size} validation crop{'s' if views.ten_crop else ''}; "
                         "leave eval_resize out, or give one of at most the images' size")
