@@ -1,6 +1,6 @@
 """The prepared GPU run: archgen's trainer against plain PyTorch loops measured in the same run, on the same GPU.
 
-Every row trains an archgen-compiled net with `archgen.pipeline.train` itself (synthetic CIFAR- or ImageNet-sized
+Every row trains an archgen-compiled net with `archgen.training.train` itself (synthetic CIFAR- or ImageNet-sized
 images resident on the GPU, the paper's augmentation done there, bf16 autocast, channels_last, and each step
 one CUDA graph where the run allows) and takes the median training images/s of the epochs after the first
 (which holds the graph capture). Its references, on the same net, batch and precision with the data on the
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 import archgen
-from archgen.pipeline import EpochMetrics, Listener, Plan, train, with_recipe
+from archgen.training import EpochMetrics, Listener, RunPlan, train, with_recipe
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
@@ -112,7 +112,7 @@ class _Speeds(Listener):
         self.epochs: list[EpochMetrics] = []
         self.notes: tuple[str, ...] = ()
 
-    def on_start(self, plan: Plan) -> None:
+    def on_start(self, plan: RunPlan) -> None:
         self.notes = plan.notes
 
     def on_epoch(self, metrics: EpochMetrics) -> None:

@@ -72,8 +72,7 @@ def _child(row: str, *, steps: int, device_name: str) -> dict[str, Any]:
     from archgen import build_model, load_spec
     from archgen.analysis.footprint import footprint
     from archgen.data import load_data, make_loaders
-    from archgen.pipeline import fit_to_data, with_recipe
-    from archgen.train import Meter, build_engine, train_epoch
+    from archgen.training import Meter, build_engine, fit_to_data, train_epoch, with_recipe
 
     name, size, batch = row.split(":")
     spec = load_spec(name)

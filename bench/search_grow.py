@@ -55,9 +55,9 @@ def _curve(result: Any) -> Curve:
 
 def measure(seed: int, *, epochs: int, folder: Path) -> Seed:
     from archgen import load_spec
-    from archgen.pipeline import Listener, train, with_recipe
     from archgen.search.depth import SPEC, WEIGHTS, Source, keep, start_grown
     from archgen.spec.loader import read_spec
+    from archgen.training import Listener, train, with_recipe
 
     class Keeping(Listener):
         """Keeps the trained net as a search trial of `grow = true` does."""

@@ -30,7 +30,7 @@ from archgen.search.space import suggest, trial_spec  # noqa: E402
 def archgen_loop(spec: archgen.NetSpec, trials: int, folder: Path) -> float:
     from fakes import fake_train
 
-    import archgen.pipeline.tensorboard  # noqa: F401  (torch: imported once per worker, before its first trial)
+    import archgen.training.tensorboard  # noqa: F401  (torch: imported once per worker, before its first trial)
 
     config = SearchConfig(spec=spec, study="bench", storage=storage_spec(None, folder=folder), trials=trials,
                           out=folder, trainer=fake_train, poll_seconds=0.01)

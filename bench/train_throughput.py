@@ -3,7 +3,7 @@ same process on the same batches:
 
 1. model:   archgen's compiled ResNet-20 vs the identical hand-written torchvision-style ResNet-20,
             both trained by archgen's trainer on archgen's data pipeline;
-2. trainer: archgen's trainer (`archgen.train.train_epoch`, its device-side meter read once an epoch) vs a
+2. trainer: archgen's trainer (`archgen.training.train_epoch`, its device-side meter read once an epoch) vs a
             plain PyTorch loop (zero_grad, cross-entropy, backward, SGD step) over the same model and batches;
 3. peak:    the fraction of the machine's matmul peak the training reaches, with training FLOPs taken as
             3 x forward FLOPs = 6 x the MACs `archgen.analyze` counts, and the peak measured with a big
@@ -37,7 +37,7 @@ import archgen
 from archgen.data import BatchLoader, load_data, make_loaders
 from archgen.data.loader import PlannedBatch
 from archgen.spec.schema import Train
-from archgen.train import Engine, EpochTotals, Meter, build_engine, train_epoch
+from archgen.training import Engine, EpochTotals, Meter, build_engine, train_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compiled_vs_torchvision import CifarResNet  # the hand-written torchvision-style CIFAR ResNet

@@ -77,7 +77,7 @@ def write_page(runs: list[Trained], page: Path, *, seconds: float | None, device
 
     from archgen.files import write_atomic
     from archgen.report.curves import curves_png
-    from archgen.runs.record import read_run
+    from archgen.training.record import read_run
 
     records = [read_run(trained.run) for trained in runs]
     curves = [(record.spec.name, record.history) for record in records]

@@ -10,7 +10,7 @@ import torch
 from archgen.data import load_data, make_loaders
 from archgen.devices import DeviceError, canonical, select_device
 from archgen.spec.schema import Train
-from archgen.train import build_engine
+from archgen.training import build_engine
 
 SPELLINGS = ["cpu", "cpu:0", torch.device("cpu"), torch.device("cpu", 0)]
 

@@ -91,7 +91,7 @@ def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | No
     from archgen import build_model
     from archgen.compile.network import estimate_norm_statistics
     from archgen.export import export_model
-    from archgen.pipeline import load_trained
+    from archgen.training import load_trained
 
     shape = (1, net.input.channels, net.input.size, net.input.size)
     if weights is None:

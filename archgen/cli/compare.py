@@ -30,7 +30,7 @@ def compare(
     from archgen.files import refuse_existing, write_atomic
     from archgen.report.compare import compare_markdown, compare_table, labels
     from archgen.report.curves import curves_png
-    from archgen.runs.record import read_run
+    from archgen.training.record import read_run
 
     refuse_existing(plot, force=force)
     records = [read_run(path) for path in runs]

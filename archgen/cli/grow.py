@@ -29,8 +29,8 @@ def grow(
     first checkpoint holds it: continue with `archgen train --resume FOLDER`.
     """
     from archgen import load_spec
-    from archgen.pipeline import with_recipe
-    from archgen.pipeline.grow import grow as grown
+    from archgen.training import with_recipe
+    from archgen.training.grow import grow as grown
 
     result = grown(run, with_recipe(load_spec(spec), epochs=epochs, lr=lr), out=out)
     typer.echo(f"grew {run} into {result.folder}: {result.copied} blocks copied, {result.added} added as the identity")

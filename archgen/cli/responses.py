@@ -25,8 +25,8 @@ def responses(
     BN, before the ReLU or the addition, as the ResNet paper's Fig. 7. Prints a table of each run's mean,
     median and largest std."""
     from archgen.files import refuse_existing, write_atomic
-    from archgen.pipeline.responses import layer_responses
     from archgen.report.responses import responses_json, responses_markdown, responses_png
+    from archgen.training.responses import layer_responses
 
     for path in (json, plot):
         refuse_existing(path, force=force)

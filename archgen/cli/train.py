@@ -14,8 +14,8 @@ from archgen.cli.app import app
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from archgen.pipeline import TrainResult
     from archgen.spec import NetSpec
+    from archgen.training import TrainResult
 
 DEFAULT_SPEC = "digits-resnet20"
 EXIT_SIGNAL_BASE = 128  # a run stopped by signal N exits with 128 + N, as a shell reports it
@@ -63,9 +63,8 @@ def train(
     (or SIGTERM) writes a checkpoint and exits; `--resume RUN` continues, bitwise identically on CPU.
     Under `torchrun --nproc-per-node N -m archgen train …` it trains with DDP.
     """
-    from archgen.pipeline import TrainingStopped, train, with_recipe
     from archgen.report.train import TrainDisplay
-    from archgen.runs import RunFinished, RunFolder
+    from archgen.training import RunFinished, RunFolder, TrainingStopped, train, with_recipe
 
     console = _console()
     if resume is not None and (spec or data or epochs or batch_size or lr or init or seed is not None):
@@ -112,7 +111,7 @@ def _finish(console: Console, result: TrainResult) -> None:
     from archgen.files import write_atomic
     from archgen.report.curves import curves_png
     from archgen.report.train import result_table
-    from archgen.runs import CURVES
+    from archgen.training import CURVES
 
     console.print(result_table(result))
     if result.run_dir is None:

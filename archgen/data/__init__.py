@@ -1,7 +1,7 @@
 """Data: the sources `--data` names, read into memory or streamed from disk, and resumable batch loaders over them.
 
 Knows image files and tensors; nothing of specs' blocks, models or training. The data decide
-channels and classes; the pipeline decides the size (see `archgen.pipeline`).
+channels and classes; the pipeline decides the size (see `archgen.training`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from archgen.analysis import analyze
 from archgen.degradation import Pair, Trained, pairs
-from archgen.runs.record import RunRecord
+from archgen.training.record import RunRecord
 
 HEADERS = ("network", "epochs", "train err", "train loss", "val err", "best val", "params", "MACs")
 # train err and loss: the last epoch's, measured on the fly (augmented, BN in training mode) as the paper's curves

@@ -10,7 +10,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from archgen.train import EpochMetrics
+from archgen.training import EpochMetrics
 
 Curve = tuple[str, Sequence[EpochMetrics]]  # (label, epochs)
 

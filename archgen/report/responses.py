@@ -1,7 +1,7 @@
 """Layer responses as the paper's Fig. 7 draws them: standard deviations of the 3x3 layers' responses, in the
 network's order (top) and ranked by magnitude (bottom), plain nets dashed and residual nets solid.
 
-Draws and serialises what it is given (`archgen.pipeline.responses.Responses`); computes nothing.
+Draws and serialises what it is given (`archgen.training.responses.Responses`); computes nothing.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from archgen.pipeline.responses import Responses
 from archgen.report.curves import png_of
+from archgen.training.responses import Responses
 
 
 def responses_json(runs: Sequence[Responses]) -> str:

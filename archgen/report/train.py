@@ -1,6 +1,6 @@
 """`archgen train`'s output: the plan, one line per epoch, a live progress bar, and a final table.
 
-Renders what the pipeline reports (`Plan`, `StepProgress`, `EpochMetrics`, `TrainResult`); computes nothing.
+Renders what the pipeline reports (`RunPlan`, `StepProgress`, `EpochMetrics`, `TrainResult`); computes nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from archgen.pipeline import Listener, Plan, TrainResult
-from archgen.train import EpochMetrics, StepProgress
+from archgen.training import EpochMetrics, Listener, RunPlan, StepProgress, TrainResult
 
 MAX_EPOCH_LINES = 20  # longer runs print every k-th epoch (the bar shows the running one)
 EPOCH_HEADER = (
@@ -23,7 +22,7 @@ EPOCH_HEADER = (
 )
 
 
-def plan_text(plan: Plan) -> RenderableType:
+def plan_text(plan: RunPlan) -> RenderableType:
     """What trains on what, where, and where it is written."""
     channels, height, width = plan.image_shape
     lines = [
@@ -43,7 +42,7 @@ def plan_text(plan: Plan) -> RenderableType:
     return Group(*lines)
 
 
-def _recipe(plan: Plan) -> tuple[str, str]:
+def _recipe(plan: RunPlan) -> tuple[str, str]:
     recipe = plan.spec.train
     schedule = {"multistep": f"×{recipe.gamma:g} at {' and '.join(f'{m:.0%}' for m in recipe.milestones)}",
                 "cosine": "cosine decay", "constant": "constant"}[recipe.schedule]
@@ -83,7 +82,7 @@ class TrainDisplay(Listener):
         if self.progress.live.is_started:
             self.progress.stop()
 
-    def on_start(self, plan: Plan) -> None:
+    def on_start(self, plan: RunPlan) -> None:
         self.epochs = plan.spec.train.epochs
         self.every = -(-self.epochs // MAX_EPOCH_LINES)
         self.console.print(plan_text(plan))

@@ -4,7 +4,7 @@ a study's trials (He et al. 2016, Sec. 1, Fig. 4 and 6).
 
 - Growing: each trained trial's weights and spec are kept in the study folder's trials/trial-N/, and a deeper trial
   starts as the most accurate complete trial it can grow from, its blocks copied and every extra block the identity
-  (`archgen.pipeline.grow`, the paper's solution by construction).
+  (`archgen.training.grow`, the paper's solution by construction).
 - Twins: the same layers without shortcuts, trained for the same epochs from the same seed after the point, their
   final errors recorded on the point's trial.
 - Verdicts: each complete trial against each shallower one of its family, and each point against its plain twin,
@@ -70,7 +70,7 @@ class Source:
 def growth_source(ranked: Sequence[int], spec: NetSpec, out: Path) -> Source | None:
     """The first of the complete trials `ranked` (most accurate first) whose net `spec` can start as (plus identity
     blocks), or None."""
-    from archgen.pipeline.grow import obstacle  # torch: workers only
+    from archgen.training.grow import obstacle  # torch: workers only
 
     for number in ranked:
         folder = trial_folder(out, number)
@@ -94,8 +94,8 @@ def grown_start(ranked: Sequence[int], trial: optuna.Trial, spec: NetSpec, out: 
 
 def start_grown(spec: NetSpec, source: Source, folder: Path) -> NetSpec:
     """`spec` starting from `source`'s net grown to its depth: the grown weights written to `folder`, named by the
-    returned spec's train.init (which `archgen.pipeline.train` loads before the first step)."""
-    from archgen.pipeline.grow import grown_module  # torch: workers only
+    returned spec's train.init (which `archgen.training.train` loads before the first step)."""
+    from archgen.training.grow import grown_module  # torch: workers only
 
     grown = grown_module(source.spec, source.weights, fitted_like(spec, source.spec))
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,7 @@ def start_grown(spec: NetSpec, source: Source, folder: Path) -> NetSpec:
 
 def fitted_like(spec: NetSpec, fitted: NetSpec) -> NetSpec:
     """`spec` as the trainer will fit it: a search's trials share their base's input and data, and fitting changes
-    only the input (`archgen.pipeline.fitting`), so it takes the fitted trial's."""
+    only the input (`archgen.training.fitting`), so it takes the fitted trial's."""
     return spec.model_copy(update={"input": fitted.input, "reference": None})
 
 

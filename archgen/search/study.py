@@ -32,7 +32,7 @@ MAX_CHANGES_SHOWN = 6
 
 
 class Trainer(Protocol):
-    """What trains a trial: `archgen.pipeline.train`'s call, with the trial's spec and nothing else. The listener hears
+    """What trains a trial: `archgen.training.train`'s call, with the trial's spec and nothing else. The listener hears
     every epoch (`on_epoch(metrics)`) and may raise to stop the training (a pruned trial)."""
 
     def __call__(self, spec: NetSpec, *, device: str, listener: Any) -> Any: ...
@@ -56,7 +56,7 @@ class SearchConfig:
     workers: int = 1
     device: str = "auto"
     trainer: Trainer | None = None
-    """Replaces archgen.pipeline.train (tests inject fakes; must be a module-level function for workers)."""
+    """Replaces archgen.training.train (tests inject fakes; must be a module-level function for workers)."""
     poll_seconds: float = 0.5
     max_rejections: int = 200
     """Consecutive proposals rejected before training (over budget, invalid, duplicate) before a worker gives up."""

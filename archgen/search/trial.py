@@ -182,13 +182,13 @@ def _reject(study: optuna.Study, trial: optuna.Trial, kind: Outcome, reason: str
 @dataclass
 class TrialListener:
     """What a trial hears of its training: each epoch logged to TensorBoard, recorded on the trial, shown, then judged
-    by the pruner (raising TrialPruned stops the training). Every other `archgen.pipeline.Listener` method (on_start,
-    on_progress, …) is the TensorBoard listener's: composed, not subclassed, as `archgen.pipeline` imports torch,
+    by the pruner (raising TrialPruned stops the training). Every other `archgen.training.Listener` method (on_start,
+    on_progress, …) is the TensorBoard listener's: composed, not subclassed, as `archgen.training` imports torch,
     which the parent of N workers must not."""
 
     trial: optuna.Trial
     space: SearchSpace
-    board: Any  # archgen.pipeline.tensorboard.TensorBoard, an archgen.pipeline.Listener
+    board: Any  # archgen.training.tensorboard.TensorBoard, an archgen.training.Listener
     on_shown: Callable[[], None] | None = None
     keep: Path | None = None
     """Where the trained weights and their fitted spec go (`search.grow`: a deeper trial may grow from them)."""
@@ -299,7 +299,7 @@ def _record_twin(trial: optuna.Trial, spec: NetSpec, config: SearchConfig) -> No
 
 def _tensorboard(out: Path, number: int) -> Any:
     """The TensorBoard listener of trial `number`, writing into <study folder>/tensorboard/trial-N/."""
-    from archgen.pipeline.tensorboard import EVENTS, TensorBoard  # torch: only a worker that trains imports it
+    from archgen.training.tensorboard import EVENTS, TensorBoard  # torch: only a worker that trains imports it
 
     folder = out / EVENTS / f"trial-{number}"
     try:
@@ -355,11 +355,11 @@ def _tell(
 
 def load_trainer(config: SearchConfig) -> Trainer:
     """The trainer, with what every trained trial imports (torch, TensorBoard) loaded."""
-    import archgen.pipeline.tensorboard  # noqa: F401  (torch and TensorBoard: seconds, once per process)
+    import archgen.training.tensorboard  # noqa: F401  (torch and TensorBoard: seconds, once per process)
 
     if config.trainer is not None:
         return config.trainer
-    from archgen.pipeline import train
+    from archgen.training import train
 
     return train
 
@@ -368,7 +368,7 @@ def _classify(error: BaseException) -> str:
     """Whether `error` fails this trial only (NaN loss, out of memory: "failure"), is a signal, or is a bug."""
     import torch  # imported only once a trial raised: the trainer has loaded it already
 
-    from archgen.train import NonFiniteLoss, OutOfMemory, TrainingStopped
+    from archgen.training import NonFiniteLoss, OutOfMemory, TrainingStopped
 
     if isinstance(error, NonFiniteLoss | OutOfMemory | torch.cuda.OutOfMemoryError):
         return "failure"

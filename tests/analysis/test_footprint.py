@@ -1,6 +1,6 @@
 """The training-memory estimate against torch: what autograd keeps for backward, to the byte, for every shipped spec
 and the layer variants; the live tensors of a whole step (torch's profiler) within the estimate's tensor parts; and
-the arithmetic of the other parts. The estimate against a process's measured peak: tests/pipeline/test_device_memory.py.
+the arithmetic of the other parts. The estimate against a process's measured peak: tests/training/test_batch_memory.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from archgen.analysis import footprint
 from archgen.analysis.footprint import ALLOCATOR_SHARE, FRAMEWORK_BYTES, MMAP_THRESHOLD, largest_batch
 from archgen.spec.library import shipped_specs
 from archgen.spec.writer import dump_spec
-from archgen.train import Meter, build_engine
-from archgen.train.steps import update
+from archgen.training import Meter, build_engine
+from archgen.training.steps import update
 
 SLOW = {"resnet1202", "resnet1001"}  # 600+ blocks: a few seconds each, still run in CI
 SPECS = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in sorted(shipped_specs())]

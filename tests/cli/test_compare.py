@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import archgen
 from archgen.cli.app import app
-from archgen.pipeline import train
+from archgen.training import train
 
 runner = CliRunner()
 

@@ -121,8 +121,8 @@ def test_file_size_limit_fails_before_training(tiny: Path, tmp_path: Path) -> No
 def test_a_full_disk_mid_run_names_the_file_and_errno(tmp_path: Path) -> None:
     """Past the check before training (the disk fills later): every write names its path and errno."""
     code = (
-        "import torch; from pathlib import Path; from archgen.runs import RunFolder, save_checkpoint;"
-        "from archgen.train.state import TrainState, rng_state;"
+        "import torch; from pathlib import Path; from archgen.training import RunFolder, save_checkpoint;"
+        "from archgen.training.state import TrainState, rng_state;"
         f"folder = Path({str(tmp_path)!r});"
         "state = TrainState(epoch=0, step=0, updates=1, weights={'w': torch.zeros(100_000)}, optimizer={},"
         " scheduler={}, rng=rng_state());"

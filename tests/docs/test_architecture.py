@@ -23,9 +23,9 @@ def test_every_module_the_page_names_exists() -> None:
 
 def test_a_renamed_module_would_be_caught() -> None:
     """Control: the same check on a page naming a module that is not there."""
-    named = named_modules("the trainer (`archgen/pipeline/training.py`) and `archgen/errors.py`")
-    assert named == {"archgen/pipeline/training.py", "archgen/errors.py"}
-    assert [path for path in sorted(named) if not (ROOT / path).is_file()] == ["archgen/pipeline/training.py"]
+    named = named_modules("the trainer (`archgen/training/training.py`) and `archgen/errors.py`")
+    assert named == {"archgen/training/training.py", "archgen/errors.py"}
+    assert [path for path in sorted(named) if not (ROOT / path).is_file()] == ["archgen/training/training.py"]
 
 
 def test_every_package_and_top_level_module_is_on_the_page() -> None:

@@ -24,7 +24,7 @@ from train_helpers import ENV, one_error_line
 
 from archgen.data import ImageData, Split, load_data
 from archgen.errors import ArchgenError, printable
-from archgen.pipeline import fit_to_data
+from archgen.training import fit_to_data
 
 EVIL = "\x1b[31mred\u202e\nline"  # colour, right-to-left override, newline
 CAT = Path("train") / "cat"

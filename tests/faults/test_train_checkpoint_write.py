@@ -22,7 +22,7 @@ from train_helpers import (
     write_tiny,
 )
 
-from archgen.runs import load_latest
+from archgen.training import load_latest
 
 FIRST, SECOND = f"step-{STEPS:09d}", f"step-{2 * STEPS:09d}"
 

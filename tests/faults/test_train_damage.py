@@ -29,8 +29,8 @@ from train_helpers import (
 )
 from train_states import sample_state
 
-from archgen.runs import SPEC, load_latest, save_checkpoint
-from archgen.runs.checkpoints import MANIFEST, STATE, WEIGHTS
+from archgen.training import SPEC, load_latest, save_checkpoint
+from archgen.training.checkpoints import MANIFEST, STATE, WEIGHTS
 
 Damage = Callable[[Path, int], None]
 

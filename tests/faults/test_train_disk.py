@@ -32,7 +32,7 @@ from train_helpers import (
     write_tiny,
 )
 
-from archgen.runs import folder, load_latest
+from archgen.training import folder, load_latest
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux permissions and capabilities")
 

@@ -32,9 +32,9 @@ from train_helpers import (
     write_tiny,
 )
 
-from archgen.train import state
+from archgen.training import state
 
-TRAINER = importlib.import_module("archgen.pipeline.trainer")  # the module (archgen.pipeline.train is the function)
+TRAINER = importlib.import_module("archgen.training.trainer")  # the module (archgen.training.train is the function)
 
 
 @dataclass(frozen=True)

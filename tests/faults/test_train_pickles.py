@@ -28,16 +28,16 @@ from train_states import sample_state
 
 import archgen
 from archgen.export import _RUNNERS, export_model
-from archgen.runs import SPEC, load_latest, save_checkpoint
-from archgen.runs.checkpoints import STATE, WEIGHTS
+from archgen.training import SPEC, load_latest, save_checkpoint
+from archgen.training.checkpoints import STATE, WEIGHTS
 
 PACKAGE = Path(archgen.__file__).parent
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol", "ignore:Environment variable TORCH_FORCE")
 
 # Every call that reads a file a user (or an attacker) could have put there, and why it cannot run code.
 LOAD_PATHS = {
-    ("runs/checkpoints.py", "torch.load"): "weights_only=True: tensors and plain values only (tested here)",
-    ("runs/checkpoints.py", "load_safetensors"): "safetensors: a JSON header and raw tensors; checkpoints and "
+    ("training/checkpoints.py", "torch.load"): "weights_only=True: tensors and plain values only (tested here)",
+    ("training/checkpoints.py", "load_safetensors"): "safetensors: a JSON header and raw tensors; checkpoints and "
                                                  "`archgen build --weights` (both tested here)",
     ("data/cifar.py", "_BatchUnpickler"): "a restricted unpickler (the data faults' tests)",
     ("data/cifar.py", "_BatchUnpickler(file, encoding='latin1').load"): "that restricted unpickler's load",
@@ -45,8 +45,8 @@ LOAD_PATHS = {
     ("export.py", "torch.jit.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "torch.export.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "onnxruntime.InferenceSession"): "ONNX is protobuf, no pickles; its own fresh file",
-    ("pipeline/pretrained.py", "torch.load"): "`--init`'s state dicts: weights_only=True (tested here)",
-    ("pipeline/pretrained.py", "load_safetensors"): "`--init`'s safetensors files (tested here)",
+    ("training/pretrained.py", "torch.load"): "`--init`'s state dicts: weights_only=True (tested here)",
+    ("training/pretrained.py", "load_safetensors"): "`--init`'s safetensors files (tested here)",
 }
 LOADERS = {"load", "loads", "load_file", "safe_open", "Unpickler", "InferenceSession", "load_safetensors",
            "_BatchUnpickler"}

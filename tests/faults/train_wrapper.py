@@ -32,7 +32,7 @@ def die() -> None:
 
 def at_update(update: int, action: Any) -> None:
     """Call `action()` right after optimiser update `update` (1-based), wrapping archgen's training step."""
-    from archgen.train import steps
+    from archgen.training import steps
 
     real = steps.update
     done = 0
@@ -61,7 +61,7 @@ class _Counter:
 
 
 def count_saves() -> None:
-    from archgen.runs import folder
+    from archgen.training import folder
 
     real = folder.save_checkpoint
 

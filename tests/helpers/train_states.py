@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from archgen.train import EpochMetrics, EpochTotals, TrainState
-from archgen.train.state import rng_state
+from archgen.training import EpochMetrics, EpochTotals, TrainState
+from archgen.training.state import rng_state
 
 
 def sample_state(updates: int) -> TrainState:

@@ -1,4 +1,4 @@
-"""Fake trainers with the search's call of `archgen.pipeline.train`, `(spec, *, device, listener)`, for tests about the
+"""Fake trainers with the search's call of `archgen.training.train`, `(spec, *, device, listener)`, for tests about the
 search machinery: the spec carries its epochs, seed and data; the listener hears `on_epoch(metrics)` per epoch.
 
 Module-level functions, so spawned workers can unpickle them. Each call appends one JSON line to the
@@ -82,7 +82,7 @@ def fake_train(spec: NetSpec, *, device: str, listener: Any) -> None:
 
 def nan_when_fast(spec: NetSpec, *, device: str, listener: Any) -> None:
     """Like fake_train, but the loss goes NaN whenever the learning rate is above 0.2."""
-    from archgen.train import NonFiniteLoss
+    from archgen.training import NonFiniteLoss
 
     if spec.train.lr > 0.2:
         _log(spec, nan=True)
@@ -101,7 +101,7 @@ def counting_train(spec: NetSpec, *, device: str, listener: Any) -> Any:
 
     import torch
 
-    from archgen.pipeline import train
+    from archgen.training import train
 
     gc.collect()
     LIVE_TENSORS.append(sum(1 for obj in gc.get_objects() if isinstance(obj, torch.Tensor)))

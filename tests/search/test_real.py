@@ -46,7 +46,7 @@ def test_search_command_writes_a_winner_that_validates_and_retrains(
     assert best.is_file() and (tmp_path / "runs" / "cli" / "history.png").is_file()
     winner = archgen.load_spec(best)
     assert winner.search is None and winner.train.epochs == 1
-    from archgen.pipeline import train
+    from archgen.training import train
 
     assert train(winner).history  # `archgen train best.toml` retrains it
     again = runner.invoke(app, ["report", "runs/cli"])

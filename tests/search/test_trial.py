@@ -16,12 +16,12 @@ from rich.console import Console
 
 import archgen.search.trial
 from archgen import load_spec
-from archgen.pipeline import Listener
 from archgen.report.search import final_report
 from archgen.search import optimize, resolve_spec, study_results, winner_files
 from archgen.search.trial import TrialListener
 from archgen.spec.loader import parse_spec
 from archgen.spec.schema import NetSpec
+from archgen.training import Listener
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +104,7 @@ def test_each_trained_trial_writes_its_epochs_to_tensorboard(tmp_path: Path) -> 
 def test_the_trial_listener_hears_all_a_pipeline_listener_does(tmp_path: Path) -> None:
     """Its own on_epoch, and every other method of the pipeline's Listener through the trial's TensorBoard listener
     (control: a method no Listener has is no TrialListener's either)."""
-    from archgen.pipeline.tensorboard import TensorBoard
+    from archgen.training.tensorboard import TensorBoard
 
     methods = {name for name, _ in inspect.getmembers(Listener, inspect.isfunction) if not name.startswith("_")}
     assert {"on_start", "on_progress", "on_epoch"} <= methods

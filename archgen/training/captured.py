@@ -1,0 +1,142 @@
+"""The whole training step as one CUDA graph: batch augmentation, forward, loss, backward, optimiser step and the
+loss meter, captured once and replayed with static inputs, so a small net runs at the GPU's pace, not the host's.
+
+After PyTorch's "whole network capture" recipe (torch.cuda.graphs docs; Nguyen et al., "Accelerating PyTorch with
+CUDA Graphs", 2021): a few real steps run eagerly on a side stream first (cuDNN and the optimiser's state settle),
+then the step is captured; each later full batch copies its indices, crop offsets and flips into the static
+buffers and replays. The learning rate lives in a device tensor the fused optimiser reads, refilled from the
+schedule before every replay; a short last batch runs eagerly. An operation that cannot be captured leaves
+`fallback` saying why, and that step runs eagerly instead: the run goes on, eagerly. On CPU the same
+static-buffer step runs without capture (what the tests compare, bitwise, with the eager step). Knows nothing
+of specs or run folders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, cast
+
+import torch
+from torch import Tensor
+
+from archgen.errors import first_line
+from archgen.training.engine import Engine
+from archgen.training.optim import FUSABLE
+from archgen.training.steps import Batch, Meter
+
+WARMUP_STEPS = 3  # eager steps before capture (the recipe's warm-up; each is a real step of the run)
+Materialize = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+class PlannedBatch(Batch, Protocol):
+    """A batch described by what makes it: sample indices, crop offsets and flips, all on the device."""
+
+    index: Tensor
+    offsets: Tensor
+    flips: Tensor
+
+
+class GraphedStep:
+    """One training step on static buffers; captured as a CUDA graph (`capture`), else run eagerly on them."""
+
+    def __init__(self, engine: Engine, materialize: Materialize, batch_size: int, *, capture: bool) -> None:
+        device = engine.device
+        self.engine, self.materialize, self.batch_size, self.capture = engine, materialize, batch_size, capture
+        self.index = torch.zeros(batch_size, dtype=torch.int64, device=device)
+        self.offsets = torch.zeros(batch_size, 2, dtype=torch.int64, device=device)
+        self.flips = torch.zeros(batch_size, dtype=torch.bool, device=device)
+        # the learning rate the captured fused optimiser reads (float32: what its kernels take)
+        self.lrs = [torch.zeros((), dtype=torch.float32, device=device) for _ in engine.optimizer.param_groups]
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.warm = 0
+        self.fallback: str | None = None
+        """Why capture failed, once it has: the steps then run eagerly on the same buffers (never a crash mid-run)."""
+
+    def takes(self, batch: Batch) -> bool:
+        """Full batches described by indices replay the graph; a short last batch steps eagerly."""
+        index = getattr(batch, "index", None)
+        return index is not None and len(index) == self.batch_size
+
+    def step(self, batch: Batch, meter: Meter) -> None:
+        """One step on a batch it `takes`: its description copied into the static buffers, then the graph."""
+        planned = cast(PlannedBatch, batch)
+        self.index.copy_(planned.index, non_blocking=True)  # device to device: the host does not wait
+        self.offsets.copy_(planned.offsets, non_blocking=True)
+        self.flips.copy_(planned.flips, non_blocking=True)
+        for tensor, group in zip(self.lrs, self.engine.optimizer.param_groups, strict=True):
+            tensor.fill_(float(group["lr"]))  # the schedule's value for this update
+        if self.graph is not None:
+            self.graph.replay()
+        elif not self.capture:
+            self._eager(meter)
+        elif self.warm < WARMUP_STEPS:
+            self._warm_up(meter)
+        else:
+            self.graph = self._captured(meter)
+            if self.graph is not None:
+                self.graph.replay()  # capture records without running: this step runs now
+            else:
+                self._eager(meter)
+        meter.unread += self.batch_size
+
+    def _forward_backward_update(self, meter: Meter) -> None:
+        """The step on the static buffers; its tensors' addresses are what a captured graph replays."""
+        engine = self.engine
+        images, labels = self.materialize(self.index, self.offsets, self.flips)
+        if engine.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with engine.autocast(cache=self.graph is None and not self.capture):
+            logits = engine.model(images)  # (B, classes)
+            loss = engine.criterion(logits, labels)
+        loss.backward()
+        engine.optimizer.step()
+        meter.accumulate(loss, (logits.argmax(1) != labels).sum(), self.batch_size)
+
+    def _eager(self, meter: Meter) -> None:
+        self.engine.optimizer.zero_grad(set_to_none=True)
+        self._forward_backward_update(meter)
+
+    def _warm_up(self, meter: Meter) -> None:
+        side = torch.cuda.Stream(self.engine.device)
+        side.wait_stream(torch.cuda.current_stream(self.engine.device))
+        with torch.cuda.stream(side):
+            self._eager(meter)
+        torch.cuda.current_stream(self.engine.device).wait_stream(side)
+        self.warm += 1
+
+    def _captured(self, meter: Meter) -> torch.cuda.CUDAGraph | None:
+        """The step captured; None (and `fallback` says why) when an operation cannot be captured."""
+        optimizer = self.engine.optimizer
+        floats = [group["lr"] for group in optimizer.param_groups]
+        optimizer.zero_grad(set_to_none=True)  # gradients are allocated in the graph's pool and rewritten each replay
+        graph = torch.cuda.CUDAGraph()
+        for group, tensor in zip(optimizer.param_groups, self.lrs, strict=True):
+            group["lr"] = tensor  # captured by address: refilled before each replay
+        try:
+            with torch.cuda.graph(graph):
+                self._forward_backward_update(meter)
+        except torch.OutOfMemoryError:
+            raise  # named with the batch size by the caller, as an eager step's would be
+        except Exception as error:  # an op that cannot be captured (it syncs, allocates on the host, …)
+            self.fallback, self.capture = f"{type(error).__name__}: {first_line(error)}", False
+            torch.cuda.synchronize(self.engine.device)
+            return None
+        finally:
+            for group, value in zip(optimizer.param_groups, floats, strict=True):
+                group["lr"] = value  # state_dict and the schedule keep plain floats
+        return graph
+
+
+def graph_obstacle(device: torch.device, *, world: int, resident: bool, compiled: bool, optimizer: str) -> str | None:
+    """Why a run cannot step as one CUDA graph (one line), or None when it can."""
+    if device.type != "cuda":
+        return "not on a CUDA GPU"
+    if world > 1:
+        return "several processes (DDP's gradient all-reduce is not captured here)"
+    if compiled:
+        return "torch.compile manages its own graphs (mode reduce-overhead)"
+    if not resident:
+        return "the data set does not fit on the GPU, so batches come from host memory"
+    if optimizer not in FUSABLE:
+        return f"{optimizer} has no fused CUDA kernel that takes the learning rate from the device"
+    return None
