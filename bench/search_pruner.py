@@ -22,7 +22,7 @@ from pathlib import Path
 
 import optuna
 
-from archgen.search import results as outcome
+from archgen.search import record as outcome
 
 NO_PRUNER = 'extends = "digits-search"\nname = "nopruner"\n\n[search]\npruner = "none"\n'
 

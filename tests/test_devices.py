@@ -60,10 +60,10 @@ def test_the_search_latency_objective_reads_the_device_as_the_trainer_does() -> 
     """`--device auto` and `cpu` time the network on the CPU here; a GPU that is not here is the trainer's one line,
     not torch's error from inside a trial."""
     from archgen import load_spec
-    from archgen.search.trial import measure_latency
+    from archgen.search.trial import latency_objective
 
     spec = load_spec("digits-resnet20")
-    assert measure_latency(spec, device="auto") > 0 and measure_latency(spec, device="cpu") > 0
+    assert latency_objective(spec, device="auto") > 0 and latency_objective(spec, device="cpu") > 0
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA"):
-            measure_latency(spec, device="cuda")
+            latency_objective(spec, device="cuda")

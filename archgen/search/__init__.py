@@ -1,29 +1,21 @@
 """Searching depth and width with Optuna: spaces from specs, budgets before training, many workers, winners as specs.
 
 The only part of archgen that imports optuna, and the only surface `archgen.cli` and `archgen.report` use. Proposes
-specs (data), trains them through the pipeline, and returns values (progress, results, winners) that `archgen.report`
-renders. Modules, by what they hold: `study` (the search config, creating or resuming a study), `space` (points,
-trial specs, samplers, pruners), `trial` (claim, train, tell), `workers` (one or N processes), `storage` (journal
-file, RDB, claim lock), `liveness` (heartbeats, stale trials, stopping), `results` (outcomes, rows, winners, the
-study folder's files), `depth` (grown trials, plain twins, degradation verdicts), `optuna_internals` (every use
-of Optuna's private API).
+specs (data), trains them through `archgen.training`, and returns values (progress, results, winners) that
+`archgen.report` renders. Modules, by what they hold: `study` (the search config, creating or resuming a study),
+`space` (points, trial specs, samplers, pruners), `trial` (claim, train, tell), `workers` (one or N processes, and the
+memory they need), `storage` (journal file, RDB, claim lock), `liveness` (heartbeats, stale trials, stopping),
+`record` (the trial attributes archgen writes and their readers), `views` (rows, progress, the best trials, plot
+data), `outputs` (the files a study writes: winners and the manifest), `depth` (grown trials, plain twins,
+degradation verdicts), `optuna_internals` (every use of Optuna's private API).
 """
 
 from archgen.search.liveness import Stopped
-from archgen.search.results import (
-    PlotData,
-    Progress,
-    StudyResults,
-    TrialRow,
-    check_outputs,
-    progress,
-    study_results,
-    winner_files,
-    write_outputs,
-)
+from archgen.search.outputs import check_outputs, winner_files, write_outputs
 from archgen.search.storage import JOURNAL_NAME, StorageSpec, storage_errors, storage_spec
 from archgen.search.study import SearchConfig, Trainer, default_trials, load_study, open_study, resolve_spec
 from archgen.search.trial import Verdict
+from archgen.search.views import PlotData, Progress, StudyResults, TrialRow, progress, study_results
 from archgen.search.workers import Optimization, optimize, work
 
 __all__ = [

@@ -10,32 +10,35 @@ a study's trials (He et al. 2016, Sec. 1, Fig. 4 and 6).
 - Verdicts: each complete trial against each shallower one of its family, and each point against its plain twin,
   judged by `archgen.degradation` on the final errors; read from trial rows, never from Optuna.
 
-Runs in the workers that train: torch and the pipeline are imported inside the functions, never by the search's parent.
+Runs in the workers that train: torch and what needs it (growing, weights) are imported inside the functions, never by
+the search's parent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 
 from archgen.degradation import Pair, Trained, pairs, verdict
 from archgen.errors import SpecError
 from archgen.files import write_atomic
+from archgen.search.record import GROWN_FROM, PLAIN_REASON, PLAIN_TRAIN_ERROR, PLAIN_VAL_ERROR
 from archgen.search.space import trial_spec
 from archgen.spec.families import plain_counterpart
 from archgen.spec.loader import read_spec
 from archgen.spec.schema import RANDOM_INIT, NetSpec
 from archgen.spec.search_points import PathError
 from archgen.spec.writer import dump_spec
+from archgen.training import EpochMetrics, Listener
 
-GROWN_FROM = "grown_from"  # trial user attributes: the complete trial a grown trial started from
-PLAIN_TRAIN_ERROR = "plain_train_error"  # the plain twin's final errors
-PLAIN_VAL_ERROR = "plain_val_error"
-PLAIN_REASON = "plain_reason"  # why a point has no plain twin's errors
+if TYPE_CHECKING:
+    from torch import nn
+
+    from archgen.search.study import Trainer
 
 
 # --- growing ---------------------------------------------------------------------------------------------------------
@@ -50,7 +53,7 @@ def trial_folder(out: Path, number: int) -> Path:
     return out / TRIALS / f"trial-{number}"
 
 
-def keep(folder: Path, model: Any, spec: NetSpec) -> None:
+def keep(folder: Path, model: nn.Module, spec: NetSpec) -> None:
     """Write the trained `model`'s weights and the fitted `spec` it was built from, each atomically."""
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / SPEC, dump_spec(spec, header="The spec this trial trained, fitted to its data; its weights "
@@ -109,7 +112,7 @@ def fitted_like(spec: NetSpec, fitted: NetSpec) -> NetSpec:
     return spec.model_copy(update={"input": fitted.input, "reference": None})
 
 
-def _safetensors(model: Any) -> bytes:
+def _safetensors(model: nn.Module) -> bytes:
     from safetensors.torch import save
 
     return save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()})
@@ -127,27 +130,18 @@ def twin_spec(spec: NetSpec) -> NetSpec | str:
         return f"no plain twin: {error.problems[0].message}"
 
 
-@dataclass
-class LastEpoch:
-    """What a twin's training is heard for: its last epoch. Every other call of a pipeline Listener is ignored (a
-    twin is not pruned, shown, or logged to TensorBoard)."""
+class LastEpoch(Listener):
+    """What a twin's training is heard for: its last epoch. Every other event is the Listener's, ignored (a twin is
+    not pruned, shown, or logged to TensorBoard)."""
 
-    metrics: Any = None
+    def __init__(self) -> None:
+        self.metrics: EpochMetrics | None = None
 
-    def on_epoch(self, metrics: Any) -> None:
+    def on_epoch(self, metrics: EpochMetrics) -> None:
         self.metrics = metrics
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        if not name.startswith("on_"):
-            raise AttributeError(name)
-        return _ignored
 
-
-def _ignored(*_: Any) -> None:
-    return None
-
-
-def twin_attributes(trainer: Callable[..., Any], spec: NetSpec, *, device: str) -> dict[str, Any]:
+def twin_attributes(trainer: Trainer, spec: NetSpec, *, device: str) -> dict[str, str | float]:
     """Train the plain twin of `spec`; the trial attributes that record its final errors, or why it has none."""
     twin = twin_spec(spec)
     if isinstance(twin, str):

@@ -29,7 +29,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from archgen.search.optuna_internals import fail_trial, record_heartbeat
-from archgen.search.results import OUTCOME, REASON, WORKER
+from archgen.search.record import OUTCOME, REASON, WORKER
 from archgen.search.storage import MAX_RETRY, StorageSpec
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

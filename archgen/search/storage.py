@@ -25,7 +25,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
 from archgen.errors import SearchError, first_line, printable, redact_url, redacted
 from archgen.search.optuna_internals import AttributeCheck, GuardedJournal
-from archgen.search.results import attribute_problem
+from archgen.search.record import attribute_problem
 
 JOURNAL_NAME = "journal.log"
 TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed

@@ -20,11 +20,12 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
 from archgen.errors import SearchError, printable
-from archgen.search.results import RESOLVED
+from archgen.search.record import RESOLVED
 from archgen.search.space import make_pruner
 from archgen.search.storage import StorageSpec, claim_lock, open_storage, storage_errors
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import SearchSpace
+from archgen.training import Listener
 
 DEFAULT_TRIALS = 50
 FINGERPRINT = "archgen.fingerprint"
@@ -33,9 +34,9 @@ MAX_CHANGES_SHOWN = 6
 
 class Trainer(Protocol):
     """What trains a trial: `archgen.training.train`'s call, with the trial's spec and nothing else. The listener hears
-    every epoch (`on_epoch(metrics)`) and may raise to stop the training (a pruned trial)."""
+    every epoch (`on_epoch(metrics)`) and may raise to stop the training (a pruned trial); what it returns is unused."""
 
-    def __call__(self, spec: NetSpec, *, device: str, listener: Any) -> Any: ...
+    def __call__(self, spec: NetSpec, *, device: str, listener: Listener) -> object: ...
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,11 @@ and stops the search.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -25,19 +24,32 @@ from optuna.trial import TrialState
 
 from archgen.analysis import BudgetCheck, Complexity, analyze, check_budget
 from archgen.errors import SearchError, printable, redacted
-from archgen.search import depth, results
+from archgen.search import depth, record
 from archgen.search.liveness import Stopped, Worker, heartbeat, reap_stale
 from archgen.search.optuna_internals import record_heartbeat
-from archgen.search.results import Outcome
+from archgen.search.record import Outcome
 from archgen.search.space import make_sampler, median_says_prune, suggest, summary, try_trial_spec
 from archgen.search.storage import claim_lock
 from archgen.search.study import SearchConfig, Trainer
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import Choice, SearchSpace
+from archgen.training import (
+    EpochMetrics,
+    Listener,
+    NonFiniteLoss,
+    OutOfMemory,
+    RunPlan,
+    StepProgress,
+    TrainingStopped,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from archgen.training.tensorboard import TensorBoard
 
 Verdict = Literal["done", "timeout", "exhausted"]
 BUDGETS = {"max_params": "params", "max_macs": "macs", "max_activations": "acts"}  # a space's budget: what it bounds
-LATENCY_WARMUP, LATENCY_RUNS = 3, 15
 
 
 # --- claiming -------------------------------------------------------------------------------------------------------
@@ -63,9 +75,9 @@ class Tally:
 
 def tally(trials: list[optuna.trial.FrozenTrial]) -> Tally:
     running = sum(trial.state == TrialState.RUNNING for trial in trials)  # WAITING retries take a slot when asked
-    finished = sum(results.counts(trial) for trial in trials)
-    settled = {results.point_key(trial) for trial in trials if results.settled_point(trial)}
-    taken = settled | {results.point_key(trial) for trial in trials if trial.state == TrialState.RUNNING}
+    finished = sum(record.counts(trial) for trial in trials)
+    settled = {record.point_key(trial) for trial in trials if record.settled_point(trial)}
+    taken = settled | {record.point_key(trial) for trial in trials if trial.state == TrialState.RUNNING}
     return Tally(finished, running, len(settled), len(taken))
 
 
@@ -94,8 +106,8 @@ def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | N
 def _create(study: optuna.Study, config: SearchConfig, *, number: int) -> Claim:
     study.sampler = make_sampler(config.space, seed=config.seed, trial_number=number)
     trial = study.ask()
-    trial.set_user_attr(results.WORKER, Worker.this().label)
-    trial.set_user_attr(results.OUTCOME, "running")
+    trial.set_user_attr(record.WORKER, Worker.this().label)
+    trial.set_user_attr(record.OUTCOME, "running")
     if config.storage.journal is None:
         record_heartbeat(study, trial)  # RDB: beat before any kill, so a worker killed now leaves a stale trial
     point = suggest(trial, config.space)
@@ -105,8 +117,8 @@ def _create(study: optuna.Study, config: SearchConfig, *, number: int) -> Claim:
 def _duplicate_of(study: optuna.Study, number: int, point: dict[str, Choice]) -> int | None:
     key = tuple(sorted(point.items()))
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
-        live = results.outcome(other) in ("complete", "pruned", "running")
-        if other.number != number and live and results.point_key(other) == key:
+        live = record.outcome(other) in ("complete", "pruned", "running")
+        if other.number != number and live and record.point_key(other) == key:
             return other.number
     return None
 
@@ -149,9 +161,9 @@ def _settle(
         return _reject(study, trial, "invalid", spec)
     cost = analyze(spec)  # exact and torch-free: milliseconds, before anything is built; used for all that follows
     verdict = check_budget(space, cost)
-    trial.set_user_attr(results.PARAMS, cost.params)
-    trial.set_user_attr(results.MACS, cost.macs)
-    trial.set_user_attr(results.SUMMARY, summary(spec))
+    trial.set_user_attr(record.PARAMS, cost.params)
+    trial.set_user_attr(record.MACS, cost.macs)
+    trial.set_user_attr(record.SUMMARY, summary(spec))
     for key, value in _constraints(space, cost, verdict).items():
         trial.set_constraint(key, value)
     if not verdict.fits:
@@ -173,47 +185,48 @@ def _constraints(space: SearchSpace, cost: Complexity, verdict: BudgetCheck) -> 
 def _reject(study: optuna.Study, trial: optuna.Trial, kind: Outcome, reason: str) -> TrialReport:
     if kind != "over_budget":  # (over-budget trials carry their budget constraints already)
         trial.set_constraint("rejected", 1.0)  # infeasible: TPE and NSGA-II rank it below every trained trial
-    trial.set_user_attr(results.OUTCOME, kind)
-    trial.set_user_attr(results.REASON, reason)
+    trial.set_user_attr(record.OUTCOME, kind)
+    trial.set_user_attr(record.REASON, reason)
     _tell(study, trial, state=TrialState.PRUNED)
     return TrialReport(trial.number, kind, reason)
 
 
 @dataclass
-class TrialListener:
+class TrialListener(Listener):
     """What a trial hears of its training: each epoch logged to TensorBoard, recorded on the trial, shown, then judged
-    by the pruner (raising TrialPruned stops the training). Every other `archgen.training.Listener` method (on_start,
-    on_progress, …) is the TensorBoard listener's: composed, not subclassed, as `archgen.training` imports torch,
-    which the parent of N workers must not."""
+    by the pruner (raising TrialPruned stops the training). Every event goes to `board` first (the trial's TensorBoard
+    listener, composed: it imports torch, which only a worker that trains may load), each method by name, so a
+    Listener method added later is one this class must name too (tests/search/test_trial.py)."""
 
     trial: optuna.Trial
     space: SearchSpace
-    board: Any  # archgen.training.tensorboard.TensorBoard, an archgen.training.Listener
+    board: Listener
     on_shown: Callable[[], None] | None = None
     keep: Path | None = None
     """Where the trained weights and their fitted spec go (`search.grow`: a deeper trial may grow from them)."""
     history: list[dict[str, float]] = field(default_factory=list)
     fitted: NetSpec | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or "board" not in self.__dict__:
-            raise AttributeError(name)
-        return getattr(self.__dict__["board"], name)
-
-    def on_start(self, plan: Any) -> None:
+    def on_start(self, plan: RunPlan) -> None:
         self.board.on_start(plan)
         self.fitted = plan.spec
-        self.trial.set_user_attr(results.IMAGES, [plan.train_images, plan.val_images])  # what the verdicts weigh
+        self.trial.set_user_attr(record.IMAGES, [plan.train_images, plan.val_images])  # what the verdicts weigh
 
-    def on_trained(self, model: Any) -> None:
+    def on_progress(self, progress: StepProgress) -> None:
+        self.board.on_progress(progress)
+
+    def on_note(self, note: str) -> None:
+        self.board.on_note(note)
+
+    def on_trained(self, model: nn.Module) -> None:
         self.board.on_trained(model)
         if self.keep is not None and self.fitted is not None:
             depth.keep(self.keep, model, self.fitted)
 
-    def on_epoch(self, metrics: Any) -> None:
+    def on_epoch(self, metrics: EpochMetrics) -> None:
         self.board.on_epoch(metrics)
-        self.history.append({key: float(getattr(metrics, key)) for key in results.HISTORY_KEYS})
-        self.trial.set_user_attr(results.HISTORY, self.history)
+        self.history.append({key: float(getattr(metrics, key)) for key in record.HISTORY_KEYS})
+        self.trial.set_user_attr(record.HISTORY, self.history)
         if self.on_shown is not None:
             self.on_shown()
         if _should_prune(self.trial, self.space, self.history):
@@ -230,7 +243,7 @@ def _should_prune(trial: optuna.Trial, space: SearchSpace, history: list[dict[st
         trial.report(accuracies[-1], len(history))
         return trial.should_prune()
     others = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    peers = [results.history(other) for other in others if results.counts(other)]
+    peers = [record.history(other) for other in others if record.counts(other)]
     return median_says_prune(peers, epoch=len(history), accuracies=accuracies)
 
 
@@ -244,10 +257,10 @@ def _train(
     on_epoch: Callable[[], None] | None,
 ) -> TrialReport:
     space = config.space
-    latency = measure_latency(spec, device=config.device) if "latency" in space.objectives else None
+    latency = latency_objective(spec, device=config.device) if "latency" in space.objectives else None
     if latency is not None:
-        trial.set_user_attr(results.LATENCY, latency)
-    trial.set_user_attr(results.SEED, spec.train.seed)
+        trial.set_user_attr(record.LATENCY, latency)
+    trial.set_user_attr(record.SEED, spec.train.seed)
     folder = depth.trial_folder(config.out, trial.number) if space.grow else None
     with _tensorboard(config.out, trial.number) as board:
         listener = TrialListener(trial, space, board, on_epoch, keep=folder)
@@ -281,7 +294,7 @@ def _train(
 def _ranked(study: optuna.Study) -> list[int]:
     """The complete trials' numbers, most accurate first (a grown trial starts from the first it can grow from)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return [trial.number for trial in sorted(complete, key=lambda t: (-(results.accuracy(t) or 0.0), t.number))]
+    return [trial.number for trial in sorted(complete, key=lambda t: (-(record.accuracy(t) or 0.0), t.number))]
 
 
 def _record_twin(trial: optuna.Trial, spec: NetSpec, config: SearchConfig) -> None:
@@ -292,12 +305,12 @@ def _record_twin(trial: optuna.Trial, spec: NetSpec, config: SearchConfig) -> No
     except Exception as error:
         if _classify(error) != "failure":
             raise
-        found = {depth.PLAIN_REASON: f"the plain twin failed: {type(error).__name__}: {error}"}
+        found = {record.PLAIN_REASON: f"the plain twin failed: {type(error).__name__}: {error}"}
     for key, value in found.items():
         trial.set_user_attr(key, value)
 
 
-def _tensorboard(out: Path, number: int) -> Any:
+def _tensorboard(out: Path, number: int) -> TensorBoard:
     """The TensorBoard listener of trial `number`, writing into <study folder>/tensorboard/trial-N/."""
     from archgen.training.tensorboard import EVENTS, TensorBoard  # torch: only a worker that trains imports it
 
@@ -332,8 +345,8 @@ def _finish(
     values: list[float] | None = None,
 ) -> TrialReport:
     try:
-        trial.set_user_attr(results.OUTCOME, kind)
-        trial.set_user_attr(results.REASON, reason)
+        trial.set_user_attr(record.OUTCOME, kind)
+        trial.set_user_attr(record.REASON, reason)
     except UpdateFinishedTrialError:
         return _taken_over(trial)
     _tell(study, trial, state=state, values=values)
@@ -368,8 +381,6 @@ def _classify(error: BaseException) -> str:
     """Whether `error` fails this trial only (NaN loss, out of memory: "failure"), is a signal, or is a bug."""
     import torch  # imported only once a trial raised: the trainer has loaded it already
 
-    from archgen.training import NonFiniteLoss, OutOfMemory, TrainingStopped
-
     if isinstance(error, NonFiniteLoss | OutOfMemory | torch.cuda.OutOfMemoryError):
         return "failure"
     return "stopped" if isinstance(error, TrainingStopped) else "error"
@@ -378,26 +389,13 @@ def _classify(error: BaseException) -> str:
 # --- the latency objective ------------------------------------------------------------------------------------------
 
 
-def measure_latency(spec: NetSpec, *, device: str = "auto") -> float:
-    """Median milliseconds of one forward pass of batch 1 on `device`, after warm-up. Measured on the untrained
-    network: latency does not depend on weights."""
-    import torch
-
+def latency_objective(spec: NetSpec, *, device: str) -> float:
+    """The trial's latency in milliseconds: its untrained network (latency does not depend on weights) timed on the
+    device the trial trains on, `--device` read as the trainer reads it (`auto` and `cuda` name that GPU)."""
     from archgen.compile import build_model
-    from archgen.devices import select_device, synchronize
+    from archgen.compile.latency import measure_latency
+    from archgen.devices import select_device
 
-    target = select_device(device)  # the trainer's spelling: `auto` and `cuda` name the GPU the trial trains on
-    model = build_model(spec).to(target).eval()
-    image = torch.randn(1, spec.input.channels, spec.input.size, spec.input.size, device=target)  # (1, C, H, W)
-    times = []
-    with torch.no_grad():
-        for run in range(LATENCY_WARMUP + LATENCY_RUNS):
-            synchronize(target)
-            start = time.perf_counter()
-            model(image)
-            synchronize(target)
-            if run >= LATENCY_WARMUP:
-                times.append((time.perf_counter() - start) * 1000)
-    del model, image
-    return statistics.median(times)
-
+    target = select_device(device)
+    shape = (spec.input.channels, spec.input.size, spec.input.size)
+    return measure_latency(build_model(spec), shape, device=target)

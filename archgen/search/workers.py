@@ -24,7 +24,7 @@ import optuna
 from archgen.analysis import analyze, check_budget
 from archgen.errors import ArchgenError, SearchError, redacted
 from archgen.memory import require_processes, size
-from archgen.search import results
+from archgen.search import record
 from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_signals
 from archgen.search.space import largest_point, try_trial_spec
 from archgen.search.storage import claim_lock, storage_errors
@@ -99,7 +99,7 @@ def _loop(config: SearchConfig, study: optuna.Study, on_progress: Watcher | None
         notify()
         report = settle(study, claim, config, on_epoch=notify)
         notify()
-        rejected = rejected + 1 if report.outcome in results.REJECTED else 0
+        rejected = rejected + 1 if report.outcome in record.REJECTED else 0
         if rejected >= config.max_rejections:
             raise SearchError(
                 f"the last {rejected} proposals were all rejected before training (the last: {report.reason}); "
@@ -147,7 +147,7 @@ def _watch(
 
 
 def _reached(study: optuna.Study, config: SearchConfig) -> bool:
-    return sum(results.counts(trial) for trial in study.get_trials(deepcopy=False)) >= config.trials
+    return sum(record.counts(trial) for trial in study.get_trials(deepcopy=False)) >= config.trials
 
 
 def _failure(process: Any, errors: Any) -> str:

@@ -72,7 +72,7 @@ class Audit:
 
 def audit(trials: list[optuna.trial.FrozenTrial]) -> Audit:
     """Counted trials, trial numbers seen twice, counted points trained twice, and trials left RUNNING."""
-    from archgen.search import results as outcome
+    from archgen.search import record as outcome
 
     counted = [trial for trial in trials if outcome.counts(trial)]
     numbers = Counter(trial.number for trial in trials)

@@ -28,7 +28,7 @@ from search_helpers import (
 
 from archgen import load_spec
 from archgen.search import open_study, optimize, resolve_spec
-from archgen.search import results as outcome
+from archgen.search import record as outcome
 
 __all__ = ["postgres_password_url"]  # the session fixture, imported so that pytest finds it here
 

@@ -17,7 +17,7 @@ import archgen
 from archgen.report.search import final_report
 from archgen.search import optimize, resolve_spec, study_results
 from archgen.search.depth import GROWN, SPEC, WEIGHTS, trial_folder
-from archgen.search.results import RESOLVED
+from archgen.search.record import RESOLVED
 from archgen.search.study import resolved_data
 from archgen.spec.schema import NetSpec
 

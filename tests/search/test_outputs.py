@@ -16,7 +16,7 @@ from conftest import TINY, make_config
 
 from archgen.files import OutputExists
 from archgen.search import optimize, write_outputs
-from archgen.search.results import MANIFEST
+from archgen.search.outputs import MANIFEST
 
 USERS = b"# my own best.toml, hand-tuned\n"
 

@@ -11,7 +11,7 @@ from conftest import make_config, share_among
 
 from archgen.errors import SearchError
 from archgen.search import open_study, optimize
-from archgen.search import results as outcome
+from archgen.search import record as outcome
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from conftest import TINY, make_config
 from rich.console import Console
@@ -21,7 +22,7 @@ from archgen.search import optimize, resolve_spec, study_results, winner_files
 from archgen.search.trial import TrialListener
 from archgen.spec.loader import parse_spec
 from archgen.spec.schema import NetSpec
-from archgen.training import Listener
+from archgen.training import EpochMetrics, Listener, RunPlan, StepProgress
 
 
 @pytest.fixture(autouse=True)
@@ -101,18 +102,54 @@ def test_each_trained_trial_writes_its_epochs_to_tensorboard(tmp_path: Path) -> 
     assert errors == pytest.approx([100 * row["val_error"] for row in history], rel=1e-6)
 
 
-def test_the_trial_listener_hears_all_a_pipeline_listener_does(tmp_path: Path) -> None:
-    """Its own on_epoch, and every other method of the pipeline's Listener through the trial's TensorBoard listener
-    (control: a method no Listener has is no TrialListener's either)."""
-    from archgen.training.tensorboard import TensorBoard
+class Recording(Listener):
+    """A board that records which events reached it."""
 
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+
+    def on_start(self, plan: RunPlan) -> None:
+        self.heard.append("on_start")
+
+    def on_progress(self, progress: StepProgress) -> None:
+        self.heard.append("on_progress")
+
+    def on_epoch(self, metrics: EpochMetrics) -> None:
+        self.heard.append("on_epoch")
+
+    def on_note(self, note: str) -> None:
+        self.heard.append("on_note")
+
+    def on_trained(self, model: Any) -> None:
+        self.heard.append("on_trained")
+
+
+def every_event(listener: Listener, spec: NetSpec) -> None:
+    """Each event a training tells its Listener, once."""
+    listener.on_start(RunPlan(spec=spec, data="synthetic", train_images=10, val_images=5, image_shape=(1, 8, 8),
+                              classes=10, device="cpu", world=1, batch_size=4, steps_per_epoch=3, params=1, macs=1,
+                              run_dir=None))
+    listener.on_progress(StepProgress(epoch=1, step=1, steps=3, loss=1.0, error=0.5, images_per_second=1.0))
+    listener.on_note("a note")
+    listener.on_epoch(EpochMetrics(epoch=1, train_loss=1.0, train_error=0.5, val_loss=1.0, val_error=0.5, lr=0.1,
+                                   images_per_second=1.0, seconds=1.0))
+    listener.on_trained(None)  # type: ignore[arg-type]
+
+
+def test_the_trial_listener_is_a_listener_that_hands_every_event_to_its_board(tmp_path: Path) -> None:
+    """Each method of `archgen.training.Listener` is the trial listener's own and reaches the board (TensorBoard in a
+    search), with the trial recording what it needs beside. Control: the board heard nothing it was not told."""
+    config = make_config(tmp_path, trials=1)
     methods = {name for name, _ in inspect.getmembers(Listener, inspect.isfunction) if not name.startswith("_")}
-    assert {"on_start", "on_progress", "on_epoch"} <= methods
-    with TensorBoard(tmp_path) as board:
-        listener = TrialListener(trial=None, space=None, board=board)  # type: ignore[arg-type]
-        assert all(callable(getattr(listener, name)) for name in methods)
-        assert listener.on_epoch.__func__ is TrialListener.on_epoch  # type: ignore[attr-defined]
-        assert not hasattr(listener, "on_something_else")
+    assert {"on_start", "on_progress", "on_epoch", "on_note", "on_trained"} <= methods
+    assert methods <= set(vars(TrialListener)), "a Listener method TrialListener does not hand to its board"
+    board = Recording()
+    trial = optuna.create_study().ask()
+    listener = TrialListener(trial, config.space, board)
+    assert isinstance(listener, Listener) and board.heard == []
+    every_event(listener, config.spec)
+    assert sorted(board.heard) == sorted(methods)
+    assert trial.user_attrs["images"] == [10, 5] and len(trial.user_attrs["history"]) == 1
 
 
 GRID = TINY[: TINY.index("[search]")] + (
