@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,8 +18,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
-from archgen.data.images import Split
+from archgen.data.images import ImageData, Split, channel_stats
 from archgen.devices import canonical
+from archgen.errors import DataError, printable
+from archgen.spec.schema import AugmentKind, Train
+
+if TYPE_CHECKING:
+    from archgen.data.stream import StreamedData
+    from archgen.data.stream_loader import StreamLoader
+    from archgen.data.view_loader import ViewLoader
+    from archgen.data.views import Views
 
 RESIDENT_BYTES = 4 * 2**30  # data sets up to this size live on the GPU for the whole run
 PAPER_PAD, PAPER_SIZE = 4, 32  # He et al. 2016, Sec. 4.2: 4 pixels padded on each side of 32x32 images
@@ -144,3 +152,81 @@ class PlannedBatch:
     def __iter__(self) -> Iterator[Tensor]:
         """Unpacks as (images, labels), made on the device now."""
         return iter(self.loader.materialize(self.index, self.offsets, self.flips))
+
+
+@dataclass(frozen=True)
+class Loaders:
+    """The training and validation loaders of one process."""
+
+    train: BatchLoader | StreamLoader | ViewLoader
+    val: BatchLoader | StreamLoader | ViewLoader
+
+
+def make_loaders(
+    data: ImageData | StreamedData,
+    *,
+    batch_size: int,
+    augment: bool | AugmentKind | Train,
+    seed: int,
+    device: torch.device,
+    rank: int = 0,
+    world: int = 1,
+    workers: int | None = None,
+) -> Loaders:
+    """Loaders normalised by the training split's per-channel statistics; `batch_size` is per process.
+
+    augment: the recipe (its augmentation, lighting, validation crops and workers), or True / "cifar" for the paper's
+    CIFAR augmentation and False / "none" for none, with the recipe's defaults otherwise. Streamed data are read by
+    `workers` processes (default: the recipe's, else this process's share of the CPUs). A recipe that cannot apply to
+    the data is refused in one DataError line.
+    """
+    from archgen.data.stream import StreamedData
+    from archgen.data.view_loader import ViewLoader
+    from archgen.data.views import Views
+
+    recipe = _recipe(augment)
+    views = Views.of(recipe, size=data.size, mirror=data.mirror, channels=data.channels, source=data.source)
+    augmented = views.augment != "none"
+    if isinstance(data, StreamedData):
+        from archgen.data.stream_loader import stream_loaders
+
+        train, val = stream_loaders(data, views=views, augment=augmented, batch_size=batch_size, seed=seed,
+                                    device=device, rank=rank, world=world,
+                                    workers=recipe.workers if workers is None else workers)
+        return Loaders(train=train, val=val)
+    _check_held_sizes(data, views)
+    mean, std = channel_stats(data.train.images)
+    common = dict(batch_size=batch_size, mean=mean, std=std, seed=seed, device=device, rank=rank, world=world)
+    return Loaders(
+        train=BatchLoader(data.train, shuffle=True, augment=views.augment == "cifar", mirror=data.mirror, **common)  # type: ignore[arg-type]
+        if views.plain_training else ViewLoader(data.train, views, train=True, **common),  # type: ignore[arg-type]
+        val=BatchLoader(data.val, shuffle=False, augment=False, mirror=False, **common)  # type: ignore[arg-type]
+        if views.plain_validation else ViewLoader(data.val, views, train=False, **common),  # type: ignore[arg-type]
+    )
+
+
+def _recipe(augment: bool | AugmentKind | Train) -> Train:
+    """The recipe the loaders follow: a bare kind may only be one that needs no sizes (cifar or none)."""
+    if isinstance(augment, Train):
+        return augment
+    if augment is True or augment == "cifar":
+        return Train(augment="cifar")
+    if augment is False or augment == "none":
+        return Train(augment="none")
+    raise ValueError(f"make_loaders(augment={augment!r}) needs the recipe's sizes: pass augment=<the Train recipe>")
+
+
+def _check_held_sizes(data: ImageData, views: Views) -> None:
+    """In memory each image is held at the network's size: the ImageNet recipes' resizes start from that copy, and
+    are refused where the images are smaller than what the recipe resizes them to (digits, CIFAR: nothing to crop
+    from), rather than enlarging them tens of times."""
+    original = data.native_size or data.size
+    shown = f"{printable(data.source)}'s {original}x{original} images"
+    if views.augment == "scale" and original < views.scale[0]:
+        raise DataError(f"{shown} are smaller than the {views.scale[0]}-{views.scale[1]} pixels scale augmentation "
+                        "resizes their shorter side to; use augment = 'cifar' or 'random-resized-crop', a scale range "
+                        "for these images, or stream: data at their own sizes")
+    if views.eval_resize is not None and views.eval_resize > original:  # (without it: the held image, whole)
+        raise DataError(f"{shown} are smaller than the {views.eval_resize} pixels eval_resize resizes their shorter "
+                        f"side to before the {data.size}x{data.size} validation crop{'s' if views.ten_crop else ''}; "
+                        "leave eval_resize out, or give one of at most the images' size")

@@ -1,11 +1,13 @@
 """Data source strings (`digits`, `cifar10:DIR`, `imagefolder:DIR`, `stream:DIR`, `wds:TRAIN,val=VAL`,
-`synthetic:3x32x32,classes=10`) parsed into values.
+`synthetic:3x32x32,classes=10`) parsed into values, and how many images a source holds in memory.
 
-Knows the grammar of `--data`, not how any data set is read.
+Knows the grammar of `--data`, not how any data set is read; imports no torch (the search's parent process and
+`--help` read it).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +26,8 @@ MAX_SYNTHETIC_IMAGES = 1_000_000
 MAX_SYNTHETIC_BYTES = 8 * 2**30  # uint8 pixels held in memory
 MAX_SYNTHETIC_CHANNELS, MAX_SYNTHETIC_SIZE = 64, 4096
 MAX_DIGITS = 18  # a number longer than this is refused as too large before int() reads it
+HELD = {"digits": (1_797, 1), "cifar10": (60_000, 3)}  # (images, channels): scikit-learn's; 50,000 + 10,000
+MAX_COUNTED = 10**6  # files counted in an image folder before the count stops (an estimate needs no more)
 
 
 @dataclass(frozen=True)
@@ -149,3 +153,28 @@ def _positive(name: str, text: str) -> int:
     if len(digits) > MAX_DIGITS:
         raise DataError(f"--data synthetic: {name} has {len(digits):,} digits, far more than archgen makes")
     return int(digits)
+
+
+def held_images(source: DataSource) -> tuple[int, int]:
+    """(images a run of `source` holds in memory at most, their channels), without decoding anything: known for
+    digits and CIFAR-10, written in a synthetic source, the files of an image folder counted (up to MAX_COUNTED,
+    taken as RGB); streamed sources (`stream:`, `wds:`) hold none."""
+    if source.kind in HELD:
+        return HELD[source.kind]
+    if source.kind == "synthetic":
+        shape = source.synthetic or Synthetic()
+        return shape.train + shape.val, shape.channels
+    if source.kind == "imagefolder":
+        assert source.path is not None
+        return _count_files(source.path), 3
+    return 0, 3
+
+
+def _count_files(folder: Path) -> int:
+    """Files under `folder`, counting stopped past MAX_COUNTED; 0 for a folder that is not there."""
+    count = 0
+    for _, _, files in os.walk(folder):
+        count += len(files)
+        if count >= MAX_COUNTED:
+            return MAX_COUNTED
+    return count

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ import torch
 from fake_data import write_cifar_batches, write_image_folder
 from PIL import Image
 
-from archgen.data import load_data, parse_source
+import archgen.data.source as source_module
+from archgen.data import held_images, load_data, parse_source
 from archgen.data.cifar import load_cifar10_data
 from archgen.data.folder import load_folder_data
 from archgen.errors import DataError
@@ -167,3 +170,33 @@ def test_resized_data_keep_labels_and_remember_their_size() -> None:
                                   "synthetic:1x8x8,classes=3,train=10,val=5"])
 def test_sources_print_as_they_parse(text: str) -> None:
     assert str(parse_source(text)) == text and parse_source(str(parse_source("synthetic"))) == parse_source("synthetic")
+
+
+def test_the_front_imports_no_torch() -> None:
+    """`import archgen.data` and parsing a source cost no torch import (the search's parent process, `--help`)."""
+    code = ("import sys, archgen.data; archgen.data.parse_source('digits'); "
+            "assert 'torch' not in sys.modules, 'torch imported'; archgen.data.load_data; "
+            "assert 'torch' in sys.modules, 'control: load_data needs torch'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("text", "held"), [
+    ("digits", (1797, 1)),
+    ("cifar10:/nowhere", (60_000, 3)),
+    ("synthetic", (1280, 3)),
+    ("synthetic:1x8x8,classes=3,train=10,val=5", (15, 1)),
+    ("stream:/nowhere", (0, 3)),
+    ("wds:/s/t-{0..9}.tar,val=/s/v.tar", (0, 3)),
+    ("imagefolder:/nowhere", (0, 3)),
+])
+def test_held_images_are_known_without_reading(text: str, held: tuple[int, int]) -> None:
+    assert held_images(parse_source(text)) == held
+
+
+def test_held_images_of_a_folder_are_its_files_counted_up_to_a_cap(folder_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    data = load_data(f"imagefolder:{folder_dir}", size=12)
+    assert held_images(parse_source(f"imagefolder:{folder_dir}")) == (len(data.train) + len(data.val), 3) == (12, 3)
+    monkeypatch.setattr(source_module, "MAX_COUNTED", 5)
+    assert held_images(parse_source(f"imagefolder:{folder_dir}")) == (5, 3)  # the count stops at the cap
