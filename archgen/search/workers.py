@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ from typing import Any
 
 import optuna
 
-from archgen.analysis import analyze, check_budget
-from archgen.errors import ArchgenError, SearchError, redacted
+from archgen.analysis import analyze, check_budget, footprint
+from archgen.data import held_images, parse_source
+from archgen.errors import ArchgenError, DataError, SearchError, redacted
 from archgen.memory import require_processes, size
 from archgen.search import record
 from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_signals
@@ -203,24 +203,21 @@ def worker_device(device: str, index: int, *, gpus: int) -> str:
 
 
 # --- how many fit in memory ----------------------------------------------------------------------------------------
-# `--workers N` starts N processes that each import torch, read the data set and train one network at a time; N that
-# do not fit push the machine into swap or the OOM killer. An estimate, kept simple: a measured runtime plus arithmetic
-# on the spec (no torch is imported, nothing is read but a folder's file count).
+# `--workers N` starts N processes that each import torch, hold the data set and train one network at a time; N that
+# do not fit push the machine into swap or the OOM killer. An estimate: a measured runtime, the images the data hold
+# (`archgen.data.held_images`: nothing is decoded) and a training step's memory (`archgen.analysis.footprint`);
+# no torch is imported and nothing is read but a folder's file count.
 
 MiB, GiB = 2**20, 2**30
 RUNTIME = 1024 * MiB
 """Python with torch, optuna and the training pipeline imported, plus torch's thread pools and allocator once
 a trial trains. Measured: a worker of `archgen search --workers 2 --device cpu` on the digits peaks at 0.94 GiB
-resident (VmHWM; Linux x86-64, Python 3.11, torch 2.14 CUDA build), of which imports are 0.70 GiB; rounded up."""
+resident (VmHWM; Linux x86-64, Python 3.11, torch 2.14 CUDA build), of which imports are 0.70 GiB; rounded up.
+It holds footprint's FRAMEWORK_BYTES, which the step below therefore leaves out."""
 MAPPED = 4 * GiB
 """Address space a worker maps (VmPeak 3.8 GiB, measured as above): the CUDA build of torch alone maps 3.2 GiB of
 libraries at import. `ulimit -v` must allow this much to each process."""
-STATE_COPIES = 4  # float32 weights, their gradients, SGD's momentum, and the update's temporaries
-ACTIVATION_COPIES = 4  # per block output kept for backward: conv, batch-norm and ReLU outputs, and its gradient
 IMAGE_COPIES = 2  # the images as read and as resized to the spec's size, both held while the data are prepared
-IMAGES = {"digits": (1797, 1), "cifar10": (60_000, 3)}  # (images, channels): scikit-learn's; 50,000 + 10,000
-SYNTHETIC = {"train": 1024, "val": 256}  # archgen.data.source.Synthetic's defaults
-MAX_COUNTED = 10_000_000  # files counted in an image folder before the count stops (an estimate needs no more)
 
 
 @dataclass(frozen=True)
@@ -230,7 +227,10 @@ class WorkerMemory:
     runtime: int
     data: int
     network: int
+    """Weights, their gradients and the optimiser's state (footprint's params, grads and optimizer_state)."""
     activations: int
+    """What a training step holds beyond the network: kept activations, the batch, backward's workspace and the
+    allocator's share (footprint's)."""
 
     @property
     def total(self) -> int:
@@ -254,20 +254,29 @@ def worker_memory(spec: NetSpec, *, device: str) -> WorkerMemory:
     The network and its activations count only when they live in host memory (CPU, or Apple's unified memory);
     on a CUDA device they take GPU memory, which the trainer's out-of-memory handling looks after.
     """
-    return max((_estimate(candidate, device) for candidate in _candidates(spec)), key=lambda memory: memory.total)
+    on_host = _on_host(device)
+    return max((_estimate(candidate, on_host) for candidate in _candidates(spec)), key=lambda memory: memory.total)
 
 
-def _estimate(spec: NetSpec, device: str) -> WorkerMemory:
-    cost, on_host = analyze(spec), _on_host(device)
-    images, channels = _images(spec.train.data)
-    outputs = cost.stem.out_shape, *(block.out_shape for stage in cost.stages for block in stage.blocks)
-    elements = sum(channels * height * width for channels, height, width in outputs)  # per image
+def _estimate(spec: NetSpec, on_host: bool) -> WorkerMemory:
+    # one eager training step in host memory, float32 (autocast is for GPUs only)
+    step = footprint(spec, batch_size=spec.train.batch_size, precision="float32", device="cpu")
     return WorkerMemory(
         runtime=RUNTIME,
-        data=IMAGE_COPIES * images * channels * spec.input.size**2,  # uint8 pixels
-        network=STATE_COPIES * 4 * cost.params if on_host else 0,
-        activations=ACTIVATION_COPIES * 4 * elements * spec.train.batch_size if on_host else 0,
+        data=IMAGE_COPIES * _held_pixels(spec),
+        network=step.params + step.grads + step.optimizer_state if on_host else 0,
+        activations=step.activations + step.batch + step.workspace + step.allocator if on_host else 0,
     )
+
+
+def _held_pixels(spec: NetSpec) -> int:
+    """The uint8 pixels of the images `spec`'s data hold, at the spec's size (the data decide channels); none for
+    a source `archgen.data` will refuse anyway (each worker says why in one line)."""
+    try:
+        images, channels = held_images(parse_source(spec.train.data))
+    except DataError:
+        return 0
+    return images * channels * spec.input.size**2
 
 
 def _candidates(spec: NetSpec) -> list[NetSpec]:
@@ -284,28 +293,3 @@ def _on_host(device: str) -> bool:
     if device == "auto":  # the trainer picks CUDA when there is a GPU; its device nodes say so without torch
         return not Path("/dev/nvidiactl").exists()
     return not device.startswith("cuda")
-
-
-def _images(data: str) -> tuple[int, int]:
-    """How many images `--data` holds and their channels (the data decide channels, the spec the size): known for
-    digits and CIFAR-10, written in a synthetic source, counted in an image folder (taken as RGB); none for a
-    source that archgen.data will refuse anyway."""
-    kind, _, argument = data.strip().partition(":")
-    if kind in IMAGES:
-        return IMAGES[kind]
-    if kind == "synthetic":
-        counts = {**SYNTHETIC, **{key: int(value) for key, value in re.findall(r"\b(train|val)=(\d+)", argument)}}
-        channels = re.match(r"(\d+)x\d+x\d+", argument)
-        return counts["train"] + counts["val"], int(channels.group(1)) if channels else 3
-    if kind == "imagefolder":
-        return _count_files(Path(argument).expanduser()), 3
-    return 0, 0
-
-
-def _count_files(folder: Path) -> int:
-    count = 0
-    for _, _, files in os.walk(folder):
-        count += len(files)
-        if count >= MAX_COUNTED:
-            break
-    return count

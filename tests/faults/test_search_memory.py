@@ -18,8 +18,11 @@ import pytest
 from search_helpers import TINY, Ran, make_config, one_line_error
 
 import archgen.memory
+from archgen.analysis import footprint
 from archgen.memory import GiB, InsufficientMemory
-from archgen.search.workers import MAPPED, require_workers, worker_memory
+from archgen.search import resolve_spec
+from archgen.search.space import largest_point, trial_spec
+from archgen.search.workers import IMAGE_COPIES, MAPPED, RUNTIME, require_workers, worker_memory
 
 ULIMIT_V = 2 * GiB  # the parent runs (it maps 0.3 GiB: no torch), a worker cannot import torch (3.2 GiB)
 SEARCH = ["search", "space.toml", "--device", "cpu", "--trials", "1", "--out", "o"]
@@ -114,6 +117,32 @@ def test_control_workers_that_fit_pass_the_check(folder: Path, monkeypatch: pyte
 
 
 # --- the estimate against a real worker ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "images", "channels"), [
+    ("digits", 1797, 1),
+    ("synthetic:3x8x8,train=100,val=20", 120, 3),
+    ("imagefolder:{folder}/images", 5, 3),  # files counted, taken as RGB
+    ("stream:{folder}/images", 0, 3),  # streamed: none held
+    ("nonsense", 0, 0),  # refused by each worker in one line, not here
+])
+def test_a_workers_estimate_is_its_held_images_and_footprints_step(folder: Path, data: str, images: int,
+                                                                   channels: int) -> None:
+    """The images come from `archgen.data.held_images`, the network and a step's memory from
+    `archgen.analysis.footprint` (of the space's largest corner, the larger network); on a GPU only the images
+    stay in host memory."""
+    (folder / "images" / "cat").mkdir(parents=True)
+    for index in range(5):
+        (folder / "images" / "cat" / f"{index}.png").write_bytes(b"")
+    spec = resolve_spec(make_config(folder, trials=1).spec, data=data.format(folder=folder))
+    corner = trial_spec(spec, largest_point(spec.search), number=0, seed=spec.train.seed)  # type: ignore[arg-type]
+    step = footprint(corner, batch_size=corner.train.batch_size)
+    memory = worker_memory(spec, device="cpu")
+    assert memory.data == IMAGE_COPIES * images * channels * spec.input.size**2
+    assert memory.network == step.params + step.grads + step.optimizer_state
+    assert memory.total == RUNTIME + memory.data + step.total - step.framework  # the runtime holds the framework's
+    on_gpu = worker_memory(spec, device="cuda")
+    assert (on_gpu.data, on_gpu.network, on_gpu.activations) == (memory.data, 0, 0)
 
 
 @pytest.mark.slow
