@@ -229,8 +229,8 @@ class WorkerMemory:
     network: int
     """Weights, their gradients and the optimiser's state (footprint's params, grads and optimizer_state)."""
     activations: int
-    """What a training step holds beyond the network: kept activations, the batch, backward's workspace and the
-    allocator's share (footprint's)."""
+    """The rest of a training step (footprint's): kept activations, the batch, backward's workspace, the allocator's
+    share."""
 
     @property
     def total(self) -> int:
@@ -261,11 +261,12 @@ def worker_memory(spec: NetSpec, *, device: str) -> WorkerMemory:
 def _estimate(spec: NetSpec, on_host: bool) -> WorkerMemory:
     # one eager training step in host memory, float32 (autocast is for GPUs only)
     step = footprint(spec, batch_size=spec.train.batch_size, precision="float32", device="cpu")
+    network = step.params + step.grads + step.optimizer_state
     return WorkerMemory(
         runtime=RUNTIME,
         data=IMAGE_COPIES * _held_pixels(spec),
-        network=step.params + step.grads + step.optimizer_state if on_host else 0,
-        activations=step.activations + step.batch + step.workspace + step.allocator if on_host else 0,
+        network=network if on_host else 0,
+        activations=step.total - step.framework - network if on_host else 0,  # the framework's is in RUNTIME
     )
 
 
