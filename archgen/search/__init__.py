@@ -4,10 +4,11 @@ The only part of archgen that imports optuna, and the only surface `archgen.cli`
 specs (data), trains them through `archgen.training`, and returns values (progress, results, winners) that
 `archgen.report` renders. Modules, by what they hold: `study` (the search config, creating or resuming a study),
 `space` (points, trial specs, samplers, pruners), `trial` (claim, train, tell), `workers` (one or N processes, and the
-memory they need), `storage` (journal file, RDB, claim lock), `liveness` (heartbeats, stale trials, stopping),
-`record` (the trial attributes archgen writes and their readers), `views` (rows, progress, the best trials, plot
-data), `outputs` (the files a study writes: winners and the manifest), `depth` (grown trials, plain twins,
-degradation verdicts), `optuna_internals` (every use of Optuna's private API).
+memory they need), `storage` (where a study lives, the claim lock), `journal` (the journal file, hardened),
+`liveness` (heartbeats, stale trials, stopping), `record` (the trial attributes archgen writes and their readers),
+`views` (rows, progress, the best trials, plot data), `outputs` (the files a study writes: winners, kept trials, the
+manifest), `depth` (grown trials, plain twins, degradation verdicts), `optuna_internals` (every use of Optuna's
+private API).
 """
 
 from archgen.search.liveness import Stopped

@@ -1,5 +1,5 @@
-"""Where a study lives: a journal file (one machine) or an RDB URL (SQLite, PostgreSQL); its claim lock; the journal
-file hardened (a torn last record cut off before the next append, damage one line).
+"""Where a study lives: a journal file (one machine, hardened in `journal`) or an RDB URL (SQLite, PostgreSQL), as
+`--storage` names it (a file in a folder that exists, a database by name); and the study's claim lock.
 
 The claim lock serialises "count, then create a trial" across every worker of a study: an fcntl lock beside a local
 file, a PostgreSQL advisory lock across machines. Knows nothing of specs or training.
@@ -10,26 +10,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
-import os
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
 from archgen.errors import SearchError, first_line, printable, redact_url, redacted
-from archgen.search.optuna_internals import AttributeCheck, GuardedJournal
+from archgen.search.journal import open_journal
 from archgen.search.record import attribute_problem
 
 JOURNAL_NAME = "journal.log"
-TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed
-_TAIL_CHUNK = 1 << 16
 
 # A stale trial is retried this many times (then its point is given up): a crash that repeats is the point's fault.
 MAX_RETRY = 2
@@ -49,6 +44,9 @@ class StorageSpec:
     journal: Path | None
     heartbeat_interval: int = 5
     grace_period: int = 20
+    default: bool = False
+    """The journal in archgen's own study folder (runs/<study>/), which opening creates; a folder the user named
+    never is."""
 
     @property
     def kind(self) -> str:
@@ -74,12 +72,16 @@ def storage_spec(
 ) -> StorageSpec:
     """`--storage` as given: None is the journal file in `folder`; a URL must be sqlite:// or postgresql://.
 
-    Anything with `://` is a URL (never a journal file named `….log`, which would show its password as a path).
+    Anything with `://` is a URL (never a journal file named `….log`, which would show its password as a path). A
+    storage must name its file (or database): an empty path, or a folder, is refused, and so is a file in a folder
+    that does not exist (archgen creates no folder the user named, as `build --export --out` does not).
     """
     if storage is None:
-        return StorageSpec(None, folder / JOURNAL_NAME, heartbeat_interval, grace_period)
+        return StorageSpec(None, folder / JOURNAL_NAME, heartbeat_interval, grace_period, default=True)
     if storage.startswith("journal:") or ("://" not in storage and storage.endswith(".log")):
-        return StorageSpec(None, Path(storage.removeprefix("journal:")), heartbeat_interval, grace_period)
+        path = storage.removeprefix("journal:")
+        _require_file(storage, path, Path(path))
+        return StorageSpec(None, Path(path), heartbeat_interval, grace_period)
     if not storage.startswith(("sqlite:///", "postgresql://", "postgresql+")):
         raise SearchError(
             f"--storage must be sqlite:///FILE, postgresql://USER@HOST/DB or a journal file (*.log), "
@@ -87,17 +89,47 @@ def storage_spec(
         )
     if storage.startswith("sqlite:///:memory:"):
         raise SearchError("--storage sqlite:///:memory: would vanish with the process; name a file")
+    database = _database(storage)
+    if storage.startswith("sqlite"):
+        _require_file(storage, database, Path(database))
+    elif not database and "dbname=" not in storage:  # libpq would pick a database; archgen asks for it by name
+        raise SearchError(f"--storage '{printable(redact_url(storage))}' names no database; name one, as "
+                          "postgresql://USER@HOST/DB")
     return StorageSpec(storage, None, heartbeat_interval, grace_period)
+
+
+def _database(url: str) -> str:
+    """The database a URL names, as SQLAlchemy reads it (an SQLite file's path, a PostgreSQL database's name)."""
+    import sqlalchemy.engine
+    import sqlalchemy.exc
+
+    try:
+        return sqlalchemy.engine.make_url(url).database or ""
+    except (sqlalchemy.exc.ArgumentError, ValueError) as error:
+        reason = redacted(first_line(error), url=url)
+        raise SearchError(f"--storage '{printable(redact_url(url))}' is not a URL: {reason}") from None
+
+
+def _require_file(storage: str, named: str, path: Path) -> None:
+    """Refuse a storage file the user named that is no file name (empty, a folder) or sits in a folder that does
+    not exist."""
+    shown = printable(redact_url(storage))
+    if not path.name or path.name in (".", "..") or named.endswith("/") or path.is_dir():
+        raise SearchError(f"--storage '{shown}' names no file (its path is empty or a folder); name one, as "
+                          "DIR/journal.log or sqlite:///DIR/study.db")
+    if not path.parent.is_dir():
+        raise SearchError(f"--storage '{shown}': folder {printable(str(path.parent))} does not exist")
 
 
 def open_storage(spec: StorageSpec) -> BaseStorage:
     """The Optuna storage; RDB storages get heartbeats, and stale trials are retried (Optuna's callback)."""
     if spec.journal is not None:
-        try:
-            spec.journal.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SearchError(f"cannot create the study folder {printable(str(spec.journal.parent))}: "
-                              f"{error.strerror}") from None
+        if spec.default:  # archgen's own runs/<study>/; a folder the user named was checked by storage_spec
+            try:
+                spec.journal.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise SearchError(f"cannot create the study folder {printable(str(spec.journal.parent))}: "
+                                  f"{error.strerror}") from None
         return open_journal(spec.journal, check=attribute_problem)  # archgen reads its attributes as it wrote them
     assert spec.url is not None
     for attempt in range(1, SCHEMA_ATTEMPTS + 1):
@@ -151,117 +183,6 @@ def _connect_args(url: str) -> dict[str, Any]:
     return {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
 
 
-# --- the journal file ------------------------------------------------------------------------------------
-
-
-class JournalFile(JournalFileBackend):
-    """A JournalFileBackend that repairs a torn tail under the append lock and turns damage into SearchError."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            # JournalFileOpenLock (an O_EXCL lock file) is safe for several processes on one machine.
-            self.lock = JournalFileOpenLock(str(path))
-            super().__init__(str(path), lock_obj=self.lock)
-        except OSError as error:
-            raise SearchError(f"cannot create the study journal {printable(str(path))}: {error.strerror}") from None
-
-    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
-        line = log_number_from  # the records read so far: a bad line is the one after them
-        try:
-            for log in super().read_logs(log_number_from):
-                line += 1
-                if not isinstance(log, dict) or not isinstance(log.get("op_code"), int):
-                    raise damaged(self.path, ValueError(f"a record is not an Optuna journal operation: "
-                                                        f"{str(log)[:40]!r}"), line=line)
-                yield log
-        except OSError as error:
-            raise SearchError(f"cannot read the study journal {printable(str(self.path))}: {error.strerror}") from None
-        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, nesting too deep,
-            raise damaged(self.path, error, line=line + 1) from None  # Optuna's "Invalid log format."
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        try:
-            self.lock.acquire()  # the lock Optuna's own append takes: the writer of a torn tail is dead
-            try:
-                cut_torn_tail(self.path)
-                _append(self.path, logs)  # as Optuna's append_logs, under the same hold of the lock
-            finally:
-                self.lock.release()
-        except OSError as error:
-            raise SearchError(f"cannot write the study journal {printable(str(self.path))}: {error.strerror}") from None
-        except ValueError as error:
-            raise damaged(self.path, error) from None
-
-
-def _append(path: Path, logs: list[dict[str, Any]]) -> None:
-    text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-    with path.open("ab") as file:
-        file.write(text.encode("utf-8"))
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def open_journal(path: Path, *, check: AttributeCheck | None = None) -> BaseStorage:
-    """The journal storage at `path` (created if missing); a file that is not a journal, or a record Optuna cannot
-    apply (or whose trial attributes `check` refuses), is one SearchError naming the file and line, now or on any
-    later read (see `optuna_internals.GuardedJournal`)."""
-    return GuardedJournal(JournalFile(path), check=check,
-                          damage=lambda problem, line: damaged(path, problem, line=line))
-
-
-def damaged(path: Path, problem: BaseException | str, *, line: int | None = None) -> SearchError:
-    """The one line for a journal archgen cannot read: the file, the line, what is wrong, what to do."""
-    if isinstance(problem, BaseException):
-        problem = f"{type(problem).__name__}: {first_line(problem)}"
-    where = "" if line is None else f"line {line}: "
-    return SearchError(f"the study journal {printable(str(path))} is damaged or not an Optuna journal "
-                       f"({where}{printable(problem)}); move it away to start a new study")
-
-
-def cut_torn_tail(path: Path) -> int:
-    """Cut an unterminated last line (a write torn by a kill or a full disk) off `path`; the bytes cut.
-
-    Call holding the journal's lock. The cut bytes are appended to `<path>.torn` first. A last line that does
-    not start as a record does is damage, not a torn write: ValueError, and nothing is cut.
-    """
-    with path.open("r+b") as file:
-        size = file.seek(0, os.SEEK_END)
-        if size == 0 or _byte_at(file, size - 1) == b"\n":
-            return 0
-        keep = _last_newline_end(file, size)
-        file.seek(keep)
-        torn = file.read()
-        if not torn.startswith(b"{"):  # every record starts so; a kill tears its end, never its start
-            raise ValueError(f"its last line is no record torn by a kill: {torn[:20]!r}")
-        with path.with_name(path.name + TORN_SUFFIX).open("ab") as kept:
-            kept.write(torn + b"\n")
-            kept.flush()
-            os.fsync(kept.fileno())
-        file.truncate(keep)
-        file.flush()
-        os.fsync(file.fileno())
-        return len(torn)
-
-
-def _byte_at(file: Any, offset: int) -> bytes:
-    file.seek(offset)
-    return bytes(file.read(1))
-
-
-def _last_newline_end(file: Any, size: int) -> int:
-    """The offset just after the last b"\\n" in the file (0 if none)."""
-    end = size
-    while end > 0:
-        start = max(0, end - _TAIL_CHUNK)
-        file.seek(start)
-        found = file.read(end - start).rfind(b"\n")
-        if found >= 0:
-            return start + found + 1
-        end = start
-    return 0
-
-
 # --- the claim lock --------------------------------------------------------------------------------
 
 
@@ -283,7 +204,7 @@ def _lock_path(spec: StorageSpec, study_name: str) -> Path:
     if spec.journal is not None:
         return spec.journal.with_name(f"{spec.journal.name}.claim-{_key(study_name):x}.lock")
     assert spec.url is not None
-    database = Path(spec.url.split(":///", 1)[1].split("?", 1)[0])
+    database = Path(_database(spec.url))
     return database.with_name(f"{database.name}.claim-{_key(study_name):x}.lock")
 
 

@@ -29,7 +29,7 @@ from search_helpers import (
 
 from archgen.errors import SearchError
 from archgen.search import open_study, optimize
-from archgen.search.storage import TORN_SUFFIX, cut_torn_tail
+from archgen.search.journal import TORN_SUFFIX, cut_torn_tail
 
 __all__ = ["postgres_password_url"]
 
@@ -148,11 +148,57 @@ def test_an_empty_file_is_a_new_study(tmp_path: Path, storage: str) -> None:
     assert optimize(config).verdict == "done" and audit(open_study(config).trials).counted == 2
 
 
-def test_a_missing_folder(spec: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """SQLite cannot create folders: one line. (A journal's folder is created, as runs/<study>/ is.)"""
-    database = tmp_path / "nowhere" / "x.db"
-    line = one_line_error(search(spec, f"sqlite:///{database}", capsys), naming=str(database))
-    assert "unable to open database file" in line
+# --- storages that name no file, or a file in a folder that does not exist -------------------------------------
+
+NO_FILE = ["sqlite:///", "sqlite:///?timeout=3", "sqlite:////", "sqlite:///{dir}/", "sqlite:///{dir}", "journal:",
+           "journal:{dir}/", "postgresql:///", "postgresql://u@127.0.0.1", "postgresql://u@127.0.0.1/"]
+
+
+def commands(spec: Path, storage: str) -> list[list[str]]:
+    """Both commands that take --storage: a search, and a report of a study there."""
+    out = str(spec.parent / "o")
+    return [["search", str(spec), "--storage", storage, "--trials", "1", "--out", out],
+            ["report", "tiny-search", "--storage", storage, "--out", out]]
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("storage", NO_FILE)
+def test_a_storage_that_names_no_file_is_one_line(spec: Path, capsys: pytest.CaptureFixture[str],
+                                                  storage: str) -> None:
+    """An empty path (or database), or a folder, where a storage's file belongs: refused in one line before anything
+    is opened or created, whatever the kind (it was a traceback for sqlite:///)."""
+    (spec.parent / "d").mkdir()
+    storage = storage.format(dir=spec.parent / "d")
+    before = listing(spec.parent)
+    for args in commands(spec, storage):
+        line = one_line_error(run_archgen(args, capsys), naming=f"--storage '{storage}'")
+        assert "names no file" in line or "names no database" in line
+        assert listing(spec.parent) == before
+
+
+@pytest.mark.parametrize("storage", ["{tmp}/nowhere/deeper/j.log", "journal:{tmp}/nowhere/j", "nowhere/j.log",
+                                     "sqlite:///{tmp}/nowhere/x.db"])
+def test_a_storage_in_a_missing_folder_is_refused_not_created(spec: Path, capsys: pytest.CaptureFixture[str],
+                                                              storage: str) -> None:
+    """archgen creates no folder the user named (as `build --export --out`): a journal's folders used to be made."""
+    storage = storage.format(tmp=spec.parent)
+    for args in commands(spec, storage):
+        line = one_line_error(run_archgen(args, capsys), naming=f"--storage '{storage}'")
+        assert line.endswith("nowhere/deeper does not exist" if "deeper" in storage else "nowhere does not exist")
+        assert not (spec.parent / "nowhere").exists() and not Path("nowhere").exists()
+
+
+@pytest.mark.parametrize("storage", ["{tmp}/j.log", "journal:{tmp}/j", "sqlite:///{tmp}/x.db", None])
+def test_control_a_file_in_a_folder_that_exists_is_a_study(tmp_path: Path, storage: str | None) -> None:
+    """The same kinds, naming a file in a folder that is there, search as ever; and without --storage archgen
+    creates its own study folder (runs/<study>/, here the tests' study/)."""
+    config = make_config(tmp_path, trials=1, storage=storage and storage.format(tmp=tmp_path))
+    assert not (tmp_path / "study").exists()
+    assert optimize(config).verdict == "done"
+    assert (tmp_path / "study" / "journal.log").is_file() == (storage is None)
 
 
 @pytest.mark.slow
