@@ -35,9 +35,12 @@ from paired import alternate
 from resident import tree_pss_anon
 from tiny import tiny_toml
 
-from archgen.data import StreamLoader, load_data, make_loaders
+from archgen.data import load_data, make_loaders
+from archgen.data.crops import paper_pad
 from archgen.data.decode import decode, fit
 from archgen.data.images import level_counts, stats_from_counts
+from archgen.data.stream_batches import StreamBatches
+from archgen.data.views import Normalise
 
 SIDE, CLASSES, VAL = 256, 10, 200
 
@@ -93,13 +96,14 @@ def throughput(folder: Path, *, size: int, workers: int, batch: int, repeats: in
     data = load_data(f"stream:{folder}", size=size)
     loaders = make_loaders(data, batch_size=batch, augment=True, seed=0, device=torch.device("cpu"), workers=workers)
     train = loaders.train
-    assert isinstance(train, StreamLoader)
+    assert isinstance(train.maker, StreamBatches)
     transform = v2.Compose([v2.PILToTensor(), v2.Resize(size, antialias=True), v2.CenterCrop(size),
-                            v2.RandomCrop(size, padding=train.pad), v2.RandomHorizontalFlip()])
+                            v2.RandomCrop(size, padding=paper_pad(size)), v2.RandomHorizontalFlip()])
     theirs = torch.utils.data.DataLoader(datasets.ImageFolder(str(folder / "train"), transform=transform),
                                          batch_size=batch, shuffle=True, num_workers=workers,
                                          persistent_workers=True)
-    scale, shift = train.scale, train.shift
+    normalise = Normalise.of(loaders.mean, loaders.std, torch.device("cpu"))
+    scale, shift = normalise.scale, normalise.shift
 
     def archgen_epoch(repeat: int) -> float:
         began, seen = time.perf_counter(), 0
@@ -147,13 +151,13 @@ def statistics(folder: Path, size: int) -> tuple[float, float]:
     data = load_data(f"stream:{folder}", size=size)
     loaders = make_loaders(data, batch_size=256, augment=False, seed=0, device=torch.device("cpu"), workers=2)
     train = loaders.train
-    assert isinstance(train, StreamLoader)
-    counts = sum(level_counts(((images - train.shift) / train.scale).round().clamp(0, 255).to(torch.uint8))
+    assert isinstance(train.maker, StreamBatches)
+    normalise = Normalise.of(loaders.mean, loaders.std, torch.device("cpu"))
+    counts = sum(level_counts(((images - normalise.shift) / normalise.scale).round().clamp(0, 255).to(torch.uint8))
                  for images, _ in train.batches(0))  # normalised by the sample: undone, counted batch by batch
     assert isinstance(counts, torch.Tensor)
     mean, std = stats_from_counts(counts)
-    sampled_mean = (-train.shift / train.scale / 255).flatten().tolist()
-    sampled_std = (1 / (train.scale * 255)).flatten().tolist()
+    sampled_mean, sampled_std = loaders.mean, loaders.std
     return (max(abs(a - b) for a, b in zip(mean, sampled_mean, strict=True)),
             max(abs(a - b) for a, b in zip(std, sampled_std, strict=True)))
 

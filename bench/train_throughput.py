@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import archgen
-from archgen.data import BatchLoader, load_data, make_loaders
-from archgen.data.loader import PlannedBatch
+from archgen.data import Loader, load_data, make_loaders
+from archgen.data.loader import Batch
 from archgen.spec.schema import Train
 from archgen.training import Engine, EpochTotals, Meter, build_engine, train_epoch
 
@@ -47,7 +47,7 @@ from paired import Paired, alternate
 class FirstSteps:
     """The first `steps` batches of every epoch of a loader (a short, fixed piece of work to time)."""
 
-    def __init__(self, loader: BatchLoader, steps: int) -> None:
+    def __init__(self, loader: Loader, steps: int) -> None:
         self.loader, self.steps, self.batch_size = loader, steps, loader.batch_size
 
     @property
@@ -57,7 +57,7 @@ class FirstSteps:
     def __len__(self) -> int:
         return self.steps
 
-    def batches(self, epoch: int, *, start: int = 0) -> Iterator[PlannedBatch]:
+    def batches(self, epoch: int, *, start: int = 0) -> Iterator[Batch]:
         for index, batch in enumerate(self.loader.batches(epoch, start=start)):
             if index + start >= self.steps:
                 return

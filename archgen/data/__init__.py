@@ -1,8 +1,18 @@
 """Data: the sources `--data` names, read into memory or streamed from disk, and resumable batch loaders over them.
 
 Knows image files and tensors; nothing of specs' blocks, models or training. The data decide channels and classes;
-the pipeline decides the size (see `archgen.training`). This front is torch-free: the source grammar loads at once
-(`parse_source`, `held_images`); everything that needs torch loads on first use (PEP 562).
+the pipeline decides the size (see `archgen.training`). Two places:
+
+- sources, what the data are: `source` (the `--data` grammar and what a source holds, torch-free), `dataset`
+  (`load_data`: which module reads each kind), read into memory as `images.ImageData` by `digits`, `cifar`,
+  `folder` and `synthetic`, or listed for streaming as `stream.StreamedData` by `stream`, `catalog` and `shards`;
+  `decode` reads and decodes one file.
+- loading, how batches are made: `order` (every order, for every loader), `loader` (the one `Loader`, and
+  `make_loaders`, which picks its batch maker once: `device_batches`, `view_batches` or `stream_batches`), the
+  decoding processes of streamed data (`decode_pool`), and what makes an image an input: `views` (the recipes'
+  views, normalisation) and `crops` (the paper's pad, crop and flip).
+
+This front is torch-free: the source grammar loads at once; everything that needs torch loads on first use (PEP 562).
 """
 
 from __future__ import annotations
@@ -15,34 +25,32 @@ from archgen.data.source import USAGE, DataSource, Synthetic, held_images, parse
 if TYPE_CHECKING:
     from archgen.data.dataset import load_data
     from archgen.data.images import ImageData, Split
-    from archgen.data.loader import BatchLoader, Loaders, make_loaders
+    from archgen.data.loader import Loader, Loaders, make_loaders
     from archgen.data.stream import StreamedData
-    from archgen.data.stream_loader import StreamLoader
-    from archgen.data.view_loader import ViewLoader
     from archgen.data.views import Views
+
+    StreamLoader = Loader
 
 # name -> the module that defines it, imported on first use (each of these imports torch)
 _LAZY = {
-    "ImageData": "images", "Split": "images",
-    "BatchLoader": "loader", "Loaders": "loader", "make_loaders": "loader",
     "load_data": "dataset",
+    "ImageData": "images", "Split": "images",
+    "Loader": "loader", "Loaders": "loader", "make_loaders": "loader",
     "StreamedData": "stream",
-    "StreamLoader": "stream_loader",
-    "ViewLoader": "view_loader",
     "Views": "views",
 }
+# a former name -> its name now: the streamed loader is the one Loader (tests/faults/test_data_stream_kill.py)
+_FORMER = {"StreamLoader": "Loader"}
 
 __all__ = [
     "USAGE",
-    "BatchLoader",
     "DataSource",
     "ImageData",
+    "Loader",
     "Loaders",
     "Split",
-    "StreamLoader",
     "StreamedData",
     "Synthetic",
-    "ViewLoader",
     "Views",
     "held_images",
     "load_data",
@@ -52,6 +60,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    name = _FORMER.get(name, name)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'archgen.data' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""One streamed image: its bytes read safely, decoded, fitted to the network's size and augmented.
+"""One streamed image: its bytes read safely, decoded and fitted to the network's size.
 
 Runs in the data workers. Reads only regular files and never blocks on opening one (a FIFO planted after the
 listing is refused, not waited on); refuses decompression bombs from the header, before any pixel is allocated.
@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
@@ -34,11 +33,6 @@ JPEG = b"\xff\xd8\xff"
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})  # markers without a length (TEM, RSTn, SOI)
 FORMATS = ("JPEG", "PNG", "BMP", "GIF", "PPM", "TIFF", "WEBP")  # PIL plugins for the folders' extensions
-
-
-def load(location: Location, *, channels: int, size: int) -> Tensor:
-    """The image at `location` as (channels, size, size) uint8: shorter side resized to `size`, centre-cropped."""
-    return fit(decode(read(location), location.shown, channels), size)
 
 
 def read(location: Location) -> bytearray:
@@ -132,18 +126,3 @@ def fit(image: Tensor, size: int) -> Tensor:
     if image.shape[-2:] != (size, size):
         image = TF.resize(image, [size], antialias=True)
     return TF.center_crop(image, [size, size])
-
-
-def augmentation(seed: int, epoch: int, index: int, pad: int) -> tuple[int, int, bool]:
-    """(row offset, column offset, flip) of sample `index` in `epoch`: a function of the three numbers only, never
-    of a worker's random state, so any batch is the same whichever worker makes it and after any resume."""
-    words = np.random.SeedSequence([seed, epoch, index]).generate_state(3)
-    return int(words[0] % (2 * pad + 1)), int(words[1] % (2 * pad + 1)), bool(words[2] & 1)
-
-
-def crop_flip(image: Tensor, pad: int, top: int, left: int, flip: bool) -> Tensor:
-    """The paper's augmentation on one (C, S, S) image, as the in-memory loader's: zero-pad `pad`, crop back to S at
-    (top, left), mirror if `flip`."""
-    size = image.shape[-1]
-    cropped = F.pad(image, (pad,) * 4)[:, top : top + size, left : left + size]
-    return cropped.flip(2) if flip else cropped

@@ -1,78 +1,63 @@
-"""Batches from in-memory images: the order and augmentation of each epoch are a function of (seed, epoch, rank).
+"""The one loader: an order (`archgen.data.order`) cut into batches that a batch maker makes, the maker chosen once,
+here, when the loaders are made.
 
-Nothing to save but the epoch and step, so a run resumes mid-epoch on exactly the batches it would
-have seen. Each epoch's order, crop offsets and flips go to the device once, before the epoch; a batch is
-those three slices, made into images (gathered, padded, cropped, flipped, normalised) on the device only when
-asked, by `materialize`, which a CUDA graph can capture. The host never waits for the device here.
+Batch makers: `DeviceBatches` (images held in memory, made on the training device, capturable), `ViewBatches` (the
+ImageNet recipes' views of held images, made on the host) and `StreamBatches` (images decoded from disk by a pool
+of processes). An epoch's batches are a function of (seed, epoch, rank): nothing to save but the epoch and step,
+so a run resumes mid-epoch on exactly the batches it would have seen. Knows nothing of training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DistributedSampler
 
+from archgen.data import order
+from archgen.data.catalog import Catalog
+from archgen.data.device_batches import DeviceBatches, PlannedBatch
 from archgen.data.images import ImageData, Split, channel_stats
+from archgen.data.stream import StreamedData
+from archgen.data.stream_batches import StreamBatches, open_pool, sample_stats
+from archgen.data.view_batches import ViewBatches
+from archgen.data.views import TEN, Normalise, Views
+from archgen.data.workers import TRAIN, VAL
 from archgen.devices import canonical
 from archgen.errors import DataError, printable
 from archgen.spec.schema import AugmentKind, Train
 
-if TYPE_CHECKING:
-    from archgen.data.stream import StreamedData
-    from archgen.data.stream_loader import StreamLoader
-    from archgen.data.view_loader import ViewLoader
-    from archgen.data.views import Views
-
 RESIDENT_BYTES = 4 * 2**30  # data sets up to this size live on the GPU for the whole run
-PAPER_PAD, PAPER_SIZE = 4, 32  # He et al. 2016, Sec. 4.2: 4 pixels padded on each side of 32x32 images
+CPU = torch.device("cpu")
+
+Batch = PlannedBatch | tuple[Tensor, Tensor]
+"""One batch: it unpacks as (images, labels) on the training device."""
 
 
-class BatchLoader:
-    """Batches (images (B, C, H, W) float32 normalised, labels (B,) int64) of one split for one process."""
-
-    def __init__(
-        self,
-        split: Split,
-        *,
-        batch_size: int,
-        shuffle: bool,
-        augment: bool,
-        mirror: bool,
-        mean: tuple[float, ...],
-        std: tuple[float, ...],
-        seed: int,
-        device: torch.device | str,
-        rank: int = 0,
-        world: int = 1,
-    ) -> None:
-        device = canonical(device)  # `cuda` and `cuda:0` alike: compared with the data's device below
-        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
-        self.augment, self.mirror = augment, mirror
-        self.rank, self.world, self.device = rank, world, device
-        resident = device.type != "cpu" and split.images.numel() <= RESIDENT_BYTES
-        self.images = split.images.to(device) if resident else split.images
-        self.labels = split.labels.to(device) if resident else split.labels
-        channel = (1, -1, 1, 1)
-        self.scale = (1 / (255 * torch.tensor(std))).view(channel).to(device)  # x/255 - mean, over std
-        self.shift = (-torch.tensor(mean) / torch.tensor(std)).view(channel).to(device)
-        self.pad = max(1, round(PAPER_PAD * split.images.shape[-1] / PAPER_SIZE))
-        indices: Any = range(len(split))  # the sampler needs only len()
-        self.sampler: DistributedSampler[int] = DistributedSampler(
-            indices, num_replicas=world, rank=rank, shuffle=True, seed=seed
-        )
+class BatchMaker(Protocol):
+    """Makes the batches of an epoch's order, cut into batches."""
 
     @property
-    def samples(self) -> int:
-        """Images this process sees per epoch (training shards are padded to equal size, as DistributedSampler)."""
-        if self.shuffle:
-            return len(self.sampler)
-        return len(range(self.rank, len(self.labels), self.world))
+    def resident(self) -> bool: ...
+
+    @property
+    def capturable(self) -> bool: ...
+
+    def batches(self, epoch: int, order: Tensor, cuts: Sequence[slice]) -> Iterator[Batch]: ...
+
+    def materialize(self, index: Tensor, offsets: Tensor, flips: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+class Loader:
+    """Batches (images (B, C, H, W) float32 normalised, labels (B,) int64) on `device` of one split for one process;
+    ten-crop validation batches are (B, 10, C, H, W), of batch_size / 10 images."""
+
+    def __init__(self, order: order.Order, maker: BatchMaker, *, batch_size: int, device: torch.device) -> None:
+        self.order, self.maker, self.batch_size, self.device = order, maker, batch_size, device
+        self.samples = len(order(0))
+        """Images this process sees per epoch (training shards padded to equal size, as DistributedSampler)."""
 
     def __len__(self) -> int:
         """Steps per epoch."""
@@ -80,86 +65,38 @@ class BatchLoader:
 
     @property
     def resident(self) -> bool:
-        """Whether the images live on the training device (batches are then made there, capturable)."""
-        return self.images.device == self.device
+        """Whether the images live on the training device."""
+        return self.maker.resident
 
-    def batches(self, epoch: int, *, start: int = 0) -> Iterator[PlannedBatch]:
+    @property
+    def capturable(self) -> bool:
+        """Whether batches are made on a GPU from index, offset and flip tensors alone: each batch then carries
+        `.index`, `.offsets`, `.flips`, and `materialize` makes it (inside a CUDA graph if need be)."""
+        return self.maker.capturable
+
+    def batches(self, epoch: int, *, start: int = 0) -> Iterator[Batch]:
         """The epoch's batches from step `start` on; the same (seed, epoch, rank) always gives the same batches."""
-        order = self._order(epoch)
-        offsets, flips = self._augmentation(epoch, len(order))
-        for first in range(start * self.batch_size, len(order), self.batch_size):
-            last = first + self.batch_size
-            yield PlannedBatch(order[first:last], offsets[first:last], flips[first:last], self)
+        indices = self.order(epoch)
+        size = self.batch_size
+        cuts = [slice(first, first + size) for first in range(start * size, len(indices), size)]
+        yield from self.maker.batches(epoch, indices, cuts)
 
     def materialize(self, index: Tensor, offsets: Tensor, flips: Tensor) -> tuple[Tensor, Tensor]:
-        """(images (B, C, H, W) float32 normalised, labels (B,)) on the device for the samples `index`."""
-        images, labels = self._fetch(index)
-        if self.augment:
-            images = self._crop_flip(images, offsets, flips)
-        return images.float() * self.scale + self.shift, labels
-
-    def _order(self, epoch: int) -> Tensor:
-        if not self.shuffle:
-            order = torch.arange(self.rank, len(self.labels), self.world)
-        else:
-            self.sampler.set_epoch(epoch)
-            order = torch.tensor(list(self.sampler), dtype=torch.int64)
-        return _upload(order, self.images.device)  # once per epoch: indexing then happens where the images are
-
-    def _augmentation(self, epoch: int, count: int) -> tuple[Tensor, Tensor]:
-        """Crop offsets (count, 2) in [0, 2 pad] and flips (count,), drawn up front for the whole epoch."""
-        seed = int(np.random.SeedSequence([self.seed, epoch, self.rank]).generate_state(1)[0])
-        generator = torch.Generator().manual_seed(seed)
-        offsets = torch.randint(0, 2 * self.pad + 1, (count, 2), generator=generator)
-        flips = torch.randint(0, 2, (count,), generator=generator).bool() & self.mirror
-        return _upload(offsets, self.device), _upload(flips, self.device)
-
-    def _fetch(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        if self.resident:
-            return self.images[index], self.labels[index]
-        images, labels = self.images[index], self.labels[index]  # gathered in host memory
-        if self.device.type == "cuda":
-            images, labels = images.pin_memory(), labels.pin_memory()
-        return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
-
-    def _crop_flip(self, images: Tensor, offsets: Tensor, flips: Tensor) -> Tensor:
-        """The paper's augmentation on a uint8 batch: zero-pad, crop back to size at each offset, mirror some."""
-        count, _, height, width = images.shape
-        padded = F.pad(images, (self.pad,) * 4)  # (B, C, H + 2p, W + 2p)
-        rows = offsets[:, :1] + torch.arange(height, device=images.device)  # (B, H)
-        cols = offsets[:, 1:] + torch.arange(width, device=images.device)  # (B, W)
-        batch = torch.arange(count, device=images.device)[:, None, None]
-        cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
-        return torch.where(flips[:, None, None, None], cropped.flip(3), cropped)
-
-
-def _upload(tensor: Tensor, device: torch.device) -> Tensor:
-    """`tensor` on `device`; to a GPU from pinned memory, asynchronously, so the host does not wait for the GPU."""
-    if device.type != "cuda":
-        return tensor.to(device)
-    return tensor.pin_memory().to(device, non_blocking=True)
-
-
-@dataclass(frozen=True)
-class PlannedBatch:
-    """One batch as what makes it: sample indices (where the images are), crop offsets and flips (on the device)."""
-
-    index: Tensor
-    offsets: Tensor
-    flips: Tensor
-    loader: BatchLoader
-
-    def __iter__(self) -> Iterator[Tensor]:
-        """Unpacks as (images, labels), made on the device now."""
-        return iter(self.loader.materialize(self.index, self.offsets, self.flips))
+        """(images, labels) on the device of the samples `index`, cropped at `offsets` (B, 2) and mirrored where
+        `flips` (B,) when augmented: batches made on the device (in-memory data, the paper's augmentation or none)."""
+        return self.maker.materialize(index, offsets, flips)
 
 
 @dataclass(frozen=True)
 class Loaders:
-    """The training and validation loaders of one process."""
+    """The training and validation loaders of one process, and the normalisation they apply."""
 
-    train: BatchLoader | StreamLoader | ViewLoader
-    val: BatchLoader | StreamLoader | ViewLoader
+    train: Loader
+    val: Loader
+    mean: tuple[float, ...]
+    """Per channel, on the 0..1 scale: of the training split held in memory, or of a fixed sample of streamed
+    training images."""
+    std: tuple[float, ...]
 
 
 def make_loaders(
@@ -168,7 +105,7 @@ def make_loaders(
     batch_size: int,
     augment: bool | AugmentKind | Train,
     seed: int,
-    device: torch.device,
+    device: torch.device | str,
     rank: int = 0,
     world: int = 1,
     workers: int | None = None,
@@ -180,29 +117,70 @@ def make_loaders(
     `workers` processes (default: the recipe's, else this process's share of the CPUs). A recipe that cannot apply to
     the data is refused in one DataError line.
     """
-    from archgen.data.stream import StreamedData
-    from archgen.data.view_loader import ViewLoader
-    from archgen.data.views import Views
-
+    device = canonical(device)  # `cuda` and `cuda:0` alike: compared with the data's device
     recipe = _recipe(augment)
     views = Views.of(recipe, size=data.size, mirror=data.mirror, channels=data.channels, source=data.source)
-    augmented = views.augment != "none"
     if isinstance(data, StreamedData):
-        from archgen.data.stream_loader import stream_loaders
+        made = _streamed(data, views, seed=seed, device=device, workers=recipe.workers if workers is None else workers)
+    else:
+        made = _held(data, views, seed=seed, rank=rank, device=device)
+    val_size = max(1, batch_size // TEN) if views.ten_crop else batch_size  # ten crops of each image
+    return Loaders(
+        Loader(_order(data, train=True, seed=seed, rank=rank, world=world), made.train, batch_size=batch_size,
+               device=device),
+        Loader(_order(data, train=False, seed=seed, rank=rank, world=world), made.val, batch_size=val_size,
+               device=device),
+        made.mean, made.std)
 
-        train, val = stream_loaders(data, views=views, augment=augmented, batch_size=batch_size, seed=seed,
-                                    device=device, rank=rank, world=world,
-                                    workers=recipe.workers if workers is None else workers)
-        return Loaders(train=train, val=val)
+
+@dataclass(frozen=True)
+class _Makers:
+    train: BatchMaker
+    val: BatchMaker
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def _held(data: ImageData, views: Views, *, seed: int, rank: int, device: torch.device) -> _Makers:
+    """Batches of images held in memory: made on the device when they are whole images or the paper's crops (with
+    no colour noise), else by the recipe's views; normalised by the training split's statistics."""
     _check_held_sizes(data, views)
     mean, std = channel_stats(data.train.images)
-    common = dict(batch_size=batch_size, mean=mean, std=std, seed=seed, device=device, rank=rank, world=world)
-    return Loaders(
-        train=BatchLoader(data.train, shuffle=True, augment=views.augment == "cifar", mirror=data.mirror, **common)  # type: ignore[arg-type]
-        if views.plain_training else ViewLoader(data.train, views, train=True, **common),  # type: ignore[arg-type]
-        val=BatchLoader(data.val, shuffle=False, augment=False, mirror=False, **common)  # type: ignore[arg-type]
-        if views.plain_validation else ViewLoader(data.val, views, train=False, **common),  # type: ignore[arg-type]
-    )
+    normalise = Normalise.of(mean, std, device)
+    train, val = (_held_maker(split, views, train=training, mirror=data.mirror, normalise=normalise, seed=seed,
+                              rank=rank, device=device) for split, training in ((data.train, True), (data.val, False)))
+    return _Makers(train, val, mean, std)
+
+
+def _held_maker(split: Split, views: Views, *, train: bool, mirror: bool, normalise: Normalise, seed: int, rank: int,
+                device: torch.device) -> BatchMaker:
+    if not (views.plain_training if train else views.plain_validation):
+        return ViewBatches(split, views, train=train, normalise=normalise, seed=seed, device=device)
+    return DeviceBatches(split, home=_home(split, device), device=device, augment=train and views.augment == "cifar",
+                         mirror=train and mirror, normalise=normalise, seed=seed, rank=rank)
+
+
+def _streamed(data: StreamedData, views: Views, *, seed: int, device: torch.device, workers: int | None) -> _Makers:
+    """Batches decoded from disk by one pool of processes, normalised by a fixed sample's statistics; training
+    images augmented by the recipe's views (unless it says none)."""
+    pool = open_pool(data, views=views, seed=seed, device=device, workers=workers)
+    mean, std = sample_stats(pool, len(data.train))
+    normalise = Normalise.of(mean, std, device)
+    return _Makers(StreamBatches(data, pool, split=TRAIN, views=views, augment=views.augment != "none",
+                                 normalise=normalise, device=device),
+                   StreamBatches(data, pool, split=VAL, views=views, augment=False, normalise=normalise,
+                                 device=device), mean, std)
+
+
+def _order(data: ImageData | StreamedData, *, train: bool, seed: int, rank: int, world: int) -> order.Order:
+    split = data.train if train else data.val
+    per_shard = split.per_file if isinstance(split, Catalog) else None  # tar shards are read shard by shard
+    return order.of_split(len(split), train=train, seed=seed, rank=rank, world=world, per_shard=per_shard)
+
+
+def _home(split: Split, device: torch.device) -> torch.device:
+    """Where a split's images are held: on the training GPU when they fit RESIDENT_BYTES, else in host memory."""
+    return device if device.type != "cpu" and split.images.numel() <= RESIDENT_BYTES else CPU
 
 
 def _recipe(augment: bool | AugmentKind | Train) -> Train:

@@ -1,18 +1,38 @@
-"""The order a process reads a streamed split in: a function of (seed, epoch, rank, world) and the split's size.
+"""The order a process reads a split in, for every loader: a function of (seed, epoch, rank, world) and the split.
 
-Image folders: DistributedSampler's order (a permutation per epoch, padded to whole shards, every world-th index),
-computed as a tensor. Tar shards: the epoch's shard order, cut into one contiguous run of samples per process (so
-processes read disjoint shards but for the two at each cut), shuffled within windows, as a shuffle buffer would,
-but reproducibly. Validation: every sample once, split between processes without padding. Knows no files.
+Images in memory and image folders: DistributedSampler's order (a permutation per epoch, padded to whole shards,
+every world-th index), computed as a tensor. Tar shards: the epoch's shard order, cut into one contiguous run of
+samples per process (so processes read disjoint shards but for the two at each cut), shuffled within windows, as a
+shuffle buffer would, but reproducibly. Validation: every sample once, split between processes without padding
+(shards kept together). Knows no files.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
 WINDOW = 4096  # samples shuffled together in a shard stream: a few shards' worth (write shards shuffled)
+
+Order = Callable[[int], Tensor]
+"""epoch -> the sample indices (int64) this process reads in that epoch, in order."""
+
+
+def of_split(count: int, *, train: bool, seed: int, rank: int, world: int,
+             per_shard: np.ndarray | None = None) -> Order:
+    """The order of a split of `count` samples (held in memory or in files; in tar shards of `per_shard` samples
+    each, in shard order): shuffled every epoch for training, fixed for validation."""
+    if per_shard is not None:
+        shards = per_shard
+        if train:
+            return lambda epoch: shard_stream(shards, seed=seed, epoch=epoch, rank=rank, world=world)
+        return lambda epoch: contiguous(count, rank=rank, world=world)
+    if train:
+        return lambda epoch: shuffled(count, seed=seed, epoch=epoch, rank=rank, world=world)
+    return lambda epoch: strided(count, rank=rank, world=world)
 
 
 def shuffled(count: int, *, seed: int, epoch: int, rank: int, world: int) -> Tensor:

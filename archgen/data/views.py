@@ -17,8 +17,8 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
-from archgen.data.decode import augmentation, crop_flip, fit
-from archgen.data.loader import PAPER_PAD, PAPER_SIZE
+from archgen.data.crops import crop_flip_one, image_draw, paper_pad
+from archgen.data.decode import fit
 from archgen.errors import DataError, printable
 from archgen.spec.schema import AugmentKind, Train
 
@@ -83,8 +83,8 @@ class Views:
 
     @property
     def pad(self) -> int:
-        """CIFAR augmentation's zero padding: the paper's 4 pixels of 32, scaled to the size."""
-        return max(1, round(PAPER_PAD * self.size / PAPER_SIZE))
+        """CIFAR augmentation's zero padding at this size (`archgen.data.crops`)."""
+        return paper_pad(self.size)
 
     @property
     def resize(self) -> int:
@@ -106,7 +106,7 @@ class Views:
         """Image `index`'s random choices in `epoch`, for an image of `height` x `width`: a function of these
         numbers only, never of a worker's random state."""
         if self.augment == "cifar":  # the paper's crops and flips, drawn as streamed images have always been
-            top, left, flip = augmentation(seed, epoch, index, self.pad)
+            top, left, flip = image_draw(seed, epoch, index, self.pad)
             return Draw(top, left, self.size, self.size, None, flip, self._alpha(seed, epoch, index))
         generator = torch.Generator().manual_seed(image_seed(seed, epoch, index))
         if self.augment == "scale":
@@ -119,7 +119,7 @@ class Views:
         """The (C, size, size) training view of one (C, H, W) uint8 image."""
         flip = draw.flip and self.mirror
         if self.augment == "cifar":
-            return crop_flip(fit(image, self.size), self.pad, draw.top, draw.left, flip)
+            return crop_flip_one(fit(image, self.size), self.pad, draw.top, draw.left, flip)
         if draw.resized is not None:  # scale: shorter side resized, then a crop of `size`
             image = TF.resize(image, list(draw.resized), antialias=True)
             view = TF.crop(image, draw.top, draw.left, self.size, self.size)

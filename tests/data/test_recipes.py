@@ -121,12 +121,14 @@ def test_lighting_weights_are_normal_with_the_recipes_deviation() -> None:
 
 def test_cifar_views_keep_the_papers_crops_and_flips() -> None:
     """The CIFAR augmentation of streamed images is exactly what it was before views: fit, pad, crop, flip."""
-    from archgen.data.decode import augmentation, crop_flip, fit
+    from archgen.data.crops import image_draw
+    from archgen.data.decode import fit
 
     views, picture = Views(SIZE), image((3, 40, 50))
     for index in range(6):
-        top, left, flip = augmentation(3, 2, index, views.pad)
-        assert torch.equal(made(views, picture, index), crop_flip(fit(picture, SIZE), views.pad, top, left, flip))
+        top, left, flip = image_draw(3, 2, index, views.pad)
+        cut = torch.nn.functional.pad(fit(picture, SIZE), (views.pad,) * 4)[:, top : top + SIZE, left : left + SIZE]
+        assert torch.equal(made(views, picture, index), cut.flip(2) if flip else cut)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

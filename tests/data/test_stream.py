@@ -18,9 +18,12 @@ from torch.utils.data import DistributedSampler
 
 import archgen.data.folder as folder
 import archgen.data.stream as stream
-from archgen.data import ImageData, StreamedData, StreamLoader, load_data, make_loaders, order, parse_source
-from archgen.data.decode import augmentation
+from archgen.data import ImageData, Loader, Loaders, StreamedData, load_data, make_loaders, order, parse_source
+from archgen.data.crops import image_draw, paper_pad
+from archgen.data.decode import decode, fit, read
 from archgen.data.shards import expand
+from archgen.data.stream_batches import StreamBatches
+from archgen.data.views import Normalise
 from archgen.errors import DataError
 
 CPU = torch.device("cpu")
@@ -38,16 +41,21 @@ def pngs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_image_folder(tmp_path_factory.mktemp("pngs") / "images", per_class=8, size=12)
 
 
-def loaders(source: str, *, size: int = 16, workers: int = 2, seed: int = 0, rank: int = 0, world: int = 1,
-            batch_size: int = 4, augment: bool = True) -> tuple[StreamLoader, StreamLoader]:
+def streamed(source: str, *, size: int = 16, workers: int = 2, seed: int = 0, rank: int = 0, world: int = 1,
+             batch_size: int = 4, augment: bool = True) -> Loaders:
     data = load_data(source, size=size)
     made = make_loaders(data, batch_size=batch_size, augment=augment, seed=seed, device=CPU, rank=rank, world=world,
                         workers=workers)
-    assert isinstance(made.train, StreamLoader) and isinstance(made.val, StreamLoader)
+    assert isinstance(made.train.maker, StreamBatches) and isinstance(made.val.maker, StreamBatches)
+    return made
+
+
+def loaders(source: str, **options: object) -> tuple[Loader, Loader]:
+    made = streamed(source, **options)  # type: ignore[arg-type]
     return made.train, made.val
 
 
-def epoch(loader: StreamLoader, number: int, start: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def epoch(loader: Loader, number: int, start: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(images.clone(), labels.clone()) for images, labels in loader.batches(number, start=start)]
 
 
@@ -148,10 +156,10 @@ def test_validation_is_every_sample_once_without_padding() -> None:
 
 
 def test_augmentation_is_a_function_of_seed_epoch_and_index() -> None:
-    drawn = [augmentation(0, 1, index, 2) for index in range(50)]
-    assert drawn == [augmentation(0, 1, index, 2) for index in range(50)]
+    drawn = [image_draw(0, 1, index, 2) for index in range(50)]
+    assert drawn == [image_draw(0, 1, index, 2) for index in range(50)]
     assert all(0 <= top <= 4 and 0 <= left <= 4 for top, left, _ in drawn) and {f for *_, f in drawn} == {0, 1}
-    assert drawn != [augmentation(0, 2, index, 2) for index in range(50)]  # control: another epoch
+    assert drawn != [image_draw(0, 2, index, 2) for index in range(50)]  # control: another epoch
 
 
 # --- batches ----------------------------------------------------------------------------------------------------
@@ -179,29 +187,48 @@ def test_batches_do_not_depend_on_the_workers(jpegs: Path) -> None:
     assert same(epoch(two, 1), epoch(none, 1))
 
 
+def first_draws(seed: int, epoch: int, count: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The samples of the first batch of `epoch` (one process), with each one's crop offsets and flip."""
+    index = order.shuffled(count, seed=seed, epoch=epoch, rank=0, world=1)[:4]
+    drawn = [image_draw(seed, epoch, i, paper_pad(size)) for i in index.tolist()]
+    return index, torch.tensor([d[:2] for d in drawn]), torch.tensor([d[2] for d in drawn])
+
+
 def test_a_worker_batch_equals_the_same_samples_made_here(jpegs: Path) -> None:
-    """The workers' crops and flips are `augmentation(seed, epoch, index)`; materialize takes them explicitly."""
-    train, _ = loaders(f"stream:{jpegs}", seed=5)
-    (images, labels), *_ = epoch(train, 2)
-    index = order.shuffled(30, seed=5, epoch=2, rank=0, world=1)[:4]
-    drawn = [augmentation(5, 2, i, train.pad) for i in index.tolist()]
-    offsets, flips = torch.tensor([d[:2] for d in drawn]), torch.tensor([d[2] for d in drawn])
-    here, here_labels = train.materialize(index, offsets, flips)
-    assert torch.equal(here, images) and torch.equal(here_labels, labels)
-    assert not torch.equal(train.materialize(index, offsets, ~flips)[0], images)  # control: the flips matter
+    """The workers' crops and flips are `image_draw(seed, epoch, index)`: the same files read, decoded, fitted,
+    padded, cropped and flipped here, one at a time by slicing, make the same batch."""
+    made = streamed(f"stream:{jpegs}", seed=5)
+    (images, labels), *_ = epoch(made.train, 2)
+    data = load_data(f"stream:{jpegs}", size=16)
+    assert isinstance(data, StreamedData)
+    index, offsets, flips = first_draws(5, 2, 30, 16)
+
+    def here(flipped: torch.Tensor) -> torch.Tensor:
+        cuts = []
+        for i, (top, left), flip in zip(index.tolist(), offsets.tolist(), flipped.tolist(), strict=True):
+            location = data.train.locate(i)
+            image = fit(decode(read(location), location.shown, 3), 16)
+            cut = torch.nn.functional.pad(image, (paper_pad(16),) * 4)[:, top : top + 16, left : left + 16]
+            cuts.append(cut.flip(2) if flip else cut)
+        return Normalise.of(made.mean, made.std, CPU)(torch.stack(cuts))
+
+    assert torch.equal(here(flips), images) and labels.tolist() == data.train.labels[index.numpy()].tolist()
+    assert not torch.equal(here(~flips), images)  # control: the flips matter
 
 
 def test_streamed_pngs_equal_the_in_memory_loaders_batches(pngs: Path) -> None:
     """PNGs at the network's size decode alike; with under 512 images the sampled statistics are the whole set's:
-    validation batches are bitwise the in-memory loader's, and a crop and flip is the in-memory loader's."""
+    validation batches are bitwise the in-memory loader's, and a worker's crop and flip is the in-memory loader's
+    (made on the device from the same offsets and flips)."""
     memory = make_loaders(load_data(f"imagefolder:{pngs}", size=12), batch_size=4, augment=True, seed=0, device=CPU)
-    _, val = loaders(f"stream:{pngs}", size=12)
-    assert same(epoch(val, 0), [tuple(batch) for batch in memory.val.batches(0)])  # type: ignore[misc]
-    index, offsets, flips = torch.tensor([3, 0, 17]), torch.tensor([[0, 2], [1, 1], [2, 0]]), torch.tensor([1, 0, 1])
-    train, _ = loaders(f"stream:{pngs}", size=12)
-    expected = memory.train.materialize(index, offsets, flips.bool())  # type: ignore[union-attr]
-    assert torch.equal(train.materialize(index, offsets, flips.bool())[0], expected[0])
-    assert not torch.equal(train.materialize(index, offsets, 1 - flips)[0], expected[0])  # control
+    made = streamed(f"stream:{pngs}", size=12)
+    assert (made.mean, made.std) == (memory.mean, memory.std)
+    assert same(epoch(made.val, 0), [tuple(batch) for batch in memory.val.batches(0)])  # type: ignore[misc]
+    (images, labels), *_ = epoch(made.train, 3)
+    index, offsets, flips = first_draws(0, 3, 24, 12)
+    expected = memory.train.materialize(index, offsets, flips)
+    assert torch.equal(images, expected[0]) and torch.equal(labels, expected[1])
+    assert not torch.equal(images, memory.train.materialize(index, offsets, ~flips)[0])  # control
 
 
 def test_processes_read_disjoint_samples(jpegs: Path) -> None:
@@ -223,8 +250,8 @@ def test_shards_hold_the_folders_images(jpegs: Path, tmp_path: Path) -> None:
 
 
 def test_statistics_come_from_a_fixed_sample(jpegs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = loaders(f"stream:{jpegs}")[0]
-    monkeypatch.setattr("archgen.data.stream_loader.SAMPLE", 8)
-    sampled = loaders(f"stream:{jpegs}")[0]
-    assert torch.equal(sampled.shift, loaders(f"stream:{jpegs}")[0].shift)  # fixed: the same sample every time
-    assert not torch.equal(sampled.shift, whole.shift)  # control: 8 of 30 images are not all of them
+    whole = streamed(f"stream:{jpegs}")
+    monkeypatch.setattr("archgen.data.stream_batches.SAMPLE", 8)
+    sampled = streamed(f"stream:{jpegs}")
+    assert sampled.mean == streamed(f"stream:{jpegs}").mean  # fixed: the same sample every time
+    assert sampled.mean != whole.mean and sampled.std != whole.std  # control: 8 of 30 images are not all of them

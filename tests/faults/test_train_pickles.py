@@ -41,7 +41,6 @@ LOAD_PATHS = {
                                                  "`archgen build --weights` (both tested here)",
     ("data/cifar.py", "_BatchUnpickler"): "a restricted unpickler (the data faults' tests)",
     ("data/cifar.py", "_BatchUnpickler(file, encoding='latin1').load"): "that restricted unpickler's load",
-    ("data/stream_loader.py", "load"): "archgen.data.decode.load: an image file, decoded by torchvision or PIL",
     ("export.py", "torch.jit.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "torch.export.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "onnxruntime.InferenceSession"): "ONNX is protobuf, no pickles; its own fresh file",
