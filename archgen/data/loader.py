@@ -18,13 +18,13 @@ from torch import Tensor
 
 from archgen.data import order
 from archgen.data.catalog import Catalog
+from archgen.data.decode_pool import TRAIN, VAL
 from archgen.data.device_batches import DeviceBatches, PlannedBatch
 from archgen.data.images import ImageData, Split, channel_stats
 from archgen.data.stream import StreamedData
 from archgen.data.stream_batches import StreamBatches, open_pool, sample_stats
 from archgen.data.view_batches import ViewBatches
 from archgen.data.views import TEN, Normalise, Views
-from archgen.data.workers import TRAIN, VAL
 from archgen.devices import canonical
 from archgen.errors import DataError, printable
 from archgen.spec.schema import AugmentKind, Train

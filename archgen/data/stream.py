@@ -2,7 +2,7 @@
 
 Opening one lists its files (names and sizes: the fingerprint a resume checks) and reads a fixed sample of headers
 for the channels; nothing is decoded. The images are decoded at the network's size by the loaders' worker processes
-(`archgen.data.stream_loader`). Knows nothing of training.
+(`archgen.data.decode_pool`). Knows nothing of training.
 """
 
 from __future__ import annotations

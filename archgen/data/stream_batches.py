@@ -18,10 +18,10 @@ from torch import Tensor
 
 from archgen.data.catalog import sample
 from archgen.data.decode import decode
+from archgen.data.decode_pool import TRAIN, VAL, Encoded, Piece, Request, SampleReader, WorkerPool, default_workers
 from archgen.data.images import level_counts, stats_from_counts
 from archgen.data.stream import SAMPLE, SAMPLE_SEED, StreamedData
 from archgen.data.views import Normalise, Views
-from archgen.data.workers import TRAIN, VAL, Encoded, Piece, Request, SampleReader, WorkerPool, default_workers
 
 STATS_BATCH = 64  # sampled images per request while estimating the statistics
 

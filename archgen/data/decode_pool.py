@@ -1,4 +1,4 @@
-"""The data workers: `torch.utils.data.DataLoader` processes that read, decode, fit and augment whole batches.
+"""The decoding pool: `torch.utils.data.DataLoader` processes that read, decode, fit and augment whole batches.
 
 A request names a split, an epoch and the samples of one batch; what comes back depends on nothing else (each
 image's random choices are drawn from (seed, epoch, index), see `archgen.data.views`), so batches arrive in order and
