@@ -55,9 +55,10 @@ def _curve(result: Any) -> Curve:
 
 def measure(seed: int, *, epochs: int, folder: Path) -> Seed:
     from archgen import load_spec
-    from archgen.search.depth import SPEC, WEIGHTS, Source, keep, start_grown
-    from archgen.spec.loader import read_spec
+    from archgen.search.depth import Kept
     from archgen.training import Listener, train, with_recipe
+
+    kept = Kept(folder, "bench")  # the study folder's trials/, as a search of `grow = true` keeps them
 
     class Keeping(Listener):
         """Keeps the trained net as a search trial of `grow = true` does."""
@@ -68,14 +69,15 @@ def measure(seed: int, *, epochs: int, folder: Path) -> Seed:
             self.fitted = plan.spec
 
         def on_trained(self, model: Any) -> None:
-            keep(folder / "trial-0", model, self.fitted)
+            kept.keep(0, model, self.fitted)
 
     shallow_spec = with_recipe(load_spec("digits-resnet20"), epochs=epochs, seed=seed)
     deep_spec = with_recipe(load_spec("digits-resnet56"), epochs=epochs, seed=seed)
     shallow = _curve(train(shallow_spec, listener=Keeping()))
     scratch = _curve(train(deep_spec))
-    source = Source(0, read_spec(folder / "trial-0" / SPEC), folder / "trial-0" / WEIGHTS)
-    grown = _curve(train(start_grown(deep_spec, source, folder / "trial-1")))
+    source = kept.source(0)
+    assert source is not None
+    grown = _curve(train(kept.start_grown(1, deep_spec, source)))
     return Seed(seed, shallow, scratch, grown)
 
 

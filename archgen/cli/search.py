@@ -117,6 +117,7 @@ def search(
         seed=seed,
         workers=workers,
         device=device,
+        force=force,
     )
     from archgen.errors import printable
     from archgen.search import Stopped

@@ -6,17 +6,18 @@ specs (data), trains them through `archgen.training`, and returns values (progre
 `space` (points, trial specs, samplers, pruners), `trial` (claim, train, tell), `workers` (one or N processes, and the
 memory they need), `storage` (where a study lives, the claim lock), `journal` (the journal file, hardened),
 `liveness` (heartbeats, stale trials, stopping), `record` (the trial attributes archgen writes and their readers),
-`views` (rows, progress, the best trials, plot data), `outputs` (the files a study writes: winners, kept trials, the
-manifest), `depth` (grown trials, plain twins, degradation verdicts), `optuna_internals` (every use of Optuna's
-private API).
+`views` (rows, progress, the best trials, plot data), `winners` (the best trials as specs), `outputs` (what a study
+writes into its folder, owned through its manifest), `depth` (grown trials, plain twins, degradation verdicts),
+`optuna_internals` (every use of Optuna's private API).
 """
 
 from archgen.search.liveness import Stopped
-from archgen.search.outputs import check_outputs, winner_files, write_outputs
+from archgen.search.outputs import check_outputs, write_outputs
 from archgen.search.storage import JOURNAL_NAME, StorageSpec, storage_errors, storage_spec
 from archgen.search.study import SearchConfig, Trainer, default_trials, load_study, open_study, resolve_spec
 from archgen.search.trial import Verdict
 from archgen.search.views import PlotData, Progress, StudyResults, TrialRow, progress, study_results
+from archgen.search.winners import winner_files
 from archgen.search.workers import Optimization, optimize, work
 
 __all__ = [

@@ -2,9 +2,10 @@
 (`[search] grow = true`), each point's plain twin (`[search] plain_twin = true`), and the degradation verdicts among
 a study's trials (He et al. 2016, Sec. 1, Fig. 4 and 6).
 
-- Growing: each trained trial's weights and spec are kept in the study folder's trials/trial-N/, and a deeper trial
-  starts as the most accurate complete trial it can grow from, its blocks copied and every extra block the identity
-  (`archgen.training.grow`, the paper's solution by construction).
+- Growing: each trained trial's weights and spec are kept in the study folder's trials/trial-N/ (owned by the study
+  through the folder's manifest), and a deeper trial starts as the most accurate complete trial it can grow from,
+  its blocks copied and every extra block the identity (`archgen.training.grow`, the paper's solution by
+  construction).
 - Twins: the same layers without shortcuts, trained for the same epochs from the same seed after the point, their
   final errors recorded on the point's trial.
 - Verdicts: each complete trial against each shallower one of its family, and each point against its plain twin,
@@ -25,7 +26,7 @@ import optuna
 
 from archgen.degradation import Pair, Trained, pairs, verdict
 from archgen.errors import SpecError
-from archgen.files import write_atomic
+from archgen.search.outputs import owned, write_outputs
 from archgen.search.record import GROWN_FROM, PLAIN_REASON, PLAIN_TRAIN_ERROR, PLAIN_VAL_ERROR
 from archgen.search.space import trial_spec
 from archgen.spec.families import plain_counterpart
@@ -53,12 +54,45 @@ def trial_folder(out: Path, number: int) -> Path:
     return out / TRIALS / f"trial-{number}"
 
 
-def keep(folder: Path, model: nn.Module, spec: NetSpec) -> None:
-    """Write the trained `model`'s weights and the fitted `spec` it was built from, each atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / SPEC, dump_spec(spec, header="The spec this trial trained, fitted to its data; its weights "
-                                                       f"are {WEIGHTS} beside it.").encode())
-    write_atomic(folder / WEIGHTS, _safetensors(model))
+@dataclass(frozen=True)
+class Kept:
+    """A study's kept trials: trials/trial-N/ in its study folder, every file owned through the folder's manifest
+    (`outputs`): written only where no other study's file is (or with `force`), read back only if this study wrote
+    it, unchanged since."""
+
+    out: Path
+    study: str
+    force: bool = False
+
+    def keep(self, number: int, model: nn.Module, spec: NetSpec) -> None:
+        """Write trial `number`'s trained weights and the fitted spec they were built from, each atomically."""
+        header = f"The spec this trial trained, fitted to its data; its weights are {WEIGHTS} beside it."
+        self._write(number, {SPEC: dump_spec(spec, header=header).encode(), WEIGHTS: _safetensors(model)})
+
+    def source(self, number: int) -> Source | None:
+        """Trial `number`'s kept spec and weights, if this study kept them here, unchanged."""
+        names = (_name(number, SPEC), _name(number, WEIGHTS))
+        if not owned(self.out, names, study=self.study):
+            return None  # trained before grow was on, on another machine, or kept by another study
+        return Source(number, read_spec(self.out / names[0]), self.out / names[1])
+
+    def start_grown(self, number: int, spec: NetSpec, source: Source) -> NetSpec:
+        """`spec`, trial `number`, starting from `source`'s net grown to its depth: the grown weights kept in its
+        folder, named by the returned spec's train.init (which `archgen.training.train` loads before the first
+        step)."""
+        from archgen.training.grow import grown_module  # torch: workers only
+
+        grown = grown_module(source.spec, source.weights, fitted_like(spec, source.spec))
+        [path] = self._write(number, {GROWN: _safetensors(grown.model)})
+        return spec.model_copy(update={"train": spec.train.model_copy(update={"init": str(path.absolute())})})
+
+    def _write(self, number: int, files: dict[str, bytes]) -> list[Path]:
+        named = {_name(number, file): data for file, data in files.items()}
+        return write_outputs(self.out, named, study=self.study, force=self.force)
+
+
+def _name(number: int, file: str) -> str:
+    return f"{TRIALS}/trial-{number}/{file}"
 
 
 @dataclass(frozen=True)
@@ -70,40 +104,26 @@ class Source:
     weights: Path
 
 
-def growth_source(ranked: Sequence[int], spec: NetSpec, out: Path) -> Source | None:
+def growth_source(ranked: Sequence[int], spec: NetSpec, kept: Kept) -> Source | None:
     """The first of the complete trials `ranked` (most accurate first) whose net `spec` can start as (plus identity
-    blocks), or None."""
+    blocks), among those `kept` holds, or None."""
     from archgen.training.grow import obstacle  # torch: workers only
 
     for number in ranked:
-        folder = trial_folder(out, number)
-        if not (folder / WEIGHTS).is_file() or not (folder / SPEC).is_file():
-            continue  # trained before grow was on, or by another machine whose study folder this is not
-        shallow = read_spec(folder / SPEC)
-        if obstacle(shallow, fitted_like(spec, shallow)) is None:
-            return Source(number, shallow, folder / WEIGHTS)
+        source = kept.source(number)
+        if source is not None and obstacle(source.spec, fitted_like(spec, source.spec)) is None:
+            return source
     return None
 
 
-def grown_start(ranked: Sequence[int], trial: optuna.Trial, spec: NetSpec, out: Path) -> NetSpec:
+def grown_start(ranked: Sequence[int], trial: optuna.Trial, spec: NetSpec, kept: Kept) -> NetSpec:
     """`spec` grown from the most accurate complete trial of `ranked` it can grow from (recorded on `trial` as
     grown_from), or `spec` as it is when there is none."""
-    source = growth_source(ranked, spec, out)
+    source = growth_source(ranked, spec, kept)
     if source is None:
         return spec
     trial.set_user_attr(GROWN_FROM, source.number)
-    return start_grown(spec, source, trial_folder(out, trial.number))
-
-
-def start_grown(spec: NetSpec, source: Source, folder: Path) -> NetSpec:
-    """`spec` starting from `source`'s net grown to its depth: the grown weights written to `folder`, named by the
-    returned spec's train.init (which `archgen.training.train` loads before the first step)."""
-    from archgen.training.grow import grown_module  # torch: workers only
-
-    grown = grown_module(source.spec, source.weights, fitted_like(spec, source.spec))
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / GROWN, _safetensors(grown.model))
-    return spec.model_copy(update={"train": spec.train.model_copy(update={"init": str((folder / GROWN).absolute())})})
+    return kept.start_grown(trial.number, spec, source)
 
 
 def fitted_like(spec: NetSpec, fitted: NetSpec) -> NetSpec:

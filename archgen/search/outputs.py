@@ -1,64 +1,27 @@
-"""The files a study writes into its folder: the winners as specs (best.toml, pareto/), and the manifest of what a
-search or report of which study wrote there, so that nothing it did not write is ever replaced without `--force`.
+"""The files a study writes into its folder, and the manifest that says which study wrote which: winners and plots
+(`archgen search`, `archgen report`) and each trained trial's kept files (trials/, tensorboard/). Nothing a study did
+not write, unchanged since, is replaced without `--force`, and nothing another study kept is read as its own.
 
-Knows file names and bytes; what the winners are comes from `views`.
+Knows names, bytes and the manifest; what the files hold is their writers' (`winners`, `depth`, `trial`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-
-import optuna
 
 from archgen.errors import SearchError, printable
 from archgen.files import OutputExists, write_atomic
-from archgen.search.record import study_spec
-from archgen.search.space import trial_spec
-from archgen.search.views import TrialRow
-from archgen.spec.schema import NetSpec
-from archgen.spec.writer import dump_spec
 
 MANIFEST = ".archgen-written.json"  # in the study folder: what a search or report of which study wrote there
-
-
-# --- the winners as specs ------------------------------------------------------------------------------------------
-
-
-def winner_files(study: optuna.Study, best: tuple[TrialRow, ...], *, seed: int = 0) -> dict[str, bytes]:
-    """best.toml (the most accurate), and pareto/trial-N.toml for every Pareto point when there are several: each
-    the spec its trial trained (its values, seed and epochs), so `archgen train` reproduces the trial."""
-    if not best:
-        return {}
-    base = study_spec(study)
-    names = {"best.toml": best[0]}
-    if len(best) > 1 or (base.search is not None and len(base.search.objectives) > 1):
-        names.update({f"pareto/trial-{r.number}.toml": r for r in best})
-    return {name: _winner_toml(name, base, r, seed=seed, study=study.study_name) for name, r in names.items()}
-
-
-def winner_spec(base: NetSpec, row: TrialRow, *, seed: int) -> NetSpec:
-    """The trial's network with the recipe it trained with (its epochs and seed), described."""
-    spec = trial_spec(base, row.point, number=row.number, seed=row.seed if row.seed is not None else seed + row.number)
-    epochs = f"{row.epochs} epoch{'s' if row.epochs != 1 else ''}"
-    accuracy = "" if row.accuracy is None else f" {row.accuracy:.2%} validation accuracy after {epochs},"
-    description = f"Trial {row.number} of a search on {base.name}:{accuracy} {row.params or 0:,} params."
-    return spec.model_copy(update={"description": description[:2000]})
-
-
-def _winner_toml(name: str, base: NetSpec, row: TrialRow, *, seed: int, study: str) -> bytes:
-    header = (
-        f"Found by `archgen search` (study {study!r}, trial {row.number}): {row.architecture}.\n"
-        f"Retrain with `archgen train {Path(name).name}`; raise train.epochs for a full training "
-        f"(the search trained {row.epochs} epoch{'s' if row.epochs != 1 else ''})."
-    )
-    return dump_spec(winner_spec(base, row, seed=seed), header=header).encode()
-
-
-# --- writing into the study folder ---------------------------------------------------------------------------------
+FOLDER = "folder"  # the manifest's entry for a folder a study made (TensorBoard's events: their files grow)
+KEPT = re.compile(r"(trials|tensorboard)/trial-(\d+)(/.*)?")  # what a study keeps of each trial, by trial number
 
 
 def check_outputs(folder: Path, names: Iterable[str], *, study: str, force: bool = False) -> None:
@@ -73,18 +36,92 @@ def check_outputs(folder: Path, names: Iterable[str], *, study: str, force: bool
 
 def write_outputs(folder: Path, files: Mapping[str, bytes], *, study: str, force: bool = False) -> list[Path]:
     """Write `files` (names relative to `folder`) atomically, all or none: each is refused as `check_outputs` says,
-    then recorded with its sha256 in the folder's manifest. The paths written."""
-    check_outputs(folder, files, study=study, force=force)
-    ours = _ours(folder, study, force=force)
-    for name, data in files.items():
-        path = folder / name
-        _mkdir(path.parent)
-        # a file new here takes its name by a hard link: one that appeared since the check is refused, not replaced
-        write_atomic(path, data, replace=force or name in ours)
-        ours[name] = hashlib.sha256(data).hexdigest()
-    if files:
-        write_atomic(folder / MANIFEST, json.dumps({"study": study, "files": ours}, indent=1).encode())
+    then recorded with its sha256 in the folder's manifest. The paths written.
+
+    Under the folder's lock: the workers of a search keep their trials' files at once, and each must find the
+    others' records in the manifest it rewrites."""
+    if not files:
+        return []
+    with _locked(folder):
+        check_outputs(folder, files, study=study, force=force)
+        ours = _ours(folder, study, force=force)
+        for name, data in files.items():
+            path = folder / name
+            _mkdir(path.parent)
+            # a file new here takes its name by a hard link: one that appeared since the check is refused, not replaced
+            write_atomic(path, data, replace=force or name in ours)
+            ours[name] = hashlib.sha256(data).hexdigest()
+        _record(folder, study, ours)
     return [folder / name for name in files]
+
+
+def make_folder(folder: Path, name: str, *, study: str, force: bool = False) -> Path:
+    """The folder `name` in `folder`, made for `study` and recorded in the manifest (its files are its writer's, as
+    TensorBoard's event files are); refused (OutputExists) when it exists and is not `study`'s, unless `force`."""
+    with _locked(folder):
+        ours, path = _ours(folder, study, force=force), folder / name
+        if not force and os.path.lexists(path) and ours.get(name) != FOLDER:
+            raise OutputExists(path)
+        _mkdir(path)
+        ours[name] = FOLDER
+        _record(folder, study, ours)
+    return path
+
+
+def owned(folder: Path, names: Iterable[str], *, study: str) -> bool:
+    """Whether every file of `names` in `folder` was written by `study`, unchanged since: only those are read back
+    as the study's own (a deeper trial grows from no other study's weights)."""
+    try:
+        ours = _ours(folder, study, force=False)
+    except OutputExists:  # a manifest that is none records nothing
+        return False
+    return all(name in ours and _sha256(folder / name) == ours[name] for name in names)
+
+
+def check_kept(folder: Path, *, study: str, first: int, force: bool = False) -> None:
+    """Refuse (OutputExists) a search of `study` whose new trials, numbered from `first`, would write where another
+    study (or anyone) kept something: every file of trials/trial-N/ and every tensorboard/trial-N/ with N >= first
+    must be one the manifest records as `study`'s. Checked before the first trial trains; each write checks again."""
+    if force:
+        return
+    ours = _ours(folder, study, force=False)
+    for path in _kept(folder, first):
+        if path.relative_to(folder).as_posix() not in ours:
+            raise OutputExists(path)
+
+
+def _kept(folder: Path, first: int) -> Iterator[Path]:
+    """What trials numbered from `first` would write over: each file in trials/trial-N/, each tensorboard/trial-N/
+    (its event files are TensorBoard's; the folder is the study's)."""
+    for kind in ("trials", "tensorboard"):
+        for path in sorted((folder / kind).glob("trial-*")):
+            number = path.name.removeprefix("trial-")
+            if not (number.isascii() and number.isdigit() and int(number) >= first):
+                continue
+            if kind == "tensorboard" or path.is_symlink() or not path.is_dir():
+                yield path
+            else:  # every file at any depth, and every link (never followed)
+                yield from sorted(entry for entry in path.rglob("*") if entry.is_symlink() or not entry.is_dir())
+
+
+def _record(folder: Path, study: str, ours: dict[str, str]) -> None:
+    write_atomic(folder / MANIFEST, json.dumps({"study": study, "files": ours}, indent=1).encode())
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One writer of the folder's manifest at a time: an flock on the folder itself (nothing is added to it),
+    released by the OS if its holder dies."""
+    _mkdir(folder)
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise SearchError(f"cannot open the folder {printable(str(folder))}: {error.strerror}") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # the lock goes with the descriptor
 
 
 def _ours(folder: Path, study: str, *, force: bool) -> dict[str, str]:

@@ -61,6 +61,8 @@ class SearchConfig:
     poll_seconds: float = 0.5
     max_rejections: int = 200
     """Consecutive proposals rejected before training (over budget, invalid, duplicate) before a worker gives up."""
+    force: bool = False
+    """Replace what another study kept in the study folder (trials/, tensorboard/), as `--force` does best.toml."""
 
     @property
     def space(self) -> SearchSpace:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import optuna
@@ -23,10 +22,11 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from archgen.analysis import BudgetCheck, Complexity, analyze, check_budget
-from archgen.errors import SearchError, printable, redacted
+from archgen.errors import ArchgenError, SearchError, printable, redacted
 from archgen.search import depth, record
 from archgen.search.liveness import Stopped, Worker, heartbeat, reap_stale
 from archgen.search.optuna_internals import record_heartbeat
+from archgen.search.outputs import make_folder
 from archgen.search.record import Outcome
 from archgen.search.space import make_sampler, median_says_prune, suggest, summary, try_trial_spec
 from archgen.search.storage import claim_lock
@@ -202,8 +202,8 @@ class TrialListener(Listener):
     space: SearchSpace
     board: Listener
     on_shown: Callable[[], None] | None = None
-    keep: Path | None = None
-    """Where the trained weights and their fitted spec go (`search.grow`: a deeper trial may grow from them)."""
+    kept: depth.Kept | None = None
+    """Where the trained weights and their fitted spec are kept (`search.grow`: a deeper trial may grow from them)."""
     history: list[dict[str, float]] = field(default_factory=list)
     fitted: NetSpec | None = None
 
@@ -220,8 +220,8 @@ class TrialListener(Listener):
 
     def on_trained(self, model: nn.Module) -> None:
         self.board.on_trained(model)
-        if self.keep is not None and self.fitted is not None:
-            depth.keep(self.keep, model, self.fitted)
+        if self.kept is not None and self.fitted is not None:
+            self.kept.keep(self.trial.number, model, self.fitted)
 
     def on_epoch(self, metrics: EpochMetrics) -> None:
         self.board.on_epoch(metrics)
@@ -261,11 +261,16 @@ def _train(
     if latency is not None:
         trial.set_user_attr(record.LATENCY, latency)
     trial.set_user_attr(record.SEED, spec.train.seed)
-    folder = depth.trial_folder(config.out, trial.number) if space.grow else None
-    with _tensorboard(config.out, trial.number) as board:
-        listener = TrialListener(trial, space, board, on_epoch, keep=folder)
+    kept = depth.Kept(config.out, config.study, force=config.force) if space.grow else None
+    try:
+        board = _tensorboard(config, trial.number)
+    except ArchgenError as error:  # the study folder refused it: the trial fails, and the search stops with its line
+        _finish(study, trial, "failed", str(error), state=TrialState.FAIL)
+        raise
+    with board:
+        listener = TrialListener(trial, space, board, on_epoch, kept=kept)
         try:
-            start = depth.grown_start(_ranked(study), trial, spec, config.out) if folder is not None else spec
+            start = depth.grown_start(_ranked(study), trial, spec, kept) if kept is not None else spec
             load_trainer(config)(start, device=config.device, listener=listener)
         except optuna.TrialPruned as pruned:
             return _finish(study, trial, "pruned", str(pruned), state=TrialState.PRUNED)
@@ -310,11 +315,12 @@ def _record_twin(trial: optuna.Trial, spec: NetSpec, config: SearchConfig) -> No
         trial.set_user_attr(key, value)
 
 
-def _tensorboard(out: Path, number: int) -> TensorBoard:
-    """The TensorBoard listener of trial `number`, writing into <study folder>/tensorboard/trial-N/."""
+def _tensorboard(config: SearchConfig, number: int) -> TensorBoard:
+    """The TensorBoard listener of trial `number`, writing into <study folder>/tensorboard/trial-N/, a folder the
+    study owns (refused, OutputExists, where another study's events are)."""
     from archgen.training.tensorboard import EVENTS, TensorBoard  # torch: only a worker that trains imports it
 
-    folder = out / EVENTS / f"trial-{number}"
+    folder = make_folder(config.out, f"{EVENTS}/trial-{number}", study=config.study, force=config.force)
     try:
         return TensorBoard(folder)
     except OSError as error:

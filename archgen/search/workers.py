@@ -26,6 +26,7 @@ from archgen.errors import ArchgenError, DataError, SearchError, redacted
 from archgen.memory import require_processes, size
 from archgen.search import record
 from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_signals
+from archgen.search.outputs import check_kept
 from archgen.search.space import largest_point, try_trial_spec
 from archgen.search.storage import claim_lock, storage_errors
 from archgen.search.study import SearchConfig, open_study
@@ -59,6 +60,8 @@ def optimize(config: SearchConfig, *, on_progress: Watcher | None = None) -> Opt
         if config.workers > 1:
             require_workers(config)  # N processes that would not fit are refused before anything is spawned
         study = open_study(config)  # refuse a changed spec before spawning anything
+        # nothing another study kept in the folder is where this study's next trials would keep theirs
+        check_kept(config.out, study=config.study, first=len(study.get_trials(deepcopy=False)), force=config.force)
         if config.workers > 1:
             verdict = _run_parallel(config, study, on_progress)
         else:

@@ -109,3 +109,18 @@ def counting_train(spec: NetSpec, *, device: str, listener: Any) -> Any:
 
 
 LIVE_TENSORS: list[int] = []
+
+
+def keeping_train(spec: NetSpec, *, device: str, listener: Any) -> None:
+    """fake_train, telling the listener what the real trainer tells it around the epochs: the plan first (the fitted
+    spec), the untrained built network last, so a search that grows keeps its files (weights, spec) as it would."""
+    from archgen.compile import build_model
+    from archgen.training import RunPlan
+
+    cost = analyze(spec)
+    listener.on_start(RunPlan(spec=spec, data=spec.train.data, train_images=100, val_images=20,
+                              image_shape=(spec.input.channels, spec.input.size, spec.input.size),
+                              classes=spec.input.classes, device=device, world=1, batch_size=spec.train.batch_size,
+                              steps_per_epoch=2, params=cost.params, macs=cost.macs, run_dir=None))
+    fake_train(spec, device=device, listener=listener)
+    listener.on_trained(build_model(spec))
