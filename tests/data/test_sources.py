@@ -174,9 +174,9 @@ def test_sources_print_as_they_parse(text: str) -> None:
 
 def test_the_front_imports_no_torch() -> None:
     """`import archgen.data` and parsing a source cost no torch import (the search's parent process, `--help`)."""
-    code = ("import sys, archgen.data; archgen.data.parse_source('digits'); "
-            "assert 'torch' not in sys.modules, 'torch imported'; archgen.data.load_data; "
-            "assert 'torch' in sys.modules, 'control: load_data needs torch'")
+    code = ("import sys, archgen.data; archgen.data.held_images(archgen.data.parse_source('digits')); "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert 'archgen.data.dataset' not in sys.modules, 'load_data loaded before its first use'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
