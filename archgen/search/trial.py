@@ -1,9 +1,6 @@
-"""One trial, start to end: claimed under the study's lock, its spec made and costed, rejected in milliseconds or
-trained with per-epoch pruning (and TensorBoard events), then told to the study.
+"""One claimed trial settled: its spec made and costed, rejected in milliseconds or trained with per-epoch pruning (and
+TensorBoard events), then told to the study. Claiming it is `claim`'s.
 
-A study finishes exactly `--trials` trials however many workers share it: under the claim lock a worker fails stale
-trials, counts finished and running ones, and creates a trial only while finished + running < target; sampling happens
-under the lock too (each worker sees the others' running points), seeded by (seed, trial number).
 An over-budget, invalid or duplicate point is told PRUNED (with its reason and an Optuna constraint violation) rather
 than FAIL: TPE and NSGA-II learn from pruned and infeasible trials to avoid such regions, while failed trials would be
 ignored and proposed again. NaN and out-of-memory trials are FAIL with the reason; anything unexpected is FAIL too,
@@ -12,10 +9,9 @@ and stops the search.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -24,15 +20,14 @@ from optuna.trial import TrialState
 from archgen.analysis import BudgetCheck, Complexity, analyze, check_budget
 from archgen.errors import ArchgenError, SearchError, printable, redacted
 from archgen.search import depth, record
-from archgen.search.liveness import Stopped, Worker, heartbeat, reap_stale
-from archgen.search.optuna_internals import record_heartbeat
+from archgen.search.claim import Claim
+from archgen.search.liveness import Stopped, heartbeat
 from archgen.search.outputs import make_folder
 from archgen.search.record import Outcome
-from archgen.search.space import make_sampler, median_says_prune, suggest, summary, try_trial_spec
-from archgen.search.storage import claim_lock
+from archgen.search.space import median_says_prune, summary, try_trial_spec
 from archgen.search.study import SearchConfig, Trainer
 from archgen.spec.schema import NetSpec
-from archgen.spec.search_space import Choice, SearchSpace
+from archgen.spec.search_space import SearchSpace
 from archgen.training import (
     EpochMetrics,
     Listener,
@@ -48,79 +43,7 @@ if TYPE_CHECKING:
 
     from archgen.training.tensorboard import TensorBoard
 
-Verdict = Literal["done", "timeout", "exhausted"]
 BUDGETS = {"max_params": "params", "max_macs": "macs", "max_activations": "acts"}  # a space's budget: what it bounds
-
-
-# --- claiming -------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A trial this worker now owns, its sampled point, and an earlier trial with the same point, if any."""
-
-    trial: optuna.Trial
-    point: dict[str, Choice]
-    duplicate_of: int | None
-
-
-@dataclass(frozen=True)
-class Tally:
-    finished: int
-    running: int
-    settled_points: int
-    taken_points: int
-    """Points settled or being trained now: when they cover a finite space, a new trial could only repeat one."""
-
-
-def tally(trials: list[optuna.trial.FrozenTrial]) -> Tally:
-    running = sum(trial.state == TrialState.RUNNING for trial in trials)  # WAITING retries take a slot when asked
-    finished = sum(record.counts(trial) for trial in trials)
-    settled = {record.point_key(trial) for trial in trials if record.settled_point(trial)}
-    taken = settled | {record.point_key(trial) for trial in trials if trial.state == TrialState.RUNNING}
-    return Tally(finished, running, len(settled), len(taken))
-
-
-def claim_next(study: optuna.Study, config: SearchConfig, *, deadline: float | None) -> Claim | Verdict:
-    """The next trial for this worker, or why there is none: target reached, time up, or no new point left."""
-    size = config.space.size()
-    while True:
-        if deadline is not None and time.monotonic() >= deadline:
-            return "timeout"
-        with claim_lock(config.storage, config.study):
-            reap_stale(study, config.storage)
-            trials = study.get_trials(deepcopy=False)
-            count = tally(trials)
-            if count.finished >= config.trials:
-                return "done"
-            if size is not None and count.settled_points >= size and count.running == 0:
-                return "exhausted"
-            # every point settled or running: wait (a running one may still fail and free its point) rather
-            # than propose duplicates in a tight loop that starves the trials being trained
-            space_left = size is None or count.taken_points < size
-            if space_left and count.finished + count.running < config.trials:
-                return _create(study, config, number=len(trials))
-        time.sleep(config.poll_seconds)
-
-
-def _create(study: optuna.Study, config: SearchConfig, *, number: int) -> Claim:
-    study.sampler = make_sampler(config.space, seed=config.seed, trial_number=number)
-    trial = study.ask()
-    trial.set_user_attr(record.WORKER, Worker.this().label)
-    trial.set_user_attr(record.OUTCOME, "running")
-    if config.storage.journal is None:
-        record_heartbeat(study, trial)  # RDB: beat before any kill, so a worker killed now leaves a stale trial
-    point = suggest(trial, config.space)
-    return Claim(trial, point, _duplicate_of(study, trial.number, point))
-
-
-def _duplicate_of(study: optuna.Study, number: int, point: dict[str, Choice]) -> int | None:
-    key = tuple(sorted(point.items()))
-    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
-        live = record.outcome(other) in ("complete", "pruned", "running")
-        if other.number != number and live and record.point_key(other) == key:
-            return other.number
-    return None
 
 
 # --- settling a claim -----------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 from search_helpers import TINY, make_config
 from search_processes import children, epochs, kill_all, start_search, still_alive, training, trials
 
-import archgen.search.trial
+import archgen.search.claim
 from archgen.search import Stopped, open_study, optimize
 from archgen.search.storage import open_storage
 
@@ -113,7 +113,7 @@ def test_a_signal_to_a_one_worker_search_fails_its_running_trial(
 
     config = make_config(tmp_path, trials=3, **({"trainer": signalled} if place == "training" else {}))
     if place == "claiming":
-        monkeypatch.setattr(archgen.search.trial, "suggest", signalled)
+        monkeypatch.setattr(archgen.search.claim, "suggest", signalled)
     with pytest.raises(Stopped) as caught:
         optimize(config)
     assert caught.value.exit_code == 128 + number and running_then == [1]  # control: it stopped a RUNNING trial

@@ -167,8 +167,9 @@ def test_a_trial_failed_as_stale_by_another_worker_is_dropped_not_the_worker(tmp
     worker drops the trial (the reaper queued its point again) and goes on; the reaper's verdict stays."""
     from fakes import fake_train
 
+    from archgen.search.claim import claim_next
     from archgen.search.optuna_internals import fail_trial
-    from archgen.search.trial import claim_next, settle
+    from archgen.search.trial import settle
 
     def judged_stale(study, claim):  # type: ignore[no-untyped-def]
         frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == claim.trial.number)
