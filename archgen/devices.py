@@ -48,6 +48,13 @@ def canonical(device: torch.device | str | int) -> torch.device:
     return device if device.index is not None else torch.device(device.type, 0)  # mps tensors report mps:0
 
 
+def use(device: torch.device) -> None:
+    """Make `device` this process's current device where the backend has one (CUDA): streams, graphs and the
+    caching allocator follow the current device, not the tensors' (every run sets it before it allocates)."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the work queued on `device`: a timing must not stop before what it times has run (a CPU runs it
     at once)."""

@@ -73,6 +73,7 @@ def _child(row: str, *, steps: int, device_name: str) -> dict[str, Any]:
     from archgen.analysis.footprint import footprint
     from archgen.data import load_data, make_loaders
     from archgen.training import Meter, build_engine, fit_to_data, train_epoch, with_recipe
+    from archgen.training.steps import EagerStep
 
     name, size, batch = row.split(":")
     spec = load_spec(name)
@@ -95,7 +96,7 @@ def _child(row: str, *, steps: int, device_name: str) -> dict[str, Any]:
     began = time.perf_counter()
     engine = build_engine(build_model(fitted.spec), fitted.spec.train, device=device, steps_per_epoch=steps)
     by_step = []
-    for _ in train_epoch(engine, loaders.train, epoch=0, meter=Meter(device)):
+    for _ in train_epoch(EagerStep(engine), loaders.train, epoch=0, meter=Meter(device)):
         if cuda:
             torch.cuda.synchronize()
         by_step.append((torch.cuda.max_memory_allocated(device) if cuda else sampler.peak) - before)

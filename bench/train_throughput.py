@@ -38,6 +38,7 @@ from archgen.data import Loader, load_data, make_loaders
 from archgen.data.loader import Batch
 from archgen.spec.schema import Train
 from archgen.training import Engine, EpochTotals, Meter, build_engine, train_epoch
+from archgen.training.steps import EagerStep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compiled_vs_torchvision import CifarResNet  # the hand-written torchvision-style CIFAR ResNet
@@ -77,7 +78,7 @@ def archgen_trainer(model: nn.Module, loader: FirstSteps, recipe: Train, device:
 def epoch_of_steps(engine: Engine, loader: FirstSteps, meter: Meter, epoch: int) -> int:
     """One epoch of archgen's steps, its totals read back at the end (the trainer's cadence): images seen."""
     meter.begin(epoch, EpochTotals(), step=0)
-    for _ in train_epoch(engine, loader, epoch=epoch, meter=meter):
+    for _ in train_epoch(EagerStep(engine), loader, epoch=epoch, meter=meter):
         pass
     return round(meter.read(len(loader)).seen)
 

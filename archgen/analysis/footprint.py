@@ -83,17 +83,22 @@ class Footprint:
     """Memory the allocator holds beyond the live tensors at the peak (ALLOCATOR_SHARE)."""
     framework: int
     """FRAMEWORK_BYTES."""
+    graph_pool: int = 0
+    """With the step captured as one CUDA graph: the graph's private memory pool keeps one step's activations,
+    workspace and batch for the whole run, while the eager short last batch and the evaluation allocate theirs again
+    from the ordinary pool: a second copy of those three parts (the gradients are the graph's in both)."""
 
     @property
     def total(self) -> int:
         return (self.params + self.grads + self.optimizer_state + self.activations + self.batch + self.workspace
-                + self.allocator + self.framework)
+                + self.allocator + self.framework + self.graph_pool)
 
 
 def footprint(spec: NetSpec, *, batch_size: int, precision: Precision = "float32", device: DeviceKind = "cpu",
-              optimizer: str | None = None) -> Footprint:
+              optimizer: str | None = None, graphs: bool = False) -> Footprint:
     """The peak memory of an eager training step of `spec` at `batch_size` images per process, as archgen trains:
     in-place ReLUs and residual additions, gradients set to None between steps; the optimiser is the recipe's.
+    graphs: the step captured as one CUDA graph (CUDA only), whose pool holds a step's memory for good (`graph_pool`).
 
     The peak comes early in the backward pass, when nearly every activation is still kept and most gradients (late
     layers hold most of the parameters) are written: both are counted whole.
@@ -107,22 +112,26 @@ def footprint(spec: NetSpec, *, batch_size: int, precision: Precision = "float32
     activations = kept.bytes(batch_size, widths) + kept.batch_statistics * FLOAT32
     if precision == "bf16":  # autocast's bf16 copies of the images and of conv and linear weights, kept by each
         activations += batch_size * image * BF16 + kept.cast_weights * BF16
+    if graphs and device != "cuda":
+        raise ValueError("graphs=True is a CUDA estimate: CUDA graphs are captured on CUDA devices only")
+    batch = batch_size * (image * FLOAT32 + INT64)
+    workspace = BACKWARD_COPIES * batch_size * kept.largest * widths["activation"]
     return Footprint(
         batch_size=batch_size, precision=precision, device=device, optimizer=optimizer,
         params=(params + kept.statistics) * FLOAT32, grads=params * FLOAT32,
-        optimizer_state=OPTIMIZER_COPIES[optimizer] * params * FLOAT32, activations=activations,
-        batch=batch_size * (image * FLOAT32 + INT64),
-        workspace=BACKWARD_COPIES * batch_size * kept.largest * widths["activation"],
+        optimizer_state=OPTIMIZER_COPIES[optimizer] * params * FLOAT32, activations=activations, batch=batch,
+        workspace=workspace,
         allocator=round(ALLOCATOR_SHARE[device] * kept.bytes(batch_size, widths, below=MMAP_THRESHOLD)),
-        framework=FRAMEWORK_BYTES,
+        framework=FRAMEWORK_BYTES, graph_pool=activations + workspace + batch if graphs else 0,
     )
 
 
 def largest_batch(spec: NetSpec, room: int, *, precision: Precision = "float32", device: DeviceKind = "cpu",
-                  limit: int = 65536) -> int:
+                  limit: int = 65536, graphs: bool = False) -> int:
     """The largest power of two, at most `limit`, whose footprint fits in `room` bytes; 0 if not even 1 does."""
     best, size = 0, 1
-    while size <= limit and footprint(spec, batch_size=size, precision=precision, device=device).total <= room:
+    while size <= limit and footprint(spec, batch_size=size, precision=precision, device=device,
+                                      graphs=graphs).total <= room:
         best, size = size, size * 2
     return best
 

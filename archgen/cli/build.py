@@ -76,8 +76,9 @@ def build(
     if batch_size is not None:
         from archgen.analysis.footprint import footprint
 
-        memory = footprint(net, batch_size=batch_size, precision=precision,
-                           device="cuda" if precision == "bf16" else "cpu")
+        gpu = precision == "bf16"  # the recipe's CUDA graphs hold a second step's memory on a GPU
+        memory = footprint(net, batch_size=batch_size, precision=precision, device="cuda" if gpu else "cpu",
+                           graphs=gpu and net.train.cuda_graphs)
     if json:
         typer.echo(build_json(complexity, net, memory=memory), nl=False)
     else:

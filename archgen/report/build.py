@@ -97,6 +97,7 @@ _MEMORY_ROWS = (
     ("workspace", "backward workspace"),
     ("allocator", "allocator's retained memory"),
     ("framework", "framework"),
+    ("graph_pool", "CUDA graph's pool (a second step)"),
 )
 
 
@@ -110,14 +111,18 @@ def memory_table(memory: Footprint) -> Table:
     labels = dict(_MEMORY_ROWS, optimizer_state=f"optimiser state ({memory.optimizer}: {copies} "
                                                 f"cop{'y' if copies == 1 else 'ies'})")
     table = Table(title=f"training memory · batch {memory.batch_size} · {where}",
-                  caption="the estimated peak of one eager training step",
+                  caption="the estimated peak of one captured training step" if memory.graph_pool
+                  else "the estimated peak of one eager training step",
                   box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left", padding=(0, 1), pad_edge=False,
                   collapse_padding=True)
     for header in ("", "bytes", ""):
         table.add_column(header, justify="left" if not header else "right", no_wrap=True)
     for field, label in labels.items():
         value = getattr(memory, field)
-        table.add_row(label, f"{value:,}", _bytes(value), end_section=field == "framework")
+        if field == "graph_pool" and not value:
+            continue  # an eager step: no graph
+        table.add_row(label, f"{value:,}", _bytes(value), end_section=field == _MEMORY_ROWS[-1][0] or
+                      (field == "framework" and not memory.graph_pool))
     table.add_row("total", f"{memory.total:,}", _bytes(memory.total), style="bold")
     return table
 

@@ -29,11 +29,12 @@ allocator keeps memory beyond its tensors (not in the estimate), and other proce
 fifth covers an estimate 25% short. The next power of two down is half the batch anyway."""
 
 
-def check_memory(spec: NetSpec, engine: Engine, batches: Batches) -> None:
+def check_memory(spec: NetSpec, engine: Engine, batches: Batches, *, captured: bool = False) -> None:
     """Refuse, in one line with the estimate, a training step on `batches` (this process's loader) that cannot fit in
-    what the device has left once the network is built (its parameters are there already)."""
+    what the device has left once the network is built (its parameters are there already). captured: the step is one
+    CUDA graph, whose pool keeps a step's memory beside the eager last batch's and the evaluation's."""
     batch_size = min(batches.batch_size, batches.samples)  # a batch larger than the data set is the data set
-    estimate = _footprint(spec, engine.device, engine.precision == torch.bfloat16, batch_size)
+    estimate = _footprint(spec, engine.device, engine.precision == torch.bfloat16, batch_size, graphs=captured)
     needed = estimate.total - estimate.params
     per_process = " per process" if engine.world > 1 else ""
     what = f"training {spec.name} at batch {batch_size}{per_process} ({_parts(estimate)})"
@@ -44,7 +45,8 @@ def check_memory(spec: NetSpec, engine: Engine, batches: Batches) -> None:
             memory.require(needed, what)  # looked up on the module: tests and the memory probe replace it
     except InsufficientMemory as refused:
         room = device_room(engine.device).bytes + estimate.params
-        fits = largest_batch(spec, int(room * AUTO_SHARE), precision=estimate.precision, device=estimate.device)
+        fits = largest_batch(spec, int(room * AUTO_SHARE), precision=estimate.precision, device=estimate.device,
+                             graphs=captured)
         advice = f"batch {fits} would fit (--batch-size auto picks it)" if fits else "not even batch 1 would fit"
         raise InsufficientMemory(f"{refused}; {advice}") from None
 
@@ -57,17 +59,19 @@ def with_largest_batch(fitted: Fitted, device: torch.device, *, world: int) -> F
     room = device_room(device)
     usable = int((room.bytes - _resident_bytes(data, device)) * AUTO_SHARE)
     precision, kind = _precision(spec, device)
+    graphs = _graphs(spec, device, world)
     images = max(1, len(data.train) // world)
-    per_process = largest_batch(spec, usable, precision=precision, device=kind, limit=min(images, 65536 // world))
+    per_process = largest_batch(spec, usable, precision=precision, device=kind, limit=min(images, 65536 // world),
+                                graphs=graphs)
     per_process = _smallest_over_processes(per_process, device)
     if per_process == 0:
-        one = footprint(spec, batch_size=1, precision=precision, device=kind)
+        one = footprint(spec, batch_size=1, precision=precision, device=kind, graphs=graphs)
         raise InsufficientMemory(f"training {spec.name} at batch 1 needs about {size(one.total)} ({_parts(one)}), more "
                                  f"than {AUTO_SHARE:.0%} of the {size(room.bytes)} free ({room.limit}): no batch fits")
-    chosen = footprint(spec, batch_size=per_process, precision=precision, device=kind)
+    chosen = footprint(spec, batch_size=per_process, precision=precision, device=kind, graphs=graphs)
     recipe = spec.train.model_copy(update={"batch_size": per_process * world})
     larger = per_process * 2 > images and \
-        footprint(spec, batch_size=per_process * 2, precision=precision, device=kind).total <= usable
+        footprint(spec, batch_size=per_process * 2, precision=precision, device=kind, graphs=graphs).total <= usable
     capped = f"; a larger one would fit, but there are {len(data.train):,} training images" if larger else ""
     note = (f"--batch-size auto: {per_process * world}{' over all processes' if world > 1 else ''}, the largest power "
             f"of two whose estimated memory ({size(chosen.total)}{' per process' if world > 1 else ''}) fits in "
@@ -98,9 +102,16 @@ def _require_on_gpu(needed: int, what: str, device: torch.device) -> None:
         raise InsufficientMemory(f"{what} needs about {size(needed)}, more than the {size(room.bytes)} {room.limit}")
 
 
-def _footprint(spec: NetSpec, device: torch.device, bf16: bool, batch_size: int) -> Footprint:
+def _footprint(spec: NetSpec, device: torch.device, bf16: bool, batch_size: int, *, graphs: bool) -> Footprint:
     kind: DeviceKind = "cuda" if device.type == "cuda" else "cpu"
-    return footprint(spec, batch_size=batch_size, precision="bf16" if bf16 else "float32", device=kind)
+    return footprint(spec, batch_size=batch_size, precision="bf16" if bf16 else "float32", device=kind,
+                     graphs=graphs)
+
+
+def _graphs(spec: NetSpec, device: torch.device, world: int) -> bool:
+    """Whether the run may step as one CUDA graph (decided once its loaders exist; here the batch is chosen before
+    them, so room is left for the graph's pool whenever the recipe may capture: one process on a CUDA GPU)."""
+    return device.type == "cuda" and world == 1 and spec.train.cuda_graphs
 
 
 def _precision(spec: NetSpec, device: torch.device) -> tuple[Precision, DeviceKind]:
@@ -119,7 +130,7 @@ def _resident_bytes(data: object, device: torch.device) -> int:
 
 def _parts(estimate: Footprint) -> str:
     """The estimate in one line: what each part takes."""
-    rest = estimate.batch + estimate.workspace + estimate.allocator + estimate.framework
+    rest = estimate.batch + estimate.workspace + estimate.allocator + estimate.framework + estimate.graph_pool
     return (f"params {size(estimate.params)}, grads {size(estimate.grads)}, optimiser state "
             f"{size(estimate.optimizer_state)}, activations {size(estimate.activations)}, batch and overheads "
             f"{size(rest)}; {estimate.precision}")

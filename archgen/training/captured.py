@@ -5,10 +5,10 @@ After PyTorch's "whole network capture" recipe (torch.cuda.graphs docs; Nguyen e
 CUDA Graphs", 2021): a few real steps run eagerly on a side stream first (cuDNN and the optimiser's state settle),
 then the step is captured; each later full batch copies its indices, crop offsets and flips into the static
 buffers and replays. The learning rate lives in a device tensor the fused optimiser reads, refilled from the
-schedule before every replay; a short last batch runs eagerly. An operation that cannot be captured leaves
-`fallback` saying why, and that step runs eagerly instead: the run goes on, eagerly. On CPU the same
-static-buffer step runs without capture (what the tests compare, bitwise, with the eager step). Knows nothing
-of specs or run folders.
+schedule before every replay; a short last batch runs eagerly. An operation that cannot be captured is told once
+(`on_note`) and every later step runs eagerly: the run goes on. On CPU the same static-buffer step runs without
+capture (what the tests compare, bitwise, with the eager step). `make_step` chooses, once per run, which step a run
+takes. Knows nothing of specs or run folders.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from torch import Tensor
 
 from archgen.errors import first_line
 from archgen.training.engine import Engine
+from archgen.training.meter import Meter
 from archgen.training.optim import FUSABLE
-from archgen.training.steps import Batch, Meter
+from archgen.training.steps import Batch, EagerStep, Step
 
 WARMUP_STEPS = 3  # eager steps before capture (the recipe's warm-up; each is a real step of the run)
 Materialize = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+Note = Callable[[str], None]
 
 
 class PlannedBatch(Batch, Protocol):
@@ -36,12 +38,35 @@ class PlannedBatch(Batch, Protocol):
     flips: Tensor
 
 
-class GraphedStep:
+class Capturable(Protocol):
+    """A loader whose batches are made on the training device from their description (`archgen.data`'s in-memory
+    loader when its images live on the GPU)."""
+
+    batch_size: int
+
+    @property
+    def capturable(self) -> bool: ...
+
+    def materialize(self, index: Tensor, offsets: Tensor, flips: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+def make_step(engine: Engine, loader: Capturable, *, graphs: bool, on_note: Note) -> Step:
+    """The step a run takes, chosen once: one CUDA graph when `graphs` (the recipe asks and `graph_obstacle` found
+    nothing in the way), else eager."""
+    if not graphs:
+        return EagerStep(engine)
+    return CapturedStep(engine, loader.materialize, loader.batch_size, capture=True, on_note=on_note)
+
+
+class CapturedStep:
     """One training step on static buffers; captured as a CUDA graph (`capture`), else run eagerly on them."""
 
-    def __init__(self, engine: Engine, materialize: Materialize, batch_size: int, *, capture: bool) -> None:
+    def __init__(self, engine: Engine, materialize: Materialize, batch_size: int, *, capture: bool,
+                 on_note: Note | None = None) -> None:
         device = engine.device
         self.engine, self.materialize, self.batch_size, self.capture = engine, materialize, batch_size, capture
+        self.on_note = on_note
+        self.eager = EagerStep(engine)
         self.index = torch.zeros(batch_size, dtype=torch.int64, device=device)
         self.offsets = torch.zeros(batch_size, 2, dtype=torch.int64, device=device)
         self.flips = torch.zeros(batch_size, dtype=torch.bool, device=device)
@@ -50,19 +75,26 @@ class GraphedStep:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warm = 0
         self.fallback: str | None = None
-        """Why capture failed, once it has: the steps then run eagerly on the same buffers (never a crash mid-run)."""
+        """Why capture failed, once it has: every later step then runs eagerly (never a crash mid-run)."""
 
-    def takes(self, batch: Batch) -> bool:
-        """Full batches described by indices replay the graph; a short last batch steps eagerly."""
+    @property
+    def captured(self) -> bool:
+        return self.capture  # False once capture has failed (or on CPU, where it never captures)
+
+    def __call__(self, batch: Batch, meter: Meter, *, number: int) -> None:
+        """Full batches described by indices go through the static buffers; a short last batch, and every batch once
+        capture has failed, step eagerly (keeping the graph's gradient tensors while there is a graph)."""
         index = getattr(batch, "index", None)
-        return index is not None and len(index) == self.batch_size
+        if self.fallback is not None or index is None or len(index) != self.batch_size:
+            self.eager(batch, meter, number=number, set_to_none=self.graph is None)
+            return
+        self._replay(cast(PlannedBatch, batch), meter)
 
-    def step(self, batch: Batch, meter: Meter) -> None:
-        """One step on a batch it `takes`: its description copied into the static buffers, then the graph."""
-        planned = cast(PlannedBatch, batch)
-        self.index.copy_(planned.index, non_blocking=True)  # device to device: the host does not wait
-        self.offsets.copy_(planned.offsets, non_blocking=True)
-        self.flips.copy_(planned.flips, non_blocking=True)
+    def _replay(self, batch: PlannedBatch, meter: Meter) -> None:
+        """The batch's description copied into the static buffers, then the graph (captured on first need)."""
+        self.index.copy_(batch.index, non_blocking=True)  # device to device: the host does not wait
+        self.offsets.copy_(batch.offsets, non_blocking=True)
+        self.flips.copy_(batch.flips, non_blocking=True)
         for tensor, group in zip(self.lrs, self.engine.optimizer.param_groups, strict=True):
             tensor.fill_(float(group["lr"]))  # the schedule's value for this update
         if self.graph is not None:
@@ -77,16 +109,14 @@ class GraphedStep:
                 self.graph.replay()  # capture records without running: this step runs now
             else:
                 self._eager(meter)
-        meter.unread += self.batch_size
+        meter.count(self.batch_size)
 
     def _forward_backward_update(self, meter: Meter) -> None:
         """The step on the static buffers; its tensors' addresses are what a captured graph replays."""
         engine = self.engine
         images, labels = self.materialize(self.index, self.offsets, self.flips)
-        if engine.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         with engine.autocast(cache=self.graph is None and not self.capture):
-            logits = engine.model(images)  # (B, classes)
+            logits = engine.model(engine.as_input(images))  # (B, classes)
             loss = engine.criterion(logits, labels)
         loss.backward()
         engine.optimizer.step()
@@ -105,7 +135,7 @@ class GraphedStep:
         self.warm += 1
 
     def _captured(self, meter: Meter) -> torch.cuda.CUDAGraph | None:
-        """The step captured; None (and `fallback` says why) when an operation cannot be captured."""
+        """The step captured; None (told once through `on_note`) when an operation cannot be captured."""
         optimizer = self.engine.optimizer
         floats = [group["lr"] for group in optimizer.param_groups]
         optimizer.zero_grad(set_to_none=True)  # gradients are allocated in the graph's pool and rewritten each replay
@@ -120,6 +150,9 @@ class GraphedStep:
         except Exception as error:  # an op that cannot be captured (it syncs, allocates on the host, …)
             self.fallback, self.capture = f"{type(error).__name__}: {first_line(error)}", False
             torch.cuda.synchronize(self.engine.device)
+            if self.on_note is not None:
+                self.on_note(f"each step runs eagerly from now on: its CUDA graph could not be captured "
+                             f"({self.fallback})")
             return None
         finally:
             for group, value in zip(optimizer.param_groups, floats, strict=True):

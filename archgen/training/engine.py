@@ -9,19 +9,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from timm.scheduler.scheduler import Scheduler
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from archgen.devices import canonical
 from archgen.spec.schema import CompileMode, Train
 from archgen.training.optim import build_optimizer, build_scheduler
-
-if TYPE_CHECKING:
-    from archgen.training.captured import GraphedStep
 
 SHARED_BYTES = 256 * 2**20  # memory used on our GPU by other processes beyond this means it is shared
 
@@ -44,8 +40,6 @@ class Engine:
     rank: int = 0
     updates: int = 0
     """Optimiser steps taken since the start of the run."""
-    graphed: GraphedStep | None = None
-    """The whole step as one CUDA graph (see `archgen.training.captured`), or None: every step eager."""
     frozen: tuple[nn.Module, ...] = ()
     """Parts that keep their weights and BN statistics (fine-tuning): no gradients, always in eval mode."""
 
@@ -54,6 +48,19 @@ class Engine:
         self.model.train()
         for part in self.frozen:
             part.eval()
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def as_input(self, images: Tensor) -> Tensor:
+        """`images` (B, C, H, W) laid out in the model's memory format, strides included. A one-channel batch is
+        "contiguous" in both formats, so `.contiguous()` keeps whatever strides it came with; torch's CPU convolutions
+        then choose their kernel by those strides, and a channels-last one corrupted the heap for some widths (4 and 6
+        on one-channel digits): every batch, on every data path, reaches the model here, with the canonical strides."""
+        if images.stride() == _strides(images.shape, channels_last=self.channels_last):
+            return images
+        return images.clone(memory_format=self.memory_format)
 
     def autocast(self, *, cache: bool = True) -> contextlib.AbstractContextManager[object]:
         if self.precision is None:
@@ -68,6 +75,18 @@ class Engine:
         free, total = torch.cuda.mem_get_info(self.device)
         others = total - free - torch.cuda.memory_reserved(self.device)
         return f"{others / 2**30:.1f} GiB" if others > SHARED_BYTES else ""
+
+
+def _strides(shape: torch.Size, *, channels_last: bool) -> tuple[int, ...]:
+    """The strides of a dense tensor of `shape`: row-major (NCHW), or NHWC for a (B, C, H, W) batch `channels_last`."""
+    if channels_last and len(shape) == 4:
+        _, channels, height, width = shape
+        return height * width * channels, 1, width * channels, channels
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
 
 
 def build_engine(

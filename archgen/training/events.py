@@ -144,3 +144,30 @@ class Listener:
     def on_trained(self, model: nn.Module) -> None:
         """After the last epoch of a finished run: the trained network, on its device (a search keeps its weights,
         which a run without a folder writes nowhere)."""
+
+
+class Listeners(Listener):
+    """Several listeners heard as one, in order (a run folder's TensorBoard events, then the caller's)."""
+
+    def __init__(self, *listeners: Listener) -> None:
+        self.listeners = listeners
+
+    def on_start(self, plan: RunPlan) -> None:
+        for listener in self.listeners:
+            listener.on_start(plan)
+
+    def on_progress(self, progress: StepProgress) -> None:
+        for listener in self.listeners:
+            listener.on_progress(progress)
+
+    def on_epoch(self, metrics: EpochMetrics) -> None:
+        for listener in self.listeners:
+            listener.on_epoch(metrics)
+
+    def on_note(self, note: str) -> None:
+        for listener in self.listeners:
+            listener.on_note(note)
+
+    def on_trained(self, model: nn.Module) -> None:
+        for listener in self.listeners:
+            listener.on_trained(model)

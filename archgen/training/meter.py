@@ -55,12 +55,17 @@ class Meter:
         return (self.totals.seen - self.seen_before) / max(time.perf_counter() - self.began, 1e-9)
 
     def add(self, loss: Tensor, wrong: Tensor, count: int) -> None:
+        """One step's mean loss and wrong predictions over `count` images."""
         self.accumulate(loss, wrong, count)
-        self.unread += count
+        self.count(count)
 
     def accumulate(self, loss: Tensor, wrong: Tensor, count: int) -> None:
-        """The device half of `add` (what a captured graph replays; the caller counts the images)."""
+        """The device half of `add`: what a captured CUDA graph replays (it counts its images with `count`)."""
         self.sums.add_(torch.stack([loss.detach().double() * count, wrong.double()]))
+
+    def count(self, images: int) -> None:
+        """The host half of `add`: `images` more trained on since the last read."""
+        self.unread += images
 
     def check(self, loss: Tensor, step: int) -> None:
         """On CPU: refuse a non-finite loss before the update it would make (the step is exact)."""

@@ -5,11 +5,15 @@ Knows `torch.distributed`; nothing of models or data. Devices are named by `arch
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from archgen.devices import use
 
 
 @dataclass(frozen=True)
@@ -35,15 +39,20 @@ def processes_from_env() -> Processes:
     )
 
 
-def start_processes(processes: Processes, device: torch.device) -> None:
-    """Join torchrun's process group: NCCL between GPUs, gloo on CPU. No-op for a single process."""
-    if processes.world == 1 or dist.is_initialized():
-        return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+@contextlib.contextmanager
+def joined(processes: Processes, device: torch.device) -> Iterator[None]:
+    """Within the block, `device` is this process's current device and torchrun's processes are one group (NCCL
+    between GPUs, gloo on CPU; nothing to join for a single process); the group is left after.
 
-
-def stop_processes() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    The current CUDA device is set for every run, one process or many, before anything is allocated: CUDA-graph
+    capture and the caching allocator use the current device's streams and pools, so a run on cuda:1 with cuda:0
+    current would capture on the wrong device and replay an empty graph (pytorch#87794)."""
+    use(device)
+    joining = processes.world > 1 and not dist.is_initialized()
+    if joining:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield
+    finally:
+        if joining and dist.is_initialized():
+            dist.destroy_process_group()

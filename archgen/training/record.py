@@ -4,6 +4,7 @@ for comparing and reporting runs. Reads files only; never trains or builds anyth
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from archgen.spec import read_spec
 from archgen.spec.schema import NetSpec
 from archgen.training.events import EpochMetrics
 
+VERSION = importlib.metadata.version("archgen")  # recorded in every run folder's spec.toml and summary.json
 SPEC, METRICS, SUMMARY, WEIGHTS, CHECKPOINTS, CURVES, DATA = (
     "spec.toml", "metrics.jsonl", "summary.json", "weights.safetensors", "checkpoints", "curves.png", "data.json"
 )

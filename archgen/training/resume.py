@@ -1,10 +1,12 @@
-"""What a resume checks before it trusts a checkpoint: the data it was promised (counts, classes, the files), the
-run's spec.toml unedited since the checkpoint was written, and the checkpoint's tensors fitting the network and
-optimiser built now. Raises RunError naming the change.
+"""Start or resume: a new run folder checked writable before training, or a resumed one whose checkpoint is trusted
+only after the checks here: the data it was promised (counts, classes, the files), the run's spec.toml unedited
+since the checkpoint was written, and the checkpoint's tensors fitting the network and optimiser built now (each
+refusal a RunError naming the change). Either way, where training stands: epochs done, step, totals so far.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,84 @@ from torch import nn
 from archgen.errors import RunError, printable
 from archgen.spec import read_spec
 from archgen.training.engine import Engine
+from archgen.training.events import EpochMetrics
 from archgen.training.folder import RunFolder
-from archgen.training.record import DATA, SPEC
-from archgen.training.state import TrainState
+from archgen.training.meter import EpochTotals
+from archgen.training.pretrained import INIT
+from archgen.training.record import DATA, SPEC, VERSION
+from archgen.training.setup import Setup
+from archgen.training.state import TrainState, restore
 
 SHOWN = 4  # changes or tensors named in one message; the rest are counted
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a run starts: its folder (rank 0 of a run that keeps one), the epochs done and the step and totals of
+    the epoch in progress, and what the start noticed (damaged checkpoints skipped)."""
+
+    folder: RunFolder | None
+    history: tuple[EpochMetrics, ...] = ()
+    epoch: int = 0
+    """0-based epoch to continue (epochs done)."""
+    step: int = 0
+    """Steps of that epoch done."""
+    totals: EpochTotals = field(default_factory=EpochTotals)
+    notes: tuple[str, ...] = ()
+
+
+def start_or_resume(setup: Setup, *, out: Path | None, resume: RunFolder | None) -> Start:
+    """A new run folder under `out` (or none: a search trial), or `resume`'s newest good checkpoint put back into the
+    engine (weights, optimiser, schedule, RNGs), each checked against what trains now before anything is written."""
+    if resume is None:
+        return Start(_created(setup, out) if out is not None and setup.processes.main else None)
+    state, notes = _trusted_state(setup, resume)
+    if setup.processes.main:  # fail before training if the folder cannot take the files
+        resume.check_writable()
+        resume.check_space(checkpoint_bytes(setup.engine))
+    folder = resume if setup.processes.main else None
+    if state is None:
+        return Start(folder, notes=notes)
+    restore(setup.engine, state)
+    totals = EpochTotals(**vars(state.totals)) if setup.processes.main else EpochTotals()  # saved summed already
+    return Start(folder, state.history, state.epoch, state.step, totals, notes)
+
+
+def _created(setup: Setup, out: Path) -> RunFolder:
+    """A new run folder with the spec, the data's record and the starting weights' record, checked for room."""
+    spec, data = setup.spec, setup.fitted.data
+    folder = RunFolder.create(out, spec.name)
+    folder.write_spec(spec, header=f"The spec and recipe of run {folder.path.name}, resolved by archgen {VERSION}.\n"
+                                   "Retrain as is: archgen train spec.toml")
+    folder.write_json(DATA, data.record())
+    if setup.initial is not None:
+        folder.write_json(INIT, setup.initial.record())  # where the weights came from, with their sha256
+    folder.check_space(checkpoint_bytes(setup.engine))
+    return folder
+
+
+def _trusted_state(setup: Setup, resume: RunFolder) -> tuple[TrainState | None, tuple[str, ...]]:
+    """The newest good checkpoint's state (None: stopped before the first), checked against what trains now."""
+    resume.check_unfinished()
+    check_same_data(resume, setup.fitted.data.record())
+    loaded = resume.latest_checkpoint()
+    notes = tuple(f"skipped damaged checkpoint {problem}" for problem in loaded.skipped)
+    if loaded.state is None and loaded.skipped:  # never silently start over on top of damaged checkpoints
+        raise RunError(f"no good checkpoint to resume {resume.path} from: {'; '.join(loaded.skipped)} "
+                       "(move the checkpoints folder away to train the run again from the start)")
+    if loaded.state is None:
+        resume.check_nothing_recorded()  # starting over must never cut finished epochs away
+        return None, (*notes, "no checkpoint yet (stopped before the first one): starting from the beginning")
+    assert loaded.path is not None
+    check_unedited(resume.spec_path(), loaded.path)
+    check_fits(loaded.state, setup.engine, loaded.path)
+    return loaded.state, notes
+
+
+def checkpoint_bytes(engine: Engine) -> int:
+    """About one checkpoint: weights and buffers, plus the optimiser's per-parameter state (<= 2 copies)."""
+    weights = sum(t.numel() * t.element_size() for t in engine.module.state_dict().values())
+    return 3 * weights + 65536
 
 
 def check_same_data(folder: RunFolder, record: dict[str, Any]) -> None:

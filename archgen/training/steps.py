@@ -41,37 +41,56 @@ class Batches(Protocol):
     def batches(self, epoch: int, *, start: int = 0) -> Iterator[Batch]: ...
 
 
-def train_epoch(engine: Engine, loader: Batches, *, epoch: int, start: int = 0, meter: Meter) -> Iterator[int]:
+class Step(Protocol):
+    """One optimiser step on one batch, chosen once per run (`make_step`): eager, or replayed as a CUDA graph."""
+
+    engine: Engine
+
+    @property
+    def captured(self) -> bool:
+        """Whether full batches replay a captured CUDA graph (what the run's summary records)."""
+        ...
+
+    def __call__(self, batch: Batch, meter: Meter, *, number: int) -> None:
+        """Forward, loss, backward and update on `batch` (the epoch's step `number`, from 1); loss and errors to
+        `meter`."""
+        ...
+
+
+class EagerStep:
+    """Every step run as Python calls it: forward, loss, backward, update."""
+
+    captured = False
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, batch: Batch, meter: Meter, *, number: int, set_to_none: bool = True) -> None:
+        """set_to_none=False keeps the gradients' tensors where they are (a captured graph's, between replays)."""
+        engine = self.engine
+        images, labels = batch
+        with engine.autocast():
+            logits = engine.model(engine.as_input(images))  # (B, classes)
+            loss = engine.criterion(logits, labels)
+        if meter.exact:
+            meter.check(loss, number)
+        engine.optimizer.zero_grad(set_to_none=set_to_none)
+        loss.backward()
+        engine.optimizer.step()
+        meter.add(loss, (logits.argmax(1) != labels).sum(), len(labels))
+
+
+def train_epoch(step: Step, loader: Batches, *, epoch: int, start: int = 0, meter: Meter) -> Iterator[int]:
     """Steps `start`… of the 0-based `epoch`, yielding the steps done after each one: between steps the caller
     may read the meter, report, checkpoint or stop. Losses and errors go to `meter`."""
+    engine = step.engine
     engine.train_mode()
-    for step, batch in enumerate(loader.batches(epoch, start=start), start=start):
-        # 1. the learning rate of this update (a function of the update count)
-        engine.scheduler.step_update(engine.updates)
-        # 2. forward, loss, backward, update, whole or as one CUDA graph; out of memory names the batch size
+    for number, batch in enumerate(loader.batches(epoch, start=start), start=start + 1):
+        engine.scheduler.step_update(engine.updates)  # the learning rate of this update (a function of the count)
         with out_of_memory_names(loader.batch_size * engine.world, engine):
-            if engine.graphed is not None and engine.graphed.takes(batch):
-                engine.graphed.step(batch, meter)
-            else:
-                update(engine, batch, meter, step=step + 1)
+            step(batch, meter, number=number)
         engine.updates += 1
-        yield step + 1
-
-
-def update(engine: Engine, batch: Batch, meter: Meter, *, step: int) -> None:
-    """One optimiser step on `batch`, eagerly."""
-    images, labels = batch
-    if engine.channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)  # NHWC: tensor cores' layout
-    with engine.autocast():
-        logits = engine.model(images)  # (B, classes)
-        loss = engine.criterion(logits, labels)
-    if meter.exact:
-        meter.check(loss, step)
-    engine.optimizer.zero_grad(set_to_none=engine.graphed is None)  # a graph's gradients stay where it put them
-    loss.backward()
-    engine.optimizer.step()
-    meter.add(loss, (logits.argmax(1) != labels).sum(), len(labels))
+        yield number
 
 
 @torch.no_grad()
@@ -100,9 +119,7 @@ def scores(engine: Engine, images: Tensor) -> Tensor:
     argmax read as they read logits: the loss is -log of the averaged probability of the label."""
     crops = images.shape[1] if images.dim() == 5 else 0
     flat = images.flatten(0, 1) if crops else images  # (B K, C, H, W)
-    if engine.channels_last:
-        flat = flat.contiguous(memory_format=torch.channels_last)
-    logits = engine.module(flat)  # the plain module: no DDP buffer broadcast at eval
+    logits = engine.module(engine.as_input(flat))  # the plain module: no DDP buffer broadcast at eval
     if not crops:
         return logits
     return logits.float().softmax(-1).unflatten(0, (-1, crops)).mean(1).log()  # (B, classes)

@@ -43,13 +43,27 @@ def test_the_estimate_follows_the_table_part_by_part() -> None:
 def test_bf16_and_the_recipe_s_optimiser() -> None:
     text = build("resnet50", "--batch-size", "64", "--precision", "bf16", "--json")
     memory = json.loads(text)["memory"]
-    expected = footprint(load_spec("resnet50"), batch_size=64, precision="bf16", device="cuda")
+    expected = footprint(load_spec("resnet50"), batch_size=64, precision="bf16", device="cuda", graphs=True)
     assert memory == {"batch_size": 64, "precision": "bf16", "device": "cuda", "optimizer": "sgd",
                       "params": expected.params, "grads": expected.grads, "optimizer_state": expected.optimizer_state,
                       "activations": expected.activations, "batch": expected.batch, "workspace": expected.workspace,
-                      "allocator": 0, "framework": expected.framework, "total": expected.total}
+                      "allocator": 0, "framework": expected.framework, "graph_pool": expected.graph_pool,
+                      "total": expected.total}
     float32 = footprint(load_spec("resnet50"), batch_size=64)
     assert memory["activations"] < 0.6 * float32.activations  # half, plus autocast's bf16 copies of the weights
+
+
+def test_on_a_gpu_the_captured_graph_s_pool_is_a_second_step() -> None:
+    """The recipe's CUDA graph keeps one step's activations, workspace and batch in its own pool while the eager last
+    batch and the evaluation take theirs again: a row of its own, in the total; a recipe without graphs has none."""
+    text = build("resnet50", "--batch-size", "64", "--precision", "bf16")
+    eager = footprint(load_spec("resnet50"), batch_size=64, precision="bf16", device="cuda")
+    pool = eager.activations + eager.workspace + eager.batch
+    assert cells(text, "CUDA graph's pool (a second step)")[1] == f"{pool:,}"
+    assert cells(text, "total")[-2] == f"{eager.total + pool:,}"
+    assert "the estimated peak of one captured training step" in text
+    on_cpu = build("resnet50", "--batch-size", "64")  # control: a CPU step is never captured
+    assert "CUDA graph" not in on_cpu
 
 
 def test_without_batch_size_the_output_is_as_before() -> None:

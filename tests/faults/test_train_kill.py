@@ -34,7 +34,7 @@ from train_helpers import (
 
 from archgen.training import state
 
-TRAINER = importlib.import_module("archgen.training.trainer")  # the module (archgen.training.train is the function)
+RESUME = importlib.import_module("archgen.training.resume")  # where a resume puts the saved state back
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def resume_and_compare(
 
     if control:
         with monkeypatch.context() as patch:
-            patch.setattr(TRAINER, "restore", forget_momentum)
+            patch.setattr(RESUME, "restore", forget_momentum)
             assert archgen_here("train", "--resume", str(copy)).code == 0
         assert weights_sha(copy) != reference.sha, "the comparison cannot tell a broken resume from a good one"
     return resumed.stdout

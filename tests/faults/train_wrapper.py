@@ -34,7 +34,7 @@ def at_update(update: int, action: Any) -> None:
     """Call `action()` right after optimiser update `update` (1-based), wrapping archgen's training step."""
     from archgen.training import steps
 
-    real = steps.update
+    real = steps.EagerStep.__call__
     done = 0
 
     def step(*args: Any, **kwargs: Any) -> Any:
@@ -45,7 +45,7 @@ def at_update(update: int, action: Any) -> None:
             action()
         return result
 
-    steps.update = step
+    steps.EagerStep.__call__ = step  # type: ignore[method-assign]
 
 
 def wait_here(marker: str) -> None:

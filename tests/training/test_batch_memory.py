@@ -49,7 +49,7 @@ import torch
 from archgen import build_model, load_spec
 from archgen.analysis import footprint
 from archgen.training import Meter, build_engine
-from archgen.training.steps import update
+from archgen.training.steps import EagerStep
 spec = load_spec("resnet20")
 images, labels = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
 """
@@ -57,7 +57,7 @@ STEPS = """
 engine = build_engine(build_model(spec), spec.train, device="cpu", steps_per_epoch=4)
 meter = Meter(torch.device("cpu"))
 for step in range(4):
-    update(engine, (images, labels), meter, step=step + 1)
+    EagerStep(engine)((images, labels), meter, number=step + 1)
 """
 
 
@@ -153,6 +153,23 @@ def test_auto_takes_the_largest_power_of_two_that_fits(monkeypatch: pytest.Monke
     monkeypatch.setattr(memory, "headroom", lambda: Headroom(2**50, "a test's room"))
     roomy = with_largest_batch(fitted, torch.device("cpu"), world=1)
     assert roomy.spec.train.batch_size == 512 and "but there are 512 training images" in roomy.notes[-1]
+
+
+def test_auto_on_a_gpu_leaves_room_for_the_captured_graph_s_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a CUDA GPU the recipe's CUDA graph keeps a second step's memory: auto picks its batch with that counted."""
+    import archgen.training.batch_memory as batch_memory
+
+    gpu = torch.device("cuda", 0)
+    fitted = _fitted()
+    held = batch_memory._resident_bytes(fitted.data, gpu)  # the images the loaders put on the GPU
+    graphed = footprint(fitted.spec, batch_size=100, precision="bf16", device="cuda", graphs=True).total
+    monkeypatch.setattr(batch_memory, "device_room", lambda device: Headroom(int(graphed / AUTO_SHARE) + held, "free"))
+    assert with_largest_batch(fitted, gpu, world=1).spec.train.batch_size == 64
+    # control: the same room without graphs (the recipe turns them off) holds twice the batch
+    eager = fitted.spec.model_copy(update={"train": fitted.spec.train.model_copy(update={"cuda_graphs": False})})
+    assert footprint(eager, batch_size=128, precision="bf16", device="cuda").total <= graphed
+    fitted_eager = type(fitted)(eager, fitted.data, fitted.notes)
+    assert with_largest_batch(fitted_eager, gpu, world=1).spec.train.batch_size == 128
 
 
 def test_auto_refuses_when_not_even_one_image_fits(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,8 +23,8 @@ from archgen.training import (
     capture,
     train_epoch,
 )
-from archgen.training.captured import GraphedStep
-from archgen.training.steps import evaluate, weights_finite
+from archgen.training.captured import CapturedStep
+from archgen.training.steps import EagerStep, Step, evaluate, weights_finite
 
 CPU = torch.device("cpu")
 
@@ -74,7 +74,7 @@ def epochs(built: Engine, loader: Batches, count: int, saved: list[TrainState] |
     meter = Meter(built.device)
     for epoch in range(count):
         meter.begin(epoch, EpochTotals(), step=0)
-        for _ in train_epoch(built, loader, epoch=epoch, meter=meter):  # type: ignore[arg-type]
+        for _ in train_epoch(EagerStep(built), loader, epoch=epoch, meter=meter):  # type: ignore[arg-type]
             pass
         meter.read(len(loader))
         if saved is not None and weights_finite(built.module):
@@ -163,13 +163,14 @@ def _two_epochs(optimizer: str, *, graphed: bool, lr: float = 0.1) -> tuple[dict
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
     built = build_engine(model, recipe(optimizer=optimizer, warmup_epochs=1, lr=lr), device=CPU,
                          steps_per_epoch=len(loader))
+    step: Step = EagerStep(built)
     if graphed:  # what a CUDA graph captures, run here without capture
-        built.graphed = GraphedStep(built, loader.materialize, loader.batch_size, capture=False)
+        step = CapturedStep(built, loader.materialize, loader.batch_size, capture=False)
     torch.manual_seed(1)  # dropout draws from here on
     meter = Meter(CPU)
     for epoch in range(2):
         meter.begin(epoch, EpochTotals(), step=0)
-        for _ in train_epoch(built, loader, epoch=epoch, meter=meter):
+        for _ in train_epoch(step, loader, epoch=epoch, meter=meter):
             pass
         meter.read(len(loader))
     return built.module.state_dict(), built.optimizer.state_dict()["state"], vars(meter.totals)
@@ -213,13 +214,17 @@ def test_a_step_that_cannot_be_captured_falls_back_to_eager_and_says_why(monkeyp
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4))
     built = build_engine(model, recipe(), device=CPU, steps_per_epoch=len(loader))
-    built.graphed = GraphedStep(built, loader.materialize, loader.batch_size, capture=True)
-    built.graphed.warm = graphs.WARMUP_STEPS  # the warm-up (a CUDA side stream) is behind it
-    assert built.graphed.fallback is None  # control: nothing to report before the capture
+    notes: list[str] = []
+    step = CapturedStep(built, loader.materialize, loader.batch_size, capture=True, on_note=notes.append)
+    step.warm = graphs.WARMUP_STEPS  # the warm-up (a CUDA side stream) is behind it
+    assert step.fallback is None and step.captured  # control: nothing to report before the capture
     before = model[3].weight.clone()
     meter = Meter(CPU)
     meter.begin(0, EpochTotals(), step=0)
-    for _ in train_epoch(built, loader, epoch=0, meter=meter):
+    for _ in train_epoch(step, loader, epoch=0, meter=meter):
         pass
-    assert built.graphed.fallback == "RuntimeError: operation not permitted when stream is capturing"
+    assert step.fallback == "RuntimeError: operation not permitted when stream is capturing"
+    assert not step.captured  # the run's summary says its steps ran eagerly
+    assert notes == ["each step runs eagerly from now on: its CUDA graph could not be captured (RuntimeError: "
+                     "operation not permitted when stream is capturing)"]  # told once, not every step
     assert meter.read(len(loader)).seen == 64 and not torch.equal(before, model[3].weight)  # every step trained
