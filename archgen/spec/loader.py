@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from archgen.errors import Problem, SpecError, printable
 from archgen.spec import library, rules
+from archgen.spec.document import Source, read_source
 from archgen.spec.fields import Loc
 from archgen.spec.messages import did_you_mean, quote, rule_message, show
 from archgen.spec.schema import NetSpec
-from archgen.spec.source import Source, read_source
 
 MAX_EXTENDS = 16
 MAX_PROBLEMS = 100

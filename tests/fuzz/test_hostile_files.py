@@ -19,7 +19,7 @@ from mutations import SHIPPED
 from archgen.analysis import SPEC_CHECKS, analyze
 from archgen.errors import Problem, SpecError
 from archgen.spec import parse_spec, read_spec
-from archgen.spec.source import MAX_FILE_BYTES
+from archgen.spec.document import MAX_FILE_BYTES
 
 CIFAR = SHIPPED["resnet20"]
 

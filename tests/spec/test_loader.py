@@ -10,7 +10,7 @@ import pytest
 import archgen
 from archgen.errors import SpecError
 from archgen.spec import read_spec
-from archgen.spec.source import MAX_FILE_BYTES, locate_keys
+from archgen.spec.document import MAX_FILE_BYTES, locate_keys
 
 CIFAR = """\
 name = "net"
