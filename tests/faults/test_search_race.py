@@ -3,7 +3,9 @@ every command of the other spec gets the one-line refusal. On the journal file, 
 
 Each racer is a process of its own, released together; a delay is injected between creating the study and
 tagging it with its spec (a monkeypatched `study.tag`), so the window is wide open. Control: without the claim
-lock around create, check and tag, both specs pass and search the same study.
+lock around create, check and tag, both specs pass and search the same study (there the racers wait at the tag until
+all have found the study untagged: the interleaving the lock closes, made certain rather than left to timing, which
+a loaded machine upsets).
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ from archgen.search import open_study
 
 tag = study.tag
 def slow_tag(found, data):  # the window between creating the study and tagging it, held open
-    time.sleep(0.5)
+    if {unlocked}:  # no lock to wait for: every racer found the study untagged before any tags it, however loaded
+        Path({folder!r}, "at-tag").touch()
+        deadline = time.monotonic() + 120
+        while len(list(Path({folder!r}).parent.glob("racer-*/at-tag"))) < {racers} and time.monotonic() < deadline:
+            time.sleep(0.005)
+    else:
+        time.sleep(0.5)
     tag(found, data)
 study.tag = slow_tag
 if {unlocked}:
@@ -71,7 +79,8 @@ def race(tmp_path: Path, storage: str, study: str, *, unlocked: bool) -> list[di
         folder = tmp_path / f"racer-{study}-{index}"
         folder.mkdir()
         code = RACER.format(here=str(Path(__file__).parent), unlocked=unlocked, folder=str(folder), storage=storage,
-                            study=study, extra=OTHER_SPEC if index % 2 else "", go=str(go), ready=str(folder / "ready"))
+                            study=study, extra=OTHER_SPEC if index % 2 else "", go=str(go), ready=str(folder / "ready"),
+                            racers=RACERS)
         racers.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True))
     for index in range(RACERS):
         wait_for(tmp_path / f"racer-{study}-{index}" / "ready")  # all imported, all waiting
