@@ -3,7 +3,8 @@ RFC 3986 let a password sit, percent-encoded, with several `@`, in URLs archgen 
 `archgen search` and `archgen report`, against a closed port so that each also fails with a library's error.
 
 Controls: each URL's storage really is named in the output (so "the secret is absent" is not vacuous), and with
-the redaction replaced by the identity the same commands do print the secret.
+the redaction replaced by the identity the same commands do print the secret (three URLs: a password in the user
+info, in the query, in a conninfo string).
 """
 
 from __future__ import annotations
@@ -85,10 +86,15 @@ def test_no_secret_reaches_the_terminal(spec: Path, capsys: pytest.CaptureFixtur
         assert "\x1b" not in ran.out + ran.err
 
 
-@pytest.mark.parametrize(("url", "shown"), URLS)
+# One URL of each kind the redaction handles: a password in the user info, one in the query, a refused conninfo.
+UNREDACTED = [URLS[0], URLS[1], URLS[-2]]
+
+
+@pytest.mark.parametrize(("url", "shown"), UNREDACTED)
 def test_control_without_redaction_the_secret_is_shown(spec: Path, capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch, url: str, shown: str) -> None:
-    """The same commands, with the one redaction function made the identity: every URL's secret is printed."""
+    """The same commands, with the one redaction function made the identity: the secret is printed (so the test above
+    is not vacuous; three URLs show it, one per place a password sits that the redaction rewrites)."""
     for module in (archgen.errors, archgen.search.storage):
         monkeypatch.setattr(module, "redact_url", lambda url: url)
         monkeypatch.setattr(module, "redacted", lambda text, *, url=None: text)
