@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from in_process import archgen_here
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
@@ -145,9 +146,8 @@ def test_plain_json_of_a_cifar_net() -> None:
     ],
 )
 def test_bad_spec_is_one_line_and_exit_1(args: list[str], message: str) -> None:
-    command = [sys.executable, "-m", "archgen", "build", *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 1
+    done = archgen_here("build", *args)
+    assert done.code == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
 

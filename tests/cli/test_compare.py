@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from in_process import archgen_here
 from typer.testing import CliRunner
 
 import archgen
@@ -54,8 +53,8 @@ def test_markdown_for_docs(two_runs: list[Path], tmp_path: Path) -> None:
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "archgen", "compare", str(tmp_path)], capture_output=True, text=True)
-    assert result.returncode == 1
+    result = archgen_here("compare", str(tmp_path))
+    assert result.code == 1
     assert f"error: {tmp_path}: not a run folder (expected {tmp_path}/spec.toml)" in result.stderr
 
 

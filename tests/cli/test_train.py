@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from in_process import archgen_here
 from tiny import tiny_toml
 from typer.testing import CliRunner
 
@@ -69,8 +70,8 @@ def test_default_trains_the_shipped_digits_resnet(tmp_path: Path) -> None:
     (["no-such-spec"], "no such file, and no shipped spec of that name"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
-    result = archgen("train", *args, "--out", str(tmp_path))
-    assert result.returncode in (1, 2) and message in result.stderr, result.stderr
+    result = archgen_here("train", *args, "--out", str(tmp_path))
+    assert result.code in (1, 2) and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written for a run that never started
 
@@ -81,8 +82,8 @@ def test_resume_takes_no_recipe_options(tmp_path: Path) -> None:
 
 
 def test_resume_of_something_else_says_what_a_run_folder_is(tmp_path: Path) -> None:
-    result = archgen("train", "--resume", str(tmp_path))
-    assert result.returncode == 1
+    result = archgen_here("train", "--resume", str(tmp_path))
+    assert result.code == 1
     assert f"error: {tmp_path}: not a run folder (expected {tmp_path}/spec.toml" in result.stderr
 
 
@@ -206,7 +207,7 @@ def test_resume_after_a_kill_before_the_first_checkpoint_starts_over(tiny: Path,
 
 
 def test_data_no_spec_could_describe_is_a_data_error(tmp_path: Path) -> None:
-    result = archgen("train", "--data", "synthetic:3x8x8,classes=200000,train=10,val=2", "--out", str(tmp_path))
-    assert result.returncode == 1 and result.stdout == ""
+    result = archgen_here("train", "--data", "synthetic:3x8x8,classes=200000,train=10,val=2", "--out", str(tmp_path))
+    assert result.code == 1 and result.stdout == ""
     assert "synthetic: classes must be at least 2 and at most 100,000 (what a spec classifies), got 200,000" \
         in result.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
-import io
 import json
 import os
 import random
@@ -19,10 +18,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import in_process
 import torch
+from in_process import Outcome
 from tiny import tiny_toml
 
 WRAPPER = Path(__file__).with_name("train_wrapper.py")
@@ -46,28 +46,14 @@ def archgen(*args: str, faults: tuple[str, ...] = (), env: dict[str, str] | None
                           preexec_fn=preexec_fn)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
 def archgen_here(*args: str) -> Outcome:
     """`archgen ARGS` through its real entry point and error boundary, in this process, on one thread."""
-    from archgen.cli import main
-
-    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else 1
+        return in_process.archgen_here(*args)
     finally:
         torch.set_num_threads(threads)
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def only_run(out: Path) -> Path:
