@@ -83,10 +83,14 @@ def run_children(commands: Sequence[Sequence[str]], budget: Budget, *,
                                                 start_new_session=True, env=None if env is None else dict(env),
                                                 cwd=cwd))
         children = []
-        for command, process, log in zip(commands, running, logs, strict=True):
-            cut = _wait(process, budget)
-            children.append(Child(tuple(command), None if cut else process.returncode, time.monotonic() - began,
-                                  _tail(log)))
+        try:
+            for command, process, log in zip(commands, running, logs, strict=True):
+                cut = _wait(process, budget)
+                children.append(Child(tuple(command), None if cut else process.returncode, time.monotonic() - began,
+                                      _tail(log)))
+        finally:  # this process stopped (SIGTERM, Ctrl-C): no child outlives it on the GPU
+            for process in running:
+                _kill(process)
         return children
 
 
@@ -96,10 +100,16 @@ def _wait(process: subprocess.Popen[bytes], budget: Budget) -> bool:
         process.wait(timeout=budget.left())
         return False
     except subprocess.TimeoutExpired:
+        _kill(process)
+        return True
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill the process's whole group, unless it ended (its group leader's id is its own)."""
+    if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        return True
 
 
 def _tail(log: Path) -> str:

@@ -16,7 +16,7 @@ budget can cut one, and a failure keeps its output.
     python bench/gpu_train.py                                   # every row (about 22 minutes on one H200, guessed)
     python bench/gpu_train.py --rows resnet20:128 torchrun      # chosen rows; `--rows` alone lists them
     python bench/gpu_train.py --budget 480                      # rows that no longer fit are skipped and named
-    python bench/gpu_train.py --first-look --data DIR/cifar10   # a fresh slot's first look, under 6 minutes
+    python bench/gpu_train.py --first-look --data DIR/cifar10   # a fresh slot's first look (5 minutes at most)
     python bench/gpu_train.py --dry-run [--first-look]          # the same code on CPU at toy sizes (CI runs it)
     python bench/gpu_train.py --json results.json               # also every figure and the children's output
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -145,7 +146,7 @@ def main() -> None:
                              "still running when it runs out is cut (what it measured so far is kept)")
     parser.add_argument("--first-look", action="store_true",
                         help="archgen train resnet20 on CIFAR-10 for 2 epochs with CUDA graphs and without, the "
-                             "resnet20 row and the CUDA tests (default budget: 340 s)")
+                             "CUDA tests and the resnet20 row (default budget: 300 s)")
     parser.add_argument("--data", type=Path, default=None, help="--first-look: CIFAR-10 (train/ and test/)")
     parser.add_argument("--steps", type=int, default=None, help="steps per epoch (default 100; dry run 3)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
@@ -159,8 +160,11 @@ def main() -> None:
         parser.error(f"--rows: no row named {unknown[0]!r}; the rows are {', '.join(estimates)}")
     if args.budget is not None and args.budget < 0:
         parser.error(f"--budget must be at least 0 seconds, got {args.budget:g}")
+    if args.data is not None and not args.data.is_dir():
+        parser.error(f"--data {args.data}: no such folder (CIFAR-10 as an image folder: train/ and test/)")
     if not args.dry_run and not torch.cuda.is_available():
         sys.exit("no CUDA device: run with --dry-run to check the script on CPU")
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))  # children are killed on the way out
     if args.first_look:
         result: object = _first_look(args, parser)
     else:

@@ -5,14 +5,18 @@ on tiny synthetic data. Never asserts on a time: budgets here are either far abo
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # its children run side by side on 2 cores
 sys.path.insert(0, str(BENCH))
 
 from gpu_budget import Budget, Child, run_children  # noqa: E402
@@ -22,7 +26,7 @@ from gpu_measure import Heard  # noqa: E402
 def _bench(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = tmp_path / "r.json"
     command = [sys.executable, str(BENCH / "gpu_train.py"), "--dry-run", *args, "--json", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     return result, json.loads(out.read_text())
 
@@ -46,6 +50,23 @@ def test_a_child_still_running_when_the_budget_runs_out_is_cut() -> None:
     forever = "import time; print('started', flush=True); time.sleep(600)"
     (child,) = run_children([[sys.executable, "-c", forever]], Budget(1.0))
     assert child.returncode is None and not child.ok and child.why().startswith("cut at the budget after")
+
+
+def test_a_bench_stopped_by_sigterm_leaves_no_child_running(tmp_path: Path) -> None:
+    started = tmp_path / "child.pid"
+    child = f"import os, time; open({str(started)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    bench = (f"import signal, sys; sys.path.insert(0, {str(BENCH)!r}); from gpu_budget import Budget, run_children; "
+             "signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number)); "  # as gpu_train.py does
+             f"run_children([[sys.executable, '-c', {child!r}]], Budget(None))")
+    parent = subprocess.Popen([sys.executable, "-c", bench])
+    for _ in range(1200):  # until the child has started (an event, not a time)
+        if started.exists() and started.read_text():
+            break
+        time.sleep(0.1)
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=120) == 128 + signal.SIGTERM
+    with pytest.raises(ProcessLookupError):  # killed, and reaped by the bench on its way out
+        os.kill(int(started.read_text()), 0)
 
 
 def test_a_failed_child_is_told_by_its_first_error_line_and_keeps_its_output() -> None:
@@ -131,4 +152,5 @@ def test_first_look_dry_run(tmp_path: Path) -> None:
     assert look["row"]["case"]["spec"] == "resnet20" and look["row"]["plain"] > 0
     assert look["tests"] is not None and ("skipped" in look["tests"] or "passed" in look["tests"])
     assert look["failed"] == [] and look["skipped"] == []
-    assert "| cuda_graphs = false | no |" in result.stdout and "CUDA tests (tests/training/test_cuda.py): " in result.stdout
+    assert "| cuda_graphs = false | no |" in result.stdout
+    assert "CUDA tests (tests/training/test_cuda.py): " in result.stdout
