@@ -28,11 +28,9 @@ FIRST, SECOND = f"step-{STEPS:09d}", f"step-{2 * STEPS:09d}"
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    folder = tmp_path_factory.mktemp("reference")
-    spec = write_tiny(folder)
-    assert archgen_here("train", str(spec), "--out", str(folder / "runs")).code == 0
-    return spec, weights_sha(only_run(folder / "runs"))
+def reference(finished: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(the tiny spec, the uninterrupted run's weights sha256: the session's `finished` run)."""
+    return write_tiny(tmp_path_factory.mktemp("reference")), weights_sha(finished)
 
 
 @pytest.mark.slow

@@ -24,16 +24,30 @@ def folder(root: Path, *, classes: int = 2, images: int = 20) -> Path:
     return root
 
 
-@pytest.fixture
-def interrupted(tmp_path: Path) -> tuple[Path, Path]:
-    """A run on an image folder, as if killed in its last epoch: (run, data folder)."""
-    data = folder(tmp_path / "data")
-    spec = write_tiny(tmp_path)
-    assert archgen_here("train", str(spec), "--data", f"imagefolder:{data}", "--out", str(tmp_path / "runs")).code == 0
-    run = only_run(tmp_path / "runs")
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A run on an image folder, as if killed in its last epoch, trained once: (run, data folder). Its spec names the
+    data folder by its path, so each test gets the folder back as it was there (`interrupted`)."""
+    root = tmp_path_factory.mktemp("changed")
+    data = folder(root / "data")
+    shutil.copytree(data, root / "pristine")
+    spec = write_tiny(root)
+    assert archgen_here("train", str(spec), "--data", f"imagefolder:{data}", "--out", str(root / "runs")).code == 0
+    run = only_run(root / "runs")
     shutil.rmtree(run / "checkpoints" / checkpoints(run)[-1])
     (run / "weights.safetensors").unlink()
     return run, data
+
+
+@pytest.fixture
+def interrupted(trained: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the trained run, and its data folder as the run began: (run, data folder)."""
+    run, data = trained
+    shutil.rmtree(data)
+    shutil.copytree(data.with_name("pristine"), data)
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    return copy, data
 
 
 def _change(data: Path, how: str) -> str:

@@ -38,14 +38,14 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="
 
 
 @pytest.fixture(scope="module")
-def interrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """(a run killed in epoch 2, with its epoch-1 checkpoint; the uninterrupted run's weights sha256)."""
+def interrupted(finished: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(a run killed in epoch 2, with its epoch-1 checkpoint; the uninterrupted run's weights sha256: the session's
+    `finished` run)."""
     folder = tmp_path_factory.mktemp("interrupted")
     spec = write_tiny(folder)
-    assert archgen_here("train", str(spec), "--out", str(folder / "reference")).code == 0
     killed = archgen("train", str(spec), "--out", str(folder / "runs"), faults=("--kill-at-update", str(STEPS + 5)))
     assert killed.returncode == -signal.SIGKILL
-    return only_run(folder / "runs"), weights_sha(only_run(folder / "reference"))
+    return only_run(folder / "runs"), weights_sha(finished)
 
 
 def copy_of(run: Path, tmp_path: Path) -> Path:

@@ -44,13 +44,10 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    """The uninterrupted run (in this process: one thread, as the subprocesses)."""
-    folder = tmp_path_factory.mktemp("reference")
-    spec = write_tiny(folder)
-    outcome = archgen_here("train", str(spec), "--out", str(folder / "runs"))
-    assert outcome.code == 0, outcome.stderr
-    return Reference(spec, weights_sha(only_run(folder / "runs")))
+def reference(finished: Path, tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The tiny spec and the uninterrupted run's weights: the session's `finished` run (trained in this process, one
+    thread, as the subprocesses)."""
+    return Reference(write_tiny(tmp_path_factory.mktemp("reference")), weights_sha(finished))
 
 
 def resume_and_compare(
