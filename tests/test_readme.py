@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from in_process import archgen_here
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -24,12 +22,11 @@ def transcript(command: str) -> str:
     return block.split(f"$ {command}\n", 1)[1].split("$ ", 1)[0]
 
 
-def run(command: str) -> str:
-    environment = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "archgen", *command.split()[1:]], cwd=ROOT, capture_output=True, text=True,
-        env=environment,
-    )
+def run(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What `command` prints, run from the checkout's root as the README shows it (tests/conftest.py makes the
+    output plain and 120 columns wide, as a terminal of that width would)."""
+    monkeypatch.chdir(ROOT)
+    result = archgen_here(*command.split()[1:])
     return "\n".join(line.rstrip() for line in result.stdout.splitlines()) + "\n"
 
 
@@ -41,14 +38,15 @@ def run(command: str) -> str:
         "archgen validate specs/ tests/corpus/invalid/many_problems.toml",
     ],
 )
-def test_quick_start_prints_what_the_readme_shows(command: str) -> None:
-    assert run(command) == transcript(command)
+def test_quick_start_prints_what_the_readme_shows(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run(command, monkeypatch) == transcript(command)
 
 
-def test_readme_python_runs() -> None:
+def test_readme_python_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     code = next(block for block in blocks() if block.startswith("import archgen"))
     code += "\nassert cost.params == 25_557_032 and cost.macs == 4_089_184_256\n"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
 
 
 def test_readme_lists_every_shipped_spec() -> None:
