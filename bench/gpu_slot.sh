@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The prepared GPU slot: the commands a session with a lent GPU runs as they are, from the checkout's root, with
-# .gpu/ carried (wheels, CIFAR-10 packed, the paper's run folders). Every step runs under `timeout`; the whole
-# output goes to $OUT/slot.log, results beside it (at most 8 files come back). bench/README.md says when to run which.
+# .gpu/ carried (wheels, CIFAR-10 packed, the paper's run folders). Every step runs under `timeout`, within a device
+# command's 10 minutes with its setup (about 30 s); the whole output goes to $OUT/slot.log, results beside it (at
+# most 8 files come back). bench/README.md says when to run which.
 #
 #   bash bench/gpu_slot.sh prepare            # here, once: .gpu/ gets the wheels, CIFAR-10 and unpack_cifar.py
 #   bash bench/gpu_slot.sh first-look         # on the GPU: bench/gpu_train.py --first-look, 6 min with the start
 #   bash bench/gpu_slot.sh paper [SECONDS]    # on the GPU: start or continue the paper's nets (default 420 s), packed
-#   bash bench/gpu_slot.sh rows NAME...       # on the GPU: chosen rows of bench/gpu_train.py within 540 s
+#   bash bench/gpu_slot.sh rows NAME...       # on the GPU: chosen rows of bench/gpu_train.py within 500 s
 #   bash bench/gpu_slot.sh keep DIR           # here, after a paper slot: what came back (DIR) into .gpu/paper, docs/
 #
 # Add --dry-run after the step to run its flow on this CPU (no wheels, no GPU, tiny synthetic data).
@@ -98,7 +99,7 @@ slot() {  # on the GPU: the setup, then the step
     first-look)
         step 330 $PYTHON bench/gpu_train.py --first-look $DRY "${data[@]}" --budget 300 --json "$OUT/first-look.json" ;;
     rows)
-        step 580 $PYTHON bench/gpu_train.py $DRY --rows "$@" --budget 540 --json "$OUT/rows.json" ;;
+        step 540 $PYTHON bench/gpu_train.py $DRY --rows "$@" --budget 500 --json "$OUT/rows.json" ;;
     paper)
         local budget=${1:-420} code
         if compgen -G ".gpu/paper/*.tar.gz" >/dev/null; then
