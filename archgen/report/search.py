@@ -126,6 +126,10 @@ def final_report(results: StudyResults, *, written: Sequence[Path] = ()) -> Rend
     if results.degradation.twins:
         parts.append(verdict_table(results.degradation.twins, title="plain twin vs residual, at equal depth",
                                    headers=("plain", "than")))
+    skipped = results.degradation.unjudged
+    if skipped:  # a deeper trial at another learning rate says nothing of depth
+        shown = "; ".join(f"{pair.deeper.label} than {pair.shallower.label}: {pair.reason}" for pair in skipped[:5])
+        parts.append(Text(f"not judged: {shown}" + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")))
     failures = [row for row in results.rows if row.outcome == "failed" and row.reason]
     if failures:
         parts.append(Text("failed trials: " + "; ".join(f"{row.number}: {row.reason}" for row in failures[:5])))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 
-from archgen.degradation import Pair, Trained, pairs, verdict
+from archgen.degradation import Pair, Trained, Unjudged, pairs, unjudged, verdict
 from archgen.errors import SpecError
 from archgen.search.outputs import owned, write_outputs
 from archgen.search.record import GROWN_FROM, PLAIN_REASON, PLAIN_TRAIN_ERROR, PLAIN_VAL_ERROR
@@ -209,6 +209,9 @@ class Degradation:
     twins: tuple[Pair, ...] = ()
     """Each point's plain twin (first) against the point (second): "degrades" when the plain net's training error is
     higher beyond noise, the paper's degradation at equal depth."""
+    unjudged: tuple[Unjudged, ...] = ()
+    """Deeper and shallower trials of one family that trained differently (`archgen.degradation.trained_differently`),
+    with why they have no verdict."""
 
 
 def degradation(base: NetSpec, rows: Sequence[Measured]) -> Degradation:
@@ -221,18 +224,8 @@ def degradation(base: NetSpec, rows: Sequence[Measured]) -> Degradation:
             plain = Trained(f"trial {row.number} plain", found.spec, row.plain_train_error, row.plain_val_error,
                             found.train_images, found.val_images)  # same data, so the same image counts
             twins.append(Pair(plain, found, verdict(plain, found)))
-    by_recipe: dict[str, list[Trained]] = {}
-    for _, found in trained:
-        by_recipe.setdefault(_recipe_key(found.spec), []).append(found)
-    depth = [pair for group in by_recipe.values() for pair in pairs(group)]
-    return Degradation(tuple(depth), tuple(twins))
-
-
-def _recipe_key(spec: NetSpec) -> str:
-    """Trials are judged against each other only when they trained alike: a deeper net at another learning rate
-    says nothing of depth. Each trial's seed differs by design, and a grown trial's starting weights are what the
-    comparison is about, so neither counts."""
-    return spec.train.model_copy(update={"seed": 0, "init": RANDOM_INIT}).model_dump_json()
+    judged = [found for _, found in trained]  # only those that trained alike: `archgen.degradation`'s one rule
+    return Degradation(tuple(pairs(judged)), tuple(twins), tuple(unjudged(judged)))
 
 
 def _trained(base: NetSpec, row: Measured) -> Trained | None:

@@ -162,11 +162,11 @@ def test_the_report_says_which_deeper_trial_degrades_and_which_plain_twin_does(t
     assert "deeper vs shallower" in text and "plain twin vs residual, at equal depth" in text
     lines = [line.split() for line in text.splitlines()]
     assert ["trial", "2", "trial", "0", "degrades", "training", "error", "30.00%", "vs", "5.00%;", "validation",
-            "error", "35.00%", "vs", "10.00%"] in lines
+            "error", "35.00%", "vs", "10.00%", "(binomial,", "one", "run", "each)"] in lines
     assert ["trial", "1", "trial", "0", "improves", "training", "error", "2.00%", "vs", "5.00%;", "validation",
-            "error", "6.00%", "vs", "10.00%"] in lines
+            "error", "6.00%", "vs", "10.00%", "(binomial,", "one", "run", "each)"] in lines
     assert ["trial", "0", "plain", "trial", "0", "degrades", "training", "error", "30.00%", "vs", "5.00%;",
-            "validation", "error", "32.00%", "vs", "10.00%"] in lines
+            "validation", "error", "32.00%", "vs", "10.00%", "(binomial,", "one", "run", "each)"] in lines
     # control: trials that did not record the images their errors were measured on are not judged
     (tmp_path / "bare").mkdir()
     bare = study_results(hand_made(tmp_path / "bare", images=False))
@@ -189,5 +189,8 @@ def test_only_trials_trained_alike_are_judged_against_each_other(tmp_path: Path)
         study.add_trial(optuna.trial.create_trial(
             params={"body.depths.*": depth, "train.lr": lr}, value=1 - train, distributions=distributions,
             user_attrs={"outcome": "complete", "seed": number, "history": [epoch], "images": [1000, 500]}))
-    pairs = {(p.deeper.label, p.shallower.label): p.verdict for p in study_results(study).degradation.depth}
+    found = study_results(study).degradation
+    pairs = {(p.deeper.label, p.shallower.label): p.verdict for p in found.depth}
     assert pairs == {("trial 2", "trial 0"): "degrades"}
+    skipped = {(p.deeper.label, p.shallower.label): p.reason for p in found.unjudged}
+    assert skipped == {("trial 1", "trial 0"): "trained differently: train.lr 0.01 vs 0.1"}
