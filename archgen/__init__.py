@@ -1,22 +1,32 @@
 """archgen: describe, analyse, train and search residual convolutional networks from TOML specs.
 
-The public API. Torch-free names import instantly; `build_model` and `convert_state_dict`
-load torch on first use, so `archgen validate` never pays for it.
+The public API. This front loads only the errors at once; the spec language (pydantic) loads on first use of a
+name that needs it, torch on `build_model` or `convert_state_dict` (PEP 562), so `archgen --help` and a mistyped
+command answer before either is imported.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archgen.analysis import SPEC_CHECKS, Complexity, analyze
 from archgen.errors import ArchgenError, DataError, Problem, RunError, SearchError, SpecError
-from archgen.spec import NetSpec, parse_spec, read_spec
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from archgen.analysis import Complexity, analyze
+    from archgen.inference import TrainedNet
+    from archgen.spec import NetSpec, parse_spec
+
 __version__ = "0.1.0"
+
+# name -> the module that defines it, imported on first use
+_LAZY = {
+    "Complexity": "archgen.analysis", "analyze": "archgen.analysis",
+    "NetSpec": "archgen.spec", "parse_spec": "archgen.spec",
+}
 
 __all__ = [
     "ArchgenError",
@@ -30,9 +40,17 @@ __all__ = [
     "analyze",
     "build_model",
     "convert_state_dict",
+    "load",
     "load_spec",
     "parse_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archgen' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def load_spec(path_or_name: str | Path) -> NetSpec:
@@ -40,12 +58,17 @@ def load_spec(path_or_name: str | Path) -> NetSpec:
 
     Checks the language's rules and archgen's size limits; raises SpecError listing every problem.
     """
+    from archgen.analysis import SPEC_CHECKS
+    from archgen.spec import read_spec
+
     return read_spec(path_or_name, checks=SPEC_CHECKS)
 
 
 def build_model(spec: NetSpec | str | Path, *, features_only: bool = False) -> nn.Module:
     """Compile a spec (or a spec file or shipped name) to a torch module; `features_only` returns stage outputs."""
+    from archgen.analysis import SPEC_CHECKS
     from archgen.compile import build_model as build
+    from archgen.spec import NetSpec
 
     if not isinstance(spec, NetSpec):
         spec = load_spec(spec)
@@ -53,6 +76,14 @@ def build_model(spec: NetSpec | str | Path, *, features_only: bool = False) -> n
     if problems:
         raise SpecError([Problem(None, message, field=".".join(map(str, loc))) for loc, message in problems])
     return build(spec, features_only=features_only)
+
+
+def load(run: str | Path, *, preprocessing: str | Path | None = None) -> TrainedNet:
+    """A trained run: `.model` (eval mode), `.preprocess` (PIL image, uint8 tensor or file -> input tensor) and
+    `.class_names`, with the preprocessing its run recorded (`preprocessing`: a record file, for older runs)."""
+    from archgen.inference import load as load_run
+
+    return load_run(run, preprocessing=preprocessing)
 
 
 def convert_state_dict(state_dict: Any, *, source: str = "torchvision") -> dict[str, Any]:

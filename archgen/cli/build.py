@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from archgen.analysis.footprint import Precision
-from archgen.cli.app import ForceOption, PlainOption, SpecArgument, app
+from archgen.cli.app import ForceOption, JsonOption, PlainOption, Precision, SetOption, SpecArgument, app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,36 +22,39 @@ ExportFormat = Literal["onnx", "torchscript", "exported-program"]
 @app.command()
 def build(
     spec: SpecArgument,
+    set: SetOption = None,
     plain: PlainOption = False,
-    blocks: Annotated[bool, typer.Option("--blocks", "-b", help="A row for every block, not only each stage.")] = False,
-    json: Annotated[bool, typer.Option("--json", help="Print the same facts as JSON instead of tables.")] = False,
-    export: Annotated[
-        ExportFormat | None,
-        typer.Option("--export", help="Compile, write in this format and check against torch (needs --out)."),
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File --export writes.", dir_okay=False)] = None,
-    weights: Annotated[
-        Path | None,
-        typer.Option("--weights", "-w", help="Export these trained weights (a run's weights.safetensors), "
-                     "not freshly initialised ones.", dir_okay=False, show_default=False),
-    ] = None,
+    blocks: Annotated[bool, typer.Option(
+        "--blocks/--no-blocks", help="A row for every block, not only each stage.")] = False,
+    json: JsonOption = False,
+    export: Annotated[ExportFormat | None, typer.Option(
+        "--export", show_default=False, help="Compile, write in this format and check against torch (needs --out).",
+    )] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="FILE", dir_okay=False, show_default=False, help="File --export writes.")] = None,
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", metavar="FILE", dir_okay=False, show_default=False,
+        help="Export these trained weights (a run's weights.safetensors), not freshly initialised ones.")] = None,
     force: ForceOption = False,
     batch_size: Annotated[int | None, typer.Option(
-        "--batch-size", help="Also estimate the memory of training at this batch (per process): params, grads, "
-        "optimiser state, activations kept for backward, total.", min=1, max=65536, show_default=False)] = None,
+        "--batch-size", "-b", metavar="N", min=1, max=65536, show_default=False,
+        help="Also estimate the memory of training at this batch (per process): params, grads, optimiser state, "
+        "activations kept for backward, total.")] = None,
     precision: Annotated[Precision, typer.Option(
         "--precision", help="The estimate's precision: float32 (as on a CPU) or bf16 (autocast on a GPU).",
     )] = "float32",
 ) -> None:
     """Print a spec's per-stage table: blocks, output shape, params and MACs (FLOPs = 2 x MACs).
 
-    For a paper network, the published numbers are printed beside archgen's. With --batch-size, the
-    estimated training memory follows the table (the recipe's optimiser). Never builds the
-    net unless --export is given. Without --weights the export holds freshly initialised weights with
-    BN statistics estimated on random inputs (so that even ResNet-1202's eval outputs are finite and
-    the file can be checked against torch). An existing --out file is replaced only with --force.
+    --set changes any field of the spec first (--set body.depths=[2,2,2] --set input.size=64). For a paper
+    network, the published numbers are printed beside archgen's. With --batch-size, the estimated training
+    memory follows the table (the recipe's optimiser). Never builds the net unless --export is given. Without
+    --weights the export holds freshly initialised weights with BN statistics estimated on random inputs (so
+    that even ResNet-1202's eval outputs are finite and the file can be checked against torch). An existing
+    --out file is replaced only with --force.
     """
-    from archgen import analyze, load_spec
+    from archgen import analyze
+    from archgen.cli.inputs import NOT_BUILT, spec_with
     from archgen.report.build import build_json, build_report
     from archgen.spec.families import plain_counterpart
 
@@ -68,7 +70,7 @@ def build(
         from archgen.files import refuse_existing
 
         refuse_existing(out, force=force)  # before any work; the export checks again as it writes
-    net = load_spec(spec)
+    net = spec_with(spec, set, unused=NOT_BUILT)
     if plain:
         net = plain_counterpart(net)
     complexity = analyze(net)
@@ -106,6 +108,6 @@ def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | No
 
 
 def _console() -> Console:
-    from rich.console import Console  # imported here: `archgen validate` never pays for rich
+    from archgen.report.console import console  # imported here: `archgen validate` never pays for rich
 
-    return Console()
+    return console()

@@ -1,4 +1,5 @@
-"""`archgen compare`: several runs' curves overlaid in one PNG, and a table of their final errors and sizes."""
+"""`archgen compare`: a table of several runs' final errors and sizes, with each deeper net's verdict against each
+shallower one, and with `--plot` their curves overlaid in one PNG."""
 
 from __future__ import annotations
 
@@ -7,41 +8,53 @@ from typing import Annotated
 
 import typer
 
-from archgen.cli.app import ForceOption, app
+from archgen.cli.app import ForceOption, JsonOption, PlotOption, app
 
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Run folders (runs/<name>-<time>/).", show_default=False)],
-    plot: Annotated[Path, typer.Option("--plot", "-p", help="PNG the overlaid curves go to.")] = Path("compare.png"),
-    title: Annotated[str | None, typer.Option("--title", help="Title of the plot.")] = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the table as Markdown (for docs).")] = False,
+    runs: Annotated[list[Path], typer.Argument(
+        metavar="RUN", file_okay=False, show_default=False, help="Run folders (runs/<name>-<time>/).")],
+    plot: PlotOption = None,
+    title: Annotated[str | None, typer.Option(
+        "--title", metavar="TEXT", show_default=False, help="Title of the plot.")] = None,
+    markdown: Annotated[bool, typer.Option(
+        "--markdown/--no-markdown", help="Print the tables as Markdown (for docs).")] = False,
+    json: JsonOption = False,
     force: ForceOption = False,
 ) -> None:
-    """Overlay the runs' error curves (training dashed, validation bold) as the paper's Fig. 6; tabulate them.
+    """Tabulate runs' final errors, losses and sizes; with --plot, overlay their error curves as the paper's Fig. 6.
 
     The table gives each run's final training and validation errors, parameters and MACs. Where runs of one
     family differ only in depth, each deeper net is judged against each shallower one: "degrades" (higher
     training error: an optimisation failure), "over-fits" (training error no higher, validation error higher),
-    "improves" or "same" (differences within two standard errors of the measured rates count as none).
+    "improves" or "same" (differences within two standard errors of the measured rates count as none). The
+    plot's curves are training dashed, validation bold. A --plot file that exists is replaced only with --force.
     """
-    from rich.console import Console
-
     from archgen.files import refuse_existing, write_atomic
-    from archgen.report.compare import compare_markdown, compare_table, labels
+    from archgen.report.compare import compare_json, compare_markdown, compare_table, labels
+    from archgen.report.console import console
     from archgen.report.curves import curves_png
+    from archgen.report.outside import printable
     from archgen.training.record import read_run
 
-    refuse_existing(plot, force=force)
+    if markdown and json:
+        raise typer.BadParameter("--markdown and --json are two ways to print the tables; give one",
+                                 param_hint="--json")
+    if plot is not None:
+        refuse_existing(plot, force=force)  # before any work
     records = [read_run(path) for path in runs]
-    panels = ["plain" if not record.spec.body.residual else "ResNet" for record in records]  # as the paper's Fig. 6
-    png = curves_png(list(zip(labels(records), (record.history for record in records), strict=True)), title=title,
-                     panels=panels if len(set(panels)) > 1 else None)
-    write_atomic(plot, png, replace=force)
     if markdown:
         typer.echo(compare_markdown(records), nl=False)
+    elif json:
+        typer.echo(compare_json(records, plot=plot), nl=False)
     else:
-        console = Console()
+        shown = console()
         for table in compare_table(records):
-            console.print(table)
-    typer.echo(f"wrote {plot}", err=markdown)
+            shown.print(table)
+    if plot is not None:
+        panels = ["plain" if not record.spec.body.residual else "ResNet" for record in records]  # the paper's Fig. 6
+        png = curves_png(list(zip(labels(records), (record.history for record in records), strict=True)),
+                         title=title, panels=panels if len(set(panels)) > 1 else None)
+        write_atomic(plot, png, replace=force)
+        typer.echo(f"wrote {printable(str(plot))}", err=markdown or json)

@@ -8,18 +8,24 @@ from typing import Annotated
 
 import typer
 
-from archgen.cli.app import app
+from archgen.cli.app import SetOption, app
 
 
 @app.command()
 def grow(
-    run: Annotated[Path, typer.Argument(help="A finished run folder of the shallower net.", show_default=False)],
-    spec: Annotated[str, typer.Option("--spec", "-s", help="The deeper net: a spec file or shipped name.",
-                                      show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder the grown run folder is created in.")] = Path("runs"),
-    epochs: Annotated[int | None, typer.Option("--epochs", "-e", help="Epochs to train it (default: the spec's).",
-                                               min=1)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the spec's).")] = None,
+    run: Annotated[Path, typer.Argument(
+        metavar="RUN", file_okay=False, show_default=False, help="A finished run folder of the shallower net.")],
+    spec: Annotated[str, typer.Option(
+        "--spec", "-s", metavar="SPEC", show_default=False, help="The deeper net: a spec file or shipped name.")],
+    epochs: Annotated[int | None, typer.Option(
+        "--epochs", "-e", metavar="N", min=1, show_default=False, help="Epochs to train it: --set train.epochs=N.")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(
+        "--lr", metavar="LR", show_default=False, help="Peak learning rate: --set train.lr=LR.")] = None,
+    set: SetOption = None,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", metavar="DIR", file_okay=False, help="Folder the grown run folder is created in.")
+    ] = Path("runs"),
 ) -> None:
     """Grow RUN into the deeper --spec (same stem, widths and blocks; more blocks per stage) by construction.
 
@@ -28,12 +34,17 @@ def grow(
     written the grown net is run on the whole training split and must give RUN's outputs. The run folder's
     first checkpoint holds it: continue with `archgen train --resume FOLDER`.
     """
-    from archgen import load_spec
-    from archgen.training import with_recipe
+    from archgen.cli.inputs import NOT_TRAINED, spec_with
+    from archgen.report.outside import printable
+
+    deeper = spec_with(spec, set, unused=NOT_TRAINED,
+                       aliases=[("train.epochs", epochs, "--epochs"), ("train.lr", lr, "--lr")])
     from archgen.training.grow import grow as grown
 
-    result = grown(run, with_recipe(load_spec(spec), epochs=epochs, lr=lr), out=out)
-    typer.echo(f"grew {run} into {result.folder}: {result.copied} blocks copied, {result.added} added as the identity")
+    result = grown(run, deeper, out=out)
+    shown = printable(str(result.folder))
+    typer.echo(f"grew {printable(str(run))} into {shown}: {result.copied} blocks copied, {result.added} added as "
+               "the identity")
     typer.echo(f"checked on {result.images:,} training images: the same outputs (largest difference "
                f"{result.max_difference:.1e}), so the same training error by construction: {result.train_error:.2%}")
-    typer.echo(f"train it on: archgen train --resume {result.folder}")
+    typer.echo(f"train it on: archgen train --resume {shown}")

@@ -7,17 +7,18 @@ from typing import Annotated
 
 import typer
 
-from archgen.cli.app import ForceOption, PlainOption, app
-from archgen.errors import SpecError
-from archgen.spec.families import FamilyName
+from archgen.cli.app import FamilyName, ForceOption, PlainOption, app
 
 
 @app.command()
 def new(
-    family: Annotated[FamilyName, typer.Option("--family", "-f", help="The paper family (listed above).")],
-    depth: Annotated[int, typer.Option("--depth", "-d", help="Layers with weights, as the paper counts them.")],
+    family: Annotated[FamilyName, typer.Option("--family", help="The paper family (listed above).")],
+    depth: Annotated[int, typer.Option(
+        "--depth", metavar="N", help="Layers with weights, as the paper counts them.")],
     plain: PlainOption = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="FILE", dir_okay=False, show_default=False,
+        help="File to write (default: stdout).")] = None,
     force: ForceOption = False,
 ) -> None:
     """Write a commented spec from a family and a depth: --family cifar --depth 110 is 6n+2 with n = 18.
@@ -32,9 +33,13 @@ def new(
 
     Refuses depths the family cannot make and names the nearest ones it can.
     """
+    from archgen.errors import SpecError
+    from archgen.files import refuse_existing, write_atomic
     from archgen.spec.families import new_spec
     from archgen.spec.writer import dump_spec
 
+    if out is not None:
+        refuse_existing(out, force=force)  # before any work; the write checks again
     try:
         made = new_spec(family, depth, plain=plain)
     except SpecError as error:
@@ -44,8 +49,5 @@ def new(
     if out is None:
         typer.echo(text, nl=False)
         return
-    from archgen.files import write_atomic
-
     write_atomic(out, text.encode(), replace=force)
     typer.echo(f"wrote {out} ({made.spec.name}); see its numbers with `archgen build {out}`", err=True)
-

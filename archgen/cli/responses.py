@@ -1,5 +1,5 @@
 """`archgen responses`: the standard deviation of every 3x3 layer's response (He et al. 2016, Fig. 7) of trained
-runs, as JSON (one value per layer) and a PNG in the paper's two panels, plain and residual nets overlaid."""
+runs, as a table (or Markdown, or JSON: one value per layer), and with `--plot` the paper's two panels."""
 
 from __future__ import annotations
 
@@ -8,30 +8,46 @@ from typing import Annotated
 
 import typer
 
-from archgen.cli.app import ForceOption, app
+from archgen.cli.app import DeviceOption, ForceOption, JsonOption, PlotOption, app
 
 
 @app.command()
 def responses(
-    runs: Annotated[list[Path], typer.Argument(help="Finished run folders (runs/<name>-<time>/).", show_default=False)],
-    json: Annotated[Path, typer.Option("--json", help="JSON file: one value per layer and run.")] = Path(
-        "responses.json"),
-    plot: Annotated[Path, typer.Option("--plot", "-p", help="PNG: by layer index, and sorted by magnitude.")] = Path(
-        "responses.png"),
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N.")] = "auto",
+    runs: Annotated[list[Path], typer.Argument(
+        metavar="RUN", file_okay=False, show_default=False, help="Finished run folders (runs/<name>-<time>/).")],
+    plot: PlotOption = None,
+    markdown: Annotated[bool, typer.Option(
+        "--markdown/--no-markdown", help="Print the table as Markdown (for docs).")] = False,
+    json: JsonOption = False,
+    device: DeviceOption = "auto",
     force: ForceOption = False,
 ) -> None:
-    """Measure each run's layer responses on its validation images: the std of every 3x3 layer's output after its
-    BN, before the ReLU or the addition, as the ResNet paper's Fig. 7. Prints a table of each run's mean,
-    median and largest std."""
+    """Measure each run's 3x3 layer responses on its validation images, as the ResNet paper's Fig. 7.
+
+    A layer's response is the std of its output after its BN, before the ReLU or the addition. Prints a table of
+    each run's mean, median and largest std (--markdown: as Markdown; --json: every layer's value); --plot FILE
+    draws them by layer index and sorted by magnitude, plain and residual nets overlaid. Every output is checked
+    before anything is measured or written; a --plot file that exists is replaced only with --force.
+    """
     from archgen.files import refuse_existing, write_atomic
-    from archgen.report.responses import responses_json, responses_markdown, responses_png
+    from archgen.report.console import console
+    from archgen.report.outside import printable
+    from archgen.report.responses import responses_json, responses_markdown, responses_png, responses_table
     from archgen.training.responses import layer_responses
 
-    for path in (json, plot):
-        refuse_existing(path, force=force)
+    if markdown and json:
+        raise typer.BadParameter("--markdown and --json are two ways to print the table; give one",
+                                 param_hint="--json")
+    if plot is not None:
+        refuse_existing(plot, force=force)  # every output checked before anything is measured or written
     measured = [layer_responses(run, device=device) for run in runs]
-    write_atomic(json, responses_json(measured).encode(), replace=force)
-    write_atomic(plot, responses_png(measured, title="std of 3x3 layer responses (validation images)"), replace=force)
-    typer.echo(responses_markdown(measured), nl=False)
-    typer.echo(f"wrote {json} and {plot}", err=True)
+    if json:
+        typer.echo(responses_json(measured), nl=False)
+    elif markdown:
+        typer.echo(responses_markdown(measured), nl=False)
+    else:
+        console().print(responses_table(measured))
+    if plot is not None:
+        write_atomic(plot, responses_png(measured, title="std of 3x3 layer responses (validation images)"),
+                     replace=force)
+        typer.echo(f"wrote {printable(str(plot))}", err=True)

@@ -68,9 +68,9 @@ def stage_table(complexity: Complexity, spec: NetSpec, *, blocks: bool = False) 
     )
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left",
                   padding=(0, 1), pad_edge=False, collapse_padding=True)
-    table.add_column("part", no_wrap=True)
+    table.add_column("part", overflow="fold")
     for header in ("blocks", "width", "stride", "output", "params", "MACs"):
-        table.add_column(header, justify="right", no_wrap=True)
+        table.add_column(header, justify="right", overflow="fold")
     stem_stride = complexity.input_shape[1] // complexity.stem.out_shape[1]
     table.add_row("stem", "", str(spec.stem.width), str(stem_stride), *_cost(complexity.stem))
     for stage in complexity.stages:
@@ -116,7 +116,7 @@ def memory_table(memory: Footprint) -> Table:
                   box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left", padding=(0, 1), pad_edge=False,
                   collapse_padding=True)
     for header in ("", "bytes", ""):
-        table.add_column(header, justify="left" if not header else "right", no_wrap=True)
+        table.add_column(header, justify="left" if not header else "right", overflow="fold")
     for field, label in labels.items():
         value = getattr(memory, field)
         if field == "graph_pool" and not value:
@@ -137,7 +137,7 @@ def reference_table(name: str, checks: tuple[ReferenceCheck, ...]) -> Table:
     table = Table(title=f"reference: {name}", box=box.SIMPLE_HEAD, title_justify="left",
                   padding=(0, 1), pad_edge=False, collapse_padding=True)
     for header in ("", "archgen", "reference", ""):
-        table.add_column(header, justify="left" if not header else "right", no_wrap=True)
+        table.add_column(header, justify="left" if not header else "right", overflow="fold")
     for check in checks:
         mark = "" if check.matches is None else "[green]✓[/]" if check.matches else "[red]✗[/]"
         table.add_row(check.quantity, check.ours, check.theirs, mark)

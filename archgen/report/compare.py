@@ -8,13 +8,16 @@ spec; verdicts are `archgen.degradation`'s.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich import box
 from rich.table import Table
 
 from archgen.analysis import analyze
 from archgen.degradation import Pair, Trained, Unjudged, pairs, seed_key, unjudged
+from archgen.report.outside import markup, printable
 from archgen.statistics import t_interval
 from archgen.training.record import RunRecord
 
@@ -138,20 +141,37 @@ def compare_markdown(records: Sequence[RunRecord]) -> str:
     return text + ("\n" + _markdown(headers, rows, DEPTH_LEFT) if rows else "")
 
 
+def compare_json(records: Sequence[RunRecord], *, plot: Path | None = None) -> str:
+    """`archgen compare --json`: every run's final numbers and history, the depth verdicts, and the plot written."""
+    runs = []
+    for label, record in zip(labels(records), records, strict=True):
+        cost, last = analyze(record.spec), record.history[-1] if record.history else None
+        runs.append({
+            "label": label, "run": str(record.path), "network": record.name, "status": record.status,
+            "epochs": len(record.history), "planned_epochs": record.spec.train.epochs,
+            "train_error": last.train_error if last else None, "train_loss": last.train_loss if last else None,
+            "val_error": last.val_error if last else None,
+            "best_val_error": min((m.val_error for m in record.history), default=None),
+            "params": cost.params, "macs": cost.macs, "history": [m.to_dict() for m in record.history],
+        })
+    depth = [dict(zip(("deeper", "than", "verdict", "reason"), row, strict=True)) for row in depth_rows(records)[1]]
+    return json.dumps({"runs": runs, "depth": depth, "plot": None if plot is None else str(plot)}, indent=1) + "\n"
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[str]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
                   show_edge=False)  # fits 80 columns
     for header in headers:
-        table.add_column(header, justify="left" if header in left else "right", no_wrap=header not in DEPTH_HEADERS)
+        table.add_column(header, justify="left" if header in left else "right", overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(markup(cell) for cell in row))  # names and statuses come from the runs' files
     return table
 
 
 def _markdown(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[str]) -> str:
     aligns = ["---" if header in left else "---:" for header in headers]
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(aligns) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(printable(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 

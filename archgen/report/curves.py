@@ -33,8 +33,11 @@ def curves_png(curves: Sequence[Curve], *, title: str | None = None, panels: Seq
     for index, ((label, history), name) in enumerate(zip(curves, names, strict=True)):
         axis, colour = axes[0][order.index(name)], colours[index % len(colours)]
         epochs = [m.epoch for m in history]
-        axis.plot(epochs, [100 * m.train_error for m in history], linestyle="--", linewidth=1.0, color=colour)
-        axis.plot(epochs, [100 * m.val_error for m in history], linewidth=2.2, color=colour, label=label)
+        marker = "o" if len(epochs) == 1 else None  # one epoch is a point, which a line alone would not show
+        axis.plot(epochs, [100 * m.train_error for m in history], linestyle="--", linewidth=1.0, color=colour,
+                  marker=marker, fillstyle="none")
+        axis.plot(epochs, [100 * m.val_error for m in history], linewidth=2.2, color=colour, label=label,
+                  marker=marker)
     for axis, name in zip(axes[0], order, strict=True):
         _style(axis, name)
     return png_of(figure, title)

@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from rich import box
+from rich.table import Table
+
 from archgen.report.curves import png_of
+from archgen.report.outside import markup, printable
 from archgen.training.responses import Responses
 
 
@@ -47,13 +51,33 @@ def responses_png(runs: Sequence[Responses], *, title: str | None = None) -> byt
     return png_of(figure, title)
 
 
-def responses_markdown(runs: Sequence[Responses]) -> str:
-    """A table for docs: per run, the mean, median and largest std over its 3x3 layers."""
-    lines = ["| network | 3x3 layers | mean std | median std | largest std |", "|---|---:|---:|---:|---:|"]
+HEADERS = ("network", "3x3 layers", "mean std", "median std", "largest std")
+
+
+def responses_rows(runs: Sequence[Responses]) -> list[tuple[str, ...]]:
+    """Per run: its name, its 3x3 layers, and the mean, median and largest std over them."""
+    rows = []
     for run in runs:
         deviations = sorted(std for _, std in run.layers)
         median = deviations[len(deviations) // 2] if len(deviations) % 2 else \
             (deviations[len(deviations) // 2 - 1] + deviations[len(deviations) // 2]) / 2
-        lines.append(f"| {run.name} | {len(deviations)} | {sum(deviations) / len(deviations):.3f} | {median:.3f} | "
-                     f"{deviations[-1]:.3f} |")
+        rows.append((run.name, str(len(deviations)), f"{sum(deviations) / len(deviations):.3f}", f"{median:.3f}",
+                     f"{deviations[-1]:.3f}"))
+    return rows
+
+
+def responses_table(runs: Sequence[Responses]) -> Table:
+    """The rows as a terminal table."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, show_edge=False)
+    for index, header in enumerate(HEADERS):
+        table.add_column(header, justify="right" if index else "left", overflow="fold")
+    for row in responses_rows(runs):
+        table.add_row(*(markup(cell) for cell in row))  # the name comes from a run's spec
+    return table
+
+
+def responses_markdown(runs: Sequence[Responses]) -> str:
+    """The rows as a table for docs."""
+    lines = ["| " + " | ".join(HEADERS) + " |", "|---|---:|---:|---:|---:|"]
+    lines += ["| " + " | ".join(printable(cell) for cell in row) + " |" for row in responses_rows(runs)]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,9 @@ Renders `archgen.search` values; computes nothing about the study itself.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from archgen.degradation import Pair
+from archgen.report.outside import markup, printable
 from archgen.search import Progress, StudyResults, TrialRow
 
 _STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan"}
@@ -35,6 +38,7 @@ def _count(value: int | None) -> str:
 
 
 def _point(point: dict[str, Any]) -> str:
+    """The sampled values as `path=value` (a storage's text: shown escaped by the caller)."""
     return " ".join(
         f"{path}={value:.3g}" if isinstance(value, float) else f"{path}={value}" for path, value in point.items()
     )
@@ -43,7 +47,7 @@ def _point(point: dict[str, Any]) -> str:
 def status_line(progress: Progress) -> Text:
     """`12/50 finished · 2 running · 3 pruned · 4 over budget/rejected · 1 failed · best 97.22% (#8)`."""
     text = Text()
-    text.append(f"{progress.study}: ", style="bold")
+    text.append(f"{printable(progress.study)}: ", style="bold")
     of_target = "" if progress.target is None else f"/{progress.target}"
     text.append(f"{progress.finished}{of_target} finished", style="bold")
     parts = [
@@ -68,23 +72,23 @@ def trials_table(
     """Rank, trial, architecture, params, MACs, (latency), accuracy, (final training error), epochs, (the trial it
     grew from), and the sampled values."""
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("trial", justify="right")
-    table.add_column("architecture")
-    table.add_column("params", justify="right")
-    table.add_column("MACs", justify="right")
+    table.add_column("#", justify="right", overflow="fold")
+    table.add_column("trial", justify="right", overflow="fold")
+    table.add_column("architecture", overflow="fold")
+    table.add_column("params", justify="right", overflow="fold")
+    table.add_column("MACs", justify="right", overflow="fold")
     if "latency" in objectives:
-        table.add_column("latency", justify="right")
-    table.add_column("accuracy", justify="right")
+        table.add_column("latency", justify="right", overflow="fold")
+    table.add_column("accuracy", justify="right", overflow="fold")
     if train_error:
-        table.add_column("train error", justify="right")
-    table.add_column("epochs", justify="right")
+        table.add_column("train error", justify="right", overflow="fold")
+    table.add_column("epochs", justify="right", overflow="fold")
     grown = any(row.grown_from is not None for row in rows)
     if grown:
-        table.add_column("grown from", justify="right")
-    table.add_column("other values")
+        table.add_column("grown from", justify="right", overflow="fold")
+    table.add_column("other values", overflow="fold")
     for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), str(row.number), row.architecture, _count(row.params), _count(row.macs)]
+        cells = [str(rank), str(row.number), markup(row.architecture), _count(row.params), _count(row.macs)]
         if "latency" in objectives:
             cells.append("-" if row.latency_ms is None else f"{row.latency_ms:.2f} ms")
         cells.append(_accuracy(row))
@@ -93,7 +97,7 @@ def trials_table(
         cells.append(str(row.epochs))
         if grown:
             cells.append("-" if row.grown_from is None else f"trial {row.grown_from}")
-        cells.append(_point({k: v for k, v in row.point.items() if not k.startswith("body.")}))
+        cells.append(markup(_point({k: v for k, v in row.point.items() if not k.startswith("body.")})))
         table.add_row(*cells, style=_STYLE.get(row.outcome, ""))
     return table
 
@@ -107,7 +111,7 @@ def live_view(progress: Progress) -> RenderableType:
     )
 
 
-def final_report(results: StudyResults, *, written: Sequence[Path] = ()) -> RenderableType:
+def final_report(results: StudyResults, *, written: Sequence[Path] = (), stale: Sequence[Path] = ()) -> RenderableType:
     """The end of a search (or `archgen report`): counts, the top trials, the winners and plots written.
 
     Where the study trains plain nets beside residual ones, the tables add each trial's final training error: a plain
@@ -132,10 +136,39 @@ def final_report(results: StudyResults, *, written: Sequence[Path] = ()) -> Rend
         parts.append(Text(f"not judged: {shown}" + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")))
     failures = [row for row in results.rows if row.outcome == "failed" and row.reason]
     if failures:
-        parts.append(Text("failed trials: " + "; ".join(f"{row.number}: {row.reason}" for row in failures[:5])))
+        parts.append(Text("failed trials: " + "; ".join(f"{row.number}: {printable(row.reason)}"
+                                                       for row in failures[:5])))
     if written:
-        parts.append(Text("written: " + ", ".join(str(path) for path in written)))
+        parts.append(Text("written: " + ", ".join(printable(str(path)) for path in written)))
+    if stale:
+        parts.append(Text("not redrawn, so older than the study (nothing to draw now): "
+                          + ", ".join(printable(str(path)) for path in stale), style="yellow"))
     return Group(*parts)
+
+
+def results_json(results: StudyResults, *, written: Sequence[Path] = (), stale: Sequence[Path] = ()) -> str:
+    """`archgen search --json` and `archgen report --json`: the counts, every trial, the best, the verdicts."""
+    progress = results.progress
+    document = {
+        "study": progress.study, "target": progress.target, "objectives": list(progress.objectives),
+        "finished": progress.finished, "running": progress.running, "complete": progress.complete,
+        "pruned": progress.pruned, "rejected": progress.rejected, "failed": progress.failed,
+        "best": [asdict(row) for row in results.best], "trials": [asdict(row) for row in results.rows],
+        "deeper_vs_shallower": [_pair(pair) for pair in results.degradation.depth],
+        "plain_twins": [_pair(pair) for pair in results.degradation.twins],
+        "written": [str(path) for path in written], "stale": [str(path) for path in stale],
+    }
+    return json.dumps(document, indent=1, default=str) + "\n"
+
+
+def _pair(pair: Pair) -> dict[str, str]:
+    return {"deeper": pair.deeper.label, "than": pair.shallower.label, "verdict": pair.verdict, "reason": pair.reason}
+
+
+def stale_plots(folder: Path, *, drawn: Mapping[str, bytes]) -> list[Path]:
+    """The plots an earlier search or report wrote into `folder` that this one did not redraw (nothing to draw:
+    no trained trial, too many curves), so that nobody takes them for the study as it is now."""
+    return [folder / name for name in PLOT_FILES if name not in drawn and (folder / name).is_file()]
 
 
 def verdict_table(found: Sequence[Pair], *, title: str, headers: tuple[str, str]) -> Table:
@@ -143,10 +176,10 @@ def verdict_table(found: Sequence[Pair], *, title: str, headers: tuple[str, str]
     decided it; at most MAX_PAIRS rows, then how many more."""
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for header in (*headers, "verdict", "decided by (final errors)"):
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for pair in found[:MAX_PAIRS]:
-        table.add_row(pair.deeper.label, pair.shallower.label, Text(pair.verdict, style=_VERDICT_STYLE[pair.verdict]),
-                      pair.reason)
+        table.add_row(markup(pair.deeper.label), markup(pair.shallower.label),
+                      Text(pair.verdict, style=_VERDICT_STYLE[pair.verdict]), markup(pair.reason))
     if len(found) > MAX_PAIRS:
         table.caption = f"and {len(found) - MAX_PAIRS} more pairs"
     return table

@@ -53,7 +53,7 @@ def test_stdout_is_a_commented_spec() -> None:
 
 
 def test_imagenet_50_is_bottleneck_3_4_6_3() -> None:
-    result = runner.invoke(app, ["new", "-f", "imagenet", "-d", "50"])
+    result = runner.invoke(app, ["new", "--family", "imagenet", "--depth", "50"])
     assert 'block = "bottleneck"' in result.output and "depths = [3, 4, 6, 3]" in result.output
 
 
@@ -85,7 +85,7 @@ def test_help_names_every_family() -> None:
 def test_existing_file_is_kept_without_force(tmp_path: Path) -> None:
     out = tmp_path / "mine.toml"
     out.write_text("# mine\n")
-    result = runner.invoke(app, ["new", "-f", "cifar", "-d", "20", "-o", str(out)])
+    result = runner.invoke(app, ["new", "--family", "cifar", "--depth", "20", "-o", str(out)])
     assert result.exit_code == 1 and out.read_text() == "# mine\n"
-    assert runner.invoke(app, ["new", "-f", "cifar", "-d", "20", "-o", str(out), "--force"]).exit_code == 0
+    assert runner.invoke(app, ["new", "--family", "cifar", "--depth", "20", "-o", str(out), "--force"]).exit_code == 0
     assert load_spec(out).name == "resnet20"

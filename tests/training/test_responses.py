@@ -67,15 +67,17 @@ def test_a_zeroed_residual_branch_responds_zero(run: Path, tmp_path: Path) -> No
     assert all(std > 0 for name, std in measured.items() if not name.endswith("bn2"))  # control: the others respond
 
 
-def test_cli_writes_json_and_plot_and_never_replaces_them_unasked(run: Path, tmp_path: Path) -> None:
-    out, plot = tmp_path / "r.json", tmp_path / "r.png"
+def test_cli_prints_json_writes_the_plot_and_never_replaces_it_unasked(run: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    plot = tmp_path / "r.png"
     with pytest.raises(SystemExit) as exit:
-        main(["responses", str(run), "--device", "cpu", "--json", str(out), "--plot", str(plot)])
+        main(["responses", str(run), "--device", "cpu", "--json", "--plot", str(plot)])
     assert exit.value.code in (0, None)
-    written = json.loads(out.read_text())
+    written = json.loads(capsys.readouterr().out)  # --json: one document on stdout
     (only,) = written["runs"]
     assert only["name"] == "tiny" and only["residual"] is True and len(only["layers"]) == 1 + 2 * 3
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    before = plot.read_bytes()
     with pytest.raises(SystemExit) as again:
-        main(["responses", str(run), "--device", "cpu", "--json", str(out), "--plot", str(plot)])
-    assert again.value.code == 1 and json.loads(out.read_text()) == written
+        main(["responses", str(run), "--device", "cpu", "--json", "--plot", str(plot)])
+    assert again.value.code == 1 and plot.read_bytes() == before and capsys.readouterr().out == ""

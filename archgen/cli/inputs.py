@@ -1,0 +1,71 @@
+"""What a command reads from its arguments before any work: the spec with its `--set` overrides, the data source
+checked on disk. Every mistake here is one line before torch is imported (a typo answers at once).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archgen.errors import DataError, printable
+
+if TYPE_CHECKING:
+    from archgen.spec import NetSpec
+    from archgen.spec.overrides import Override
+
+# The tables a command ignores, and what to say to a `--set` of one.
+NOT_TRAINED = {"search": "archgen train does not use the [search] table (archgen search does)"}
+NOT_BUILT = {"search": "archgen build does not use the [search] table (archgen search does)"}
+FOLDER_KINDS = ("cifar10", "imagefolder", "stream")
+
+
+def spec_with(spec: str, sets: Sequence[str] | None, *, aliases: Sequence[tuple[str, Any, str]] = (),
+              unused: Mapping[str, str] | None = None) -> NetSpec:
+    """The spec file or shipped name, loaded (`archgen.load_spec`) and `overridden`."""
+    from archgen import load_spec
+
+    return overridden(load_spec(spec), sets, aliases=aliases, unused=unused)
+
+
+def overridden(spec: NetSpec, sets: Sequence[str] | None, *, aliases: Sequence[tuple[str, Any, str]] = (),
+               unused: Mapping[str, str] | None = None) -> NetSpec:
+    """`spec` with the options that alias a field (`("train.epochs", 3, "--epochs")`; None: not given) and then
+    every `--set` applied, validated with the size limits; a key given twice is said once on stderr."""
+    from archgen.analysis import SPEC_CHECKS
+    from archgen.spec.overrides import alias, apply_overrides, parse_override
+
+    overrides: list[Override] = [alias(path, value, option) for path, value, option in aliases if value is not None]
+    overrides += [parse_override(text) for text in sets or ()]
+    applied = apply_overrides(spec, overrides, unused=unused, checks=SPEC_CHECKS)
+    for note in applied.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return applied.spec
+
+
+def check_data(text: str) -> None:
+    """`--data` (or train.data) parsed, and its folder there: a typo or a missing folder answers before torch."""
+    from archgen.data import parse_source
+
+    source = parse_source(text)
+    folders = [source.path] if source.kind in FOLDER_KINDS else []
+    if source.kind == "wds":  # shard patterns: the folder that holds them must exist
+        folders = [path.parent for path in (source.path, source.val) if path is not None]
+    for folder in folders:
+        if folder is not None and not _is_folder(folder):
+            raise DataError(f"{printable(text)}: no such folder {printable(str(folder))}")
+
+
+def check_file(path: Path, option: str) -> None:
+    """A file the command will read (`--init FILE`) is one, before any work."""
+    if not path.is_file():
+        what = "a folder, not a file" if _is_folder(path) else "no such file"
+        raise DataError(f"{option} {printable(str(path))}: {what}")
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
