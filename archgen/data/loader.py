@@ -200,11 +200,26 @@ def _check_held_sizes(data: ImageData, views: Views) -> None:
     from), rather than enlarging them tens of times."""
     original = data.native_size or data.size
     shown = f"{printable(data.source)}'s {original}x{original} images"
+    fix = _fix_sizes(data, views, original)
     if views.augment == "scale" and original < views.scale[0]:
         raise DataError(f"{shown} are smaller than the {views.scale[0]}-{views.scale[1]} pixels scale augmentation "
                         "resizes their shorter side to; use augment = 'cifar' or 'random-resized-crop', a scale range "
-                        "for these images, or stream: data at their own sizes")
+                        f"for these images, or stream: data at their own sizes{fix}")
     if views.eval_resize is not None and views.eval_resize > original:  # (without it: the held image, whole)
         raise DataError(f"{shown} are smaller than the {views.eval_resize} pixels eval_resize resizes their shorter "
                         f"side to before the {data.size}x{data.size} validation crop{'s' if views.ten_crop else ''}; "
-                        "leave eval_resize out, or give one of at most the images' size")
+                        f"leave eval_resize out, or give one of at most the images' size{fix}")
+
+
+def _fix_sizes(data: ImageData, views: Views, original: int) -> str:
+    """The `--set` options that train these images at the size they train at, fixing every refusal above at once
+    (the spec's input.size too, so that the spec's own rules accept the smaller eval_resize)."""
+    sets = []
+    if views.augment == "scale" and original < views.scale[0]:
+        sets.append("train.augment=random-resized-crop")
+    if views.eval_resize is not None and views.eval_resize > original and data.size <= original:
+        sets.append(f"train.eval_resize={data.size}")
+    if not sets:
+        return ""
+    return "; to train on them at " + f"{data.size}x{data.size}: " + " ".join(
+        f"--set {setting}" for setting in [f"input.size={data.size}", *sets])
