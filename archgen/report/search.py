@@ -28,7 +28,12 @@ MAX_PAIRS = 20  # verdict rows shown; a grid of n depths has n(n-1)/2 pairs
 
 
 def _accuracy(row: TrialRow | None) -> str:
-    return "-" if row is None or row.accuracy is None else f"{row.accuracy:.2%}"
+    """The final validation accuracy; over several seeds, their mean ± the half width of its 95% t-interval."""
+    if row is None or row.accuracy is None:
+        return "-"
+    interval = row.accuracy_interval
+    spread = "" if interval is None or interval.half_width is None else f" ± {interval.half_width * 100:.2f}"
+    return f"{row.accuracy:.2%}{spread}"
 
 
 def _count(value: int | None) -> str:

@@ -198,6 +198,8 @@ class Measured(Protocol):
     def plain_train_error(self) -> float | None: ...
     @property
     def plain_val_error(self) -> float | None: ...
+    @property
+    def repeats(self) -> tuple[dict[str, float], ...]: ...
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,7 @@ def degradation(base: NetSpec, rows: Sequence[Measured]) -> Degradation:
     twins = []
     for row, found in trained:
         if row.plain_train_error is not None and row.plain_val_error is not None and found.spec.body.residual:
-            plain = Trained(f"trial {row.number} plain", found.spec, row.plain_train_error, row.plain_val_error,
-                            found.train_images, found.val_images)  # same data, so the same image counts
+            plain = _plain_twin(row, found)
             twins.append(Pair(plain, found, verdict(plain, found)))
     judged = [found for _, found in trained]  # only those that trained alike: `archgen.degradation`'s one rule
     return Degradation(tuple(pairs(judged)), tuple(twins), tuple(unjudged(judged)))
@@ -237,5 +238,17 @@ def _trained(base: NetSpec, row: Measured) -> Trained | None:
         return None
     grown = f" (grown from {row.grown_from})" if row.grown_from is not None else ""
     last = row.history[-1]
-    return Trained(f"trial {row.number}{grown}", spec, float(last["train_error"]), float(last["val_error"]),
-                   *row.images)
+    seeds = [(float(seed["train_error"]), float(seed["val_error"])) for seed in row.repeats] or \
+        [(float(last["train_error"]), float(last["val_error"]))]
+    return Trained.over_seeds(f"trial {row.number}{grown}", spec, seeds, images=row.images)
+
+
+def _plain_twin(row: Measured, point: Trained) -> Trained:
+    """The point's plain twin as the verdicts read it: from each seed it trained from, where each recorded one
+    (`[search] repeats`); the same data, so the same image counts."""
+    label, images = f"trial {row.number} plain", (point.train_images, point.val_images)
+    seeds = [(seed["plain_train_error"], seed["plain_val_error"]) for seed in row.repeats if "plain_val_error" in seed]
+    if len(seeds) > 1 and len(seeds) == len(row.repeats):
+        return Trained.over_seeds(label, point.spec, seeds, images=images)
+    assert row.plain_train_error is not None and row.plain_val_error is not None
+    return Trained(label, point.spec, row.plain_train_error, row.plain_val_error, *images)

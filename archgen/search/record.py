@@ -37,7 +37,10 @@ GROWN_FROM = "grown_from"  # the complete trial a grown trial started from (sear
 PLAIN_TRAIN_ERROR = "plain_train_error"  # the plain twin's final errors (search.depth)
 PLAIN_VAL_ERROR = "plain_val_error"
 PLAIN_REASON = "plain_reason"  # why a point has no plain twin's errors
+REPEATS = "repeats"  # [search] repeats > 1: each seed's final errors, the first seed's included
 HISTORY_KEYS = ("epoch", "train_loss", "train_error", "val_loss", "val_error", "seconds")  # one row per epoch
+REPEAT_KEYS = ("seed", "train_loss", "train_error", "val_loss", "val_error")  # one row per seed
+PLAIN_KEYS = ("plain_train_error", "plain_val_error")  # and, with a plain twin, its final errors from that seed
 
 
 def outcome(trial: FrozenTrial) -> Outcome:
@@ -73,9 +76,18 @@ def epochs_run(trial: FrozenTrial) -> int:
 
 
 def accuracy(trial: FrozenTrial) -> float | None:
-    """Final validation accuracy (0-1) of a trained trial; a pruned trial's last reported one."""
+    """Final validation accuracy (0-1) of a trained trial, the mean over its seeds when it trained from several; a
+    pruned trial's last reported one."""
+    seeds = repeats(trial)
+    if len(seeds) > 1:
+        return 1.0 - sum(float(seed["val_error"]) for seed in seeds) / len(seeds)
     rows = history(trial)
     return 1.0 - float(rows[-1]["val_error"]) if rows else None
+
+
+def repeats(trial: FrozenTrial) -> list[dict[str, float]]:
+    """Each seed's final errors (`[search] repeats`), or [] for a trial trained once."""
+    return list(trial.user_attrs.get(REPEATS) or [])
 
 
 def point_key(trial: FrozenTrial) -> tuple[tuple[str, object], ...]:
@@ -98,6 +110,11 @@ def attribute_problem(key: str, value: object) -> str | None:
         rows = value if isinstance(value, list) else [None]
         fine = all(isinstance(row, dict) and all(_number(row.get(name)) for name in HISTORY_KEYS) for row in rows)
         return None if fine else f"not a list of epochs with numbers for {', '.join(HISTORY_KEYS)}"
+    if key == REPEATS:
+        rows = value if isinstance(value, list) else [None]
+        fine = all(isinstance(row, dict) and all(_number(row.get(name)) for name in REPEAT_KEYS)
+                   and all(_number(row[name]) for name in PLAIN_KEYS if name in row) for row in rows)
+        return None if fine else f"not a list of seeds with numbers for {', '.join(REPEAT_KEYS)}"
     return None
 
 

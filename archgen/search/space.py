@@ -56,6 +56,15 @@ def trial_spec(base: NetSpec, point: Mapping[str, Any], *, number: int, seed: in
     return parse_spec(data)
 
 
+def repeat_seeds(first: int, repeats: int) -> list[int]:
+    """The seeds a point trains from with `[search] repeats`: its trial's seed, then seeds REPEAT_STRIDE apart, so no
+    repeat of one trial trains from another trial's seed (trial numbers stay below the stride)."""
+    return [(first + index * REPEAT_STRIDE) % 2**63 for index in range(repeats)]
+
+
+REPEAT_STRIDE = 1_000_003  # a prime above the most trials a study may have (`[search] trials` <= 1,000,000)
+
+
 def try_trial_spec(base: NetSpec, point: Mapping[str, Any], *, number: int, seed: int) -> NetSpec | str:
     """The trial's spec, or the first reason the point makes no valid spec."""
     try:

@@ -24,18 +24,16 @@ from archgen.search.claim import Claim
 from archgen.search.liveness import Stopped, heartbeat
 from archgen.search.outputs import make_folder
 from archgen.search.record import Outcome
+from archgen.search.runner import classify, load_trainer, repeats
 from archgen.search.space import median_says_prune, summary, try_trial_spec
-from archgen.search.study import SearchConfig, Trainer
+from archgen.search.study import SearchConfig
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import SearchSpace
 from archgen.training import (
     EpochMetrics,
     Listener,
-    NonFiniteLoss,
-    OutOfMemory,
     RunPlan,
     StepProgress,
-    TrainingStopped,
 )
 
 if TYPE_CHECKING:
@@ -205,17 +203,17 @@ def _train(
             return _failed(study, trial, error, config)
     if not listener.history:
         return _finish(study, trial, "failed", "the trainer reported no epoch", state=TrialState.FAIL)
-    if space.plain_twin and spec.body.residual:
-        try:
-            _record_twin(trial, spec, config)
-        except (KeyboardInterrupt, Stopped):
-            raise
-        except UpdateFinishedTrialError:
-            return _taken_over(trial)
-        except BaseException as error:
-            return _failed(study, trial, error, config)
-    table = {"accuracy": 1.0 - listener.history[-1]["val_error"], "params": cost.params, "macs": cost.macs,
-             "latency": latency}
+    twin = space.plain_twin and spec.body.residual
+    try:
+        seeds = repeats(trial, start, listener.history[-1], config, twin=twin)
+    except (KeyboardInterrupt, Stopped):
+        raise
+    except UpdateFinishedTrialError:
+        return _taken_over(trial)
+    except BaseException as error:
+        return _failed(study, trial, error, config)
+    accuracy = 1.0 - sum(seed["val_error"] for seed in seeds) / len(seeds)
+    table = {"accuracy": accuracy, "params": cost.params, "macs": cost.macs, "latency": latency}
     return _finish(study, trial, "complete", "", values=[float(table[o] or 0.0) for o in space.objectives])
 
 
@@ -223,19 +221,6 @@ def _ranked(study: optuna.Study) -> list[int]:
     """The complete trials' numbers, most accurate first (a grown trial starts from the first it can grow from)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return [trial.number for trial in sorted(complete, key=lambda t: (-(record.accuracy(t) or 0.0), t.number))]
-
-
-def _record_twin(trial: optuna.Trial, spec: NetSpec, config: SearchConfig) -> None:
-    """Train the point's plain twin and record its final errors; a twin that fails (NaN, out of memory) records why,
-    and the point stays complete."""
-    try:
-        found = depth.twin_attributes(load_trainer(config), spec, device=config.device)
-    except Exception as error:
-        if _classify(error) != "failure":
-            raise
-        found = {record.PLAIN_REASON: f"the plain twin failed: {type(error).__name__}: {error}"}
-    for key, value in found.items():
-        trial.set_user_attr(key, value)
 
 
 def _tensorboard(config: SearchConfig, number: int) -> TensorBoard:
@@ -253,7 +238,7 @@ def _tensorboard(config: SearchConfig, number: int) -> TensorBoard:
 def _failed(study: optuna.Study, trial: optuna.Trial, error: BaseException, config: SearchConfig) -> TrialReport:
     """Fail the trial with its reason; re-raise a signal the trainer turned into TrainingStopped; a bug stops the
     search in one line."""
-    kind = _classify(error)
+    kind = classify(error)
     if kind == "failure":
         return _finish(study, trial, "failed", f"{type(error).__name__}: {error}", state=TrialState.FAIL)
     if kind == "stopped":
@@ -293,26 +278,6 @@ def _tell(
 ) -> None:
     # skip if finished: another worker judged this trial stale and failed it; its point was queued again
     study.tell(trial, values, state=state, skip_if_finished=True)
-
-
-def load_trainer(config: SearchConfig) -> Trainer:
-    """The trainer, with what every trained trial imports (torch, TensorBoard) loaded."""
-    import archgen.training.tensorboard  # noqa: F401  (torch and TensorBoard: seconds, once per process)
-
-    if config.trainer is not None:
-        return config.trainer
-    from archgen.training import train
-
-    return train
-
-
-def _classify(error: BaseException) -> str:
-    """Whether `error` fails this trial only (NaN loss, out of memory: "failure"), is a signal, or is a bug."""
-    import torch  # imported only once a trial raised: the trainer has loaded it already
-
-    if isinstance(error, NonFiniteLoss | OutOfMemory | torch.cuda.OutOfMemoryError):
-        return "failure"
-    return "stopped" if isinstance(error, TrainingStopped) else "error"
 
 
 # --- the latency objective ------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from archgen.search.record import (
     PLAIN_VAL_ERROR,
     REASON,
     REJECTED,
+    REPEATS,
     SEED,
     SUMMARY,
     WORKER,
@@ -36,6 +37,7 @@ from archgen.search.record import (
     outcome,
     study_spec,
 )
+from archgen.statistics import Interval, t_interval
 
 TOP = 10  # the leaderboard's rows in a final report
 
@@ -62,12 +64,23 @@ class TrialRow:
     grown_from: int | None = None
     plain_train_error: float | None = None
     plain_val_error: float | None = None
+    repeats: tuple[dict[str, float], ...] = ()
+    """Each seed's final errors when the point trained from several (`[search] repeats`); `accuracy` is their mean."""
 
     @property
     def train_error(self) -> float | None:
-        """Training error (0-1) after the last epoch: far above the validation error's fall, a net that cannot fit
-        its data (the paper's degradation) rather than one that overfits it."""
+        """Training error (0-1) after the last epoch (the seeds' mean): far above the validation error's fall, a net
+        that cannot fit its data (the paper's degradation) rather than one that overfits it."""
+        if self.repeats:
+            return sum(float(seed["train_error"]) for seed in self.repeats) / len(self.repeats)
         return float(self.history[-1]["train_error"]) if self.history else None
+
+    @property
+    def accuracy_interval(self) -> Interval | None:
+        """The seeds' final validation accuracy, mean and 95% t-interval; None for a point trained once."""
+        if len(self.repeats) < 2:
+            return None
+        return t_interval([1.0 - float(seed["val_error"]) for seed in self.repeats])
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,7 @@ def row(trial: FrozenTrial) -> TrialRow:
         grown_from=attrs.get(GROWN_FROM),
         plain_train_error=attrs.get(PLAIN_TRAIN_ERROR),
         plain_val_error=attrs.get(PLAIN_VAL_ERROR),
+        repeats=tuple(attrs.get(REPEATS) or ()),
     )
 
 

@@ -36,7 +36,8 @@ def winner_spec(base: NetSpec, row: TrialRow, *, seed: int) -> NetSpec:
     description names the trial its weights were grown from."""
     spec = trial_spec(base, row.point, number=row.number, seed=row.seed if row.seed is not None else seed + row.number)
     epochs = f"{row.epochs} epoch{'s' if row.epochs != 1 else ''}"
-    accuracy = "" if row.accuracy is None else f" {row.accuracy:.2%} validation accuracy after {epochs},"
+    seeds = f" (the mean of {len(row.repeats)} seeds; this file trains the first)" if len(row.repeats) > 1 else ""
+    accuracy = "" if row.accuracy is None else f" {row.accuracy:.2%} validation accuracy after {epochs}{seeds},"
     grown = "" if row.grown_from is None else f" starting from trial {row.grown_from}'s weights, grown;"
     description = f"Trial {row.number} of a search on {base.name}:{accuracy}{grown} {row.params or 0:,} params."
     return spec.model_copy(update={"description": description[:2000]})

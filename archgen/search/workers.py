@@ -28,10 +28,11 @@ from archgen.search import record
 from archgen.search.claim import Verdict, claim_next
 from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_signals
 from archgen.search.outputs import check_kept
+from archgen.search.runner import load_trainer
 from archgen.search.space import largest_point, try_trial_spec
 from archgen.search.storage import claim_lock, storage_errors
 from archgen.search.study import SearchConfig, open_study
-from archgen.search.trial import load_trainer, settle
+from archgen.search.trial import settle
 from archgen.spec.schema import NetSpec
 
 # the live view reports trials; Optuna's log lines would interleave

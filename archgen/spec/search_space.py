@@ -22,6 +22,7 @@ Number = Annotated[int, Strict()] | Annotated[float, Strict()]
 MAX_PARAMS_IN_SPACE = 64
 MAX_CHOICES = 1000
 MAX_TRIAL_EPOCHS = 10_000
+MAX_REPEATS = 100
 
 
 class _Frozen(BaseModel):
@@ -113,6 +114,11 @@ class SearchSpace(_Frozen):
     plain_twin: Annotated[bool, Strict()] = False
     """Train each residual point's plain counterpart (body.residual = false, the same epochs and seed) after it, and
     record its final training and validation error: the report says whether the plain net degrades."""
+    repeats: Annotated[int, Strict(), Field(ge=1, le=MAX_REPEATS)] = 1
+    """Train each point this many times, from seeds derived from the study's (the first is the seed a single run
+    trains from), and optimise the mean accuracy: run-to-run variance is the largest part of a small data set's
+    noise. The trial records every seed's final errors; the report shows mean ± a 95% t-interval, and the
+    degradation verdicts use Welch's test over the seeds. The pruner judges the first seed's epochs."""
 
     @property
     def resolved_sampler(self) -> SamplerKind:
