@@ -52,6 +52,11 @@ def train(
     seed: Annotated[int | None, typer.Option(
         "--seed", metavar="N", min=0, show_default=False, help="Seed: --set train.seed=N (default: the spec's, 0).")
     ] = None,
+    seeds: Annotated[str | None, typer.Option(
+        "--seeds", metavar="SEEDS", show_default=False,
+        help="Train one run folder per seed, each the run --seed K trains: a range (0-4) or a list (0,3,7). "
+        "archgen compare shows them as one row, mean ± a 95% interval.",
+        callback=lambda text: (seed_list(text), text)[1])] = None,  # refused before anything is loaded
     init: Annotated[Path | None, typer.Option(
         "--init", metavar="FILE", dir_okay=False, show_default=False,
         help="Start from these weights (fine-tuning): a safetensors file or a torchvision/timm state dict; another "
@@ -78,10 +83,11 @@ def train(
     field) and the run folder's spec.toml records the result, so it retrains as is. Ctrl-C (or SIGTERM) writes a
     checkpoint and exits; --resume RUN continues, bitwise identically on CPU. Under
     `torchrun --nproc-per-node N -m archgen train ...` it trains with DDP. With --json the progress goes to
-    stderr and stdout holds one JSON document of the result.
+    stderr and stdout holds one JSON document of the result. --seeds 0-4 trains one run per seed, in turn.
     """
     from archgen.cli.inputs import NOT_TRAINED, check_data, check_file, spec_with
 
+    _check_seeds(seeds, seed=seed, sets=set, resume=resume)
     if resume is not None and (spec or data or epochs or batch_size or lr or init or set or seed is not None):
         raise typer.BadParameter("--resume continues a run as its spec.toml says; give no spec or recipe options "
                                  "(to change them, train it as a new run: archgen train RUN/spec.toml)",
@@ -100,10 +106,58 @@ def train(
     from archgen.training.threads import prepare_threads
 
     prepare_threads(threads)  # before torch is imported: OpenMP reads its settings once
-    result = _train(recipe, resume=resume, out=out, device=device, compile=compile, json=json,
-                    auto_batch=batch_size == "auto")
-    if result is not None:
-        _finish(result, json=json)
+    documents = []
+    for one in _seeded(recipe, seed_list(seeds)):  # one run, or one per --seeds seed: each the run its --seed trains
+        result = _train(one, resume=resume, out=out, device=device, compile=compile, json=json,
+                        auto_batch=batch_size == "auto")
+        if result is not None:
+            documents.append(_finish(result, json=json))
+    if json and _main() and documents:  # one JSON document: the run's, or a list of the seeds' runs
+        listed = "[" + ",\n".join(document.rstrip() for document in documents) + "]\n"
+        typer.echo(documents[0] if seeds is None else listed, nl=False)
+
+
+def seed_list(text: str | None) -> list[int] | None:
+    """--seeds as the seeds it names: `A-B` (A to B, both included) or `A,B,C`; None when not given."""
+    if text is None:
+        return None
+    start, dash, end = text.partition("-")
+    parts = [start, end] if dash else text.split(",")
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
+        raise typer.BadParameter(f"a range like 0-4 or a list like 0,3,7 of seeds (integers >= 0), got {text!r}",
+                                 param_hint="--seeds")
+    numbers = [int(part) for part in parts]
+    if dash and numbers[0] > numbers[1]:
+        raise typer.BadParameter(f"the range {text} runs downwards; write {numbers[1]}-{numbers[0]}",
+                                 param_hint="--seeds")
+    found = list(range(numbers[0], numbers[1] + 1)) if dash else numbers
+    if len(set(found)) != len(found):
+        raise typer.BadParameter(f"lists a seed twice: {text}", param_hint="--seeds")
+    if len(found) > MAX_SEEDS:
+        raise typer.BadParameter(f"{len(found):,} seeds is more than {MAX_SEEDS} runs; name fewer",
+                                 param_hint="--seeds")
+    return found
+
+
+MAX_SEEDS = 1000
+
+
+def _check_seeds(seeds: str | None, *, seed: int | None, sets: list[str] | None, resume: Path | None) -> None:
+    """--seeds trains new runs from its own seeds: with --resume, --seed or --set train.seed it would contradict."""
+    if seeds is None:
+        return
+    if resume is not None:
+        raise typer.BadParameter("--resume continues one run from its own seed; --seeds trains new runs (give one)",
+                                 param_hint="--seeds")
+    if seed is not None or any(text.replace(" ", "").startswith("train.seed=") for text in sets or ()):
+        raise typer.BadParameter("--seeds names every seed the runs train from; give it or --seed, not both",
+                                 param_hint="--seeds")
+
+
+def _seeded(recipe: NetSpec | None, seeds: list[int] | None) -> list[NetSpec | None]:
+    if recipe is None or seeds is None:
+        return [recipe]
+    return [recipe.model_copy(update={"train": recipe.train.model_copy(update={"seed": seed})}) for seed in seeds]
 
 
 def _train(recipe: NetSpec | None, *, resume: Path | None, out: Path, device: str, compile: bool | None,
@@ -139,7 +193,8 @@ def _batch_size(text: str | None) -> int | None:
     return int(text)
 
 
-def _finish(result: TrainResult, *, json: bool) -> None:
+def _finish(result: TrainResult, *, json: bool) -> str:
+    """Show the run's table and write its curves; its JSON document (which the caller prints with --json)."""
     from archgen.errors import RunError
     from archgen.files import write_atomic
     from archgen.report.curves import curves_png
@@ -158,8 +213,7 @@ def _finish(result: TrainResult, *, json: bool) -> None:
         except RunError as error:  # the run is complete and saved; only its picture is missing
             console.print(f"[yellow]warning: {markup(str(error))}[/yellow]")
         console.print(f"wrote {markup(str(result.run_dir))}/ ({', '.join(written)})")
-    if json and _main():
-        typer.echo(result_json(result, written=written if result.run_dir is not None else []), nl=False)
+    return result_json(result, written=written if result.run_dir is not None else []) if json else ""
 
 
 def _console(*, json: bool) -> Console:
