@@ -25,11 +25,14 @@ def compare(
 ) -> None:
     """Tabulate runs' final errors, losses and sizes; with --plot, overlay their error curves as the paper's Fig. 6.
 
-    The table gives each run's final training and validation errors, parameters and MACs. Where runs of one
-    family differ only in depth, each deeper net is judged against each shallower one: "degrades" (higher
-    training error: an optimisation failure), "over-fits" (training error no higher, validation error higher),
-    "improves" or "same" (differences within two standard errors of the measured rates count as none). The
-    plot's curves are training dashed, validation bold. A --plot file that exists is replaced only with --force.
+    The table gives each run's final training and validation errors, parameters and MACs; runs of one spec and
+    recipe from several seeds (train --seeds) are one row, each number their mean ± a 95% t-interval. Where runs
+    of one family differ only in depth and trained alike (the same recipe and epochs), each deeper net is judged
+    against each shallower one: "degrades" (higher training error: an optimisation failure), "over-fits"
+    (training error no higher, validation error higher), "improves" or "same" (differences within Welch's
+    t-test over the seeds, or two standard errors of one run's measured rates, count as none); a pair that
+    trained differently is listed as not judged, with the difference. The plot's curves are training dashed,
+    validation bold. A --plot file that exists is replaced only with --force.
     """
     from archgen.files import refuse_existing, write_atomic
     from archgen.report.compare import compare_json, compare_markdown, compare_table, labels
