@@ -35,17 +35,18 @@ ALLOWED: dict[str, set[str]] = {
                  "reference", "spec"},
     "search": {"analysis", "compile", "data", "degradation", "devices", "errors", "files", "memory", "reference",
                "spec", "statistics", "training"},
-    "report": {"analysis", "data", "degradation", "errors", "files", "reference", "search", "spec", "statistics",
-               "training", "validation"},
-    "cli": {"__init__", "analysis", "compile", "data", "degradation", "devices", "errors", "export", "files", "memory",
-            "reference", "report", "search", "spec", "statistics", "training", "validation"},
-    "__init__": {"analysis", "compile", "errors", "spec"},
+    "inference": {"compile", "data", "devices", "errors", "export", "files", "memory", "spec", "training"},
+    "report": {"analysis", "data", "degradation", "errors", "files", "inference", "reference", "search", "spec",
+               "statistics", "training", "validation"},
+    "cli": {"__init__", "analysis", "compile", "data", "degradation", "devices", "errors", "export", "files",
+            "inference", "memory", "reference", "report", "search", "spec", "statistics", "training", "validation"},
+    "__init__": {"analysis", "compile", "errors", "inference", "spec"},
     "__main__": {"cli"},
 }
 
 # Third-party libraries only some parts may import.
 RESTRICTED = {
-    "torch": {"devices", "compile", "data", "training", "export", "search", "cli", "__init__"},
+    "torch": {"devices", "compile", "data", "training", "export", "inference", "search", "cli", "__init__"},
     "torchvision": {"compile", "data", "training", "export"},
     "timm": {"compile", "training"},
     "optuna": {"search"},

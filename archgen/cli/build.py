@@ -36,6 +36,10 @@ def build(
         "--weights", metavar="FILE", dir_okay=False, show_default=False,
         help="Export these trained weights (a run's weights.safetensors), not freshly initialised ones.")] = None,
     force: ForceOption = False,
+    with_preprocessing: Annotated[bool, typer.Option(
+        "--with-preprocessing/--without-preprocessing", help="With --weights: the normalisation inside the graph, "
+        "so the export takes uint8 images (resizing and cropping stay outside, as the preprocessing it carries "
+        "says).")] = False,
     batch_size: Annotated[int | None, typer.Option(
         "--batch-size", "-b", metavar="N", min=1, max=65536, show_default=False,
         help="Also estimate the memory of training at this batch (per process): params, grads, optimiser state, "
@@ -63,6 +67,9 @@ def build(
     if weights is not None and export is None:
         raise typer.BadParameter("--weights is what --export writes; give --export FORMAT --out FILE too",
                                  param_hint="--weights")
+    if with_preprocessing and weights is None:
+        raise typer.BadParameter("--with-preprocessing puts a trained run's normalisation into the export; give "
+                                 "--weights RUN/weights.safetensors too", param_hint="--with-preprocessing")
     if precision != "float32" and batch_size is None:
         raise typer.BadParameter("--precision is the memory estimate's; give --batch-size too",
                                  param_hint="--precision")
@@ -86,25 +93,33 @@ def build(
     else:
         _console().print(build_report(complexity, net, blocks=blocks, memory=memory))
     if export is not None and out is not None:
-        _export(net, export, out, weights=weights, quiet=json, force=force)
+        _export(net, export, out, weights=weights, quiet=json, force=force, with_preprocessing=with_preprocessing)
 
 
-def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | None, quiet: bool, force: bool) -> None:
-    """Compile (loading trained weights if given), write and check the export; torch is imported only here."""
+def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | None, quiet: bool, force: bool,
+            with_preprocessing: bool) -> None:
+    """Compile (loading trained weights if given), write and check the export; torch is imported only here. Trained
+    weights carry their run's preprocessing into the file (`archgen.inference.export_trained`)."""
     from archgen import build_model
     from archgen.compile.network import estimate_norm_statistics
     from archgen.export import export_model
-    from archgen.training import load_trained
+    from archgen.inference import export_trained
 
     shape = (1, net.input.channels, net.input.size, net.input.size)
+    carried = ""
     if weights is None:
         model = build_model(net)
         estimate_norm_statistics(model, (4, *shape[1:]))  # else very deep fresh nets overflow in eval mode
+        result = export_model(model, format=format, out=out, input_shape=shape, replace=force)
     else:
-        model = load_trained(net, weights)
-    result = export_model(model, format=format, out=out, input_shape=shape, replace=force)
+        trained = export_trained(net, weights, format=format, out=out, with_preprocessing=with_preprocessing,
+                                 replace=force)
+        result = trained.result
+        carried = ("; no preprocessing record to carry" if trained.record is None
+                   else "; normalisation inside, takes uint8 images" if with_preprocessing
+                   else "; carries its preprocessing")
     typer.echo(f"wrote {result.path} ({format}, {result.bytes:,} bytes; "
-               f"max |export - torch| = {result.max_abs_diff:.2e})", err=quiet)
+               f"max |export - torch| = {result.max_abs_diff:.2e}{carried})", err=quiet)
 
 
 def _console() -> Console:

@@ -61,14 +61,15 @@ class Load:
     workers: int
 
 
-def load_folder_data(root: Path, *, size: int) -> ImageData:
+def load_folder_data(root: Path, *, size: int, held_out: Sequence[str] = VAL_FOLDERS) -> ImageData:
     """Decode every image under `root`; `size` is used only when the images are not all one square size.
+    held_out: the folder names the validation split may have, the first that exists taken (evaluation: test/).
 
     Refused in one line, before any pixel is decoded, when the images (and a copy resized to `size`, which the
     pipeline makes when the network's strides need it) would not fit in the memory this process may take.
     """
     where = f"imagefolder:{printable(str(root))}"
-    train_dir, val_dir = split_folders(root, where)
+    train_dir, val_dir = split_folders(root, where, held_out=held_out)
     classes = class_names(train_dir)
     train_files, val_files = _files(train_dir, classes), _files(val_dir, classes)
     with strict_bombs():
@@ -106,16 +107,18 @@ def decoded_bytes(count: int, channels: int, size: int) -> int:
     return count * (channels * size * size + LABEL_BYTES)
 
 
-def split_folders(root: Path, where: str) -> tuple[Path, Path]:
-    """`root/train` and `root/val` (or `root/test`), or one line saying what is missing."""
+def split_folders(root: Path, where: str, *, held_out: Sequence[str] = VAL_FOLDERS) -> tuple[Path, Path]:
+    """`root/train` and `root/val` (or `root/test`: the first of `held_out` that exists), or one line saying what
+    is missing."""
     shown = printable(str(root))
-    layout = f"{shown}/train/<class>/<image> and {shown}/val/<class>/<image> (or test/)"
+    layout = f"{shown}/train/<class>/<image> and {shown}/{held_out[0]}/<class>/<image>" + \
+        "".join(f" (or {name}/)" for name in held_out[1:])
     if not root.is_dir():
         raise DataError(f"{where}: no such folder; expected {layout}")
     train_dir = root / "train"
-    val_dir = next((root / name for name in VAL_FOLDERS if (root / name).is_dir()), None)
+    val_dir = next((root / name for name in held_out if (root / name).is_dir()), None)
     if not train_dir.is_dir() or val_dir is None:
-        missing = "train/" if not train_dir.is_dir() else "val/ or test/"
+        missing = "train/" if not train_dir.is_dir() else " or ".join(f"{name}/" for name in held_out)
         raise DataError(f"{where}: no {missing} folder; expected {layout}")
     return train_dir, val_dir
 
@@ -173,7 +176,7 @@ def _survey(paths: list[Path]) -> Survey:
     """Channels, the one square size of all images (or None) and the most one image takes to decode, from the
     image headers only."""
     def header(path: Path) -> tuple[str, tuple[int, int]]:
-        with _open(path) as image:
+        with open_image(path) as image:
             return image.mode, image.size
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
@@ -221,15 +224,20 @@ def _decode(files: Files, channels: int, size: int, workers: int) -> Split:
 
 def _read(path: Path, channels: int, size: int) -> np.ndarray:
     """One image as (size, size, channels) uint8: shorter side resized and centre-cropped when it differs."""
-    with _open(path) as image:
-        try:
-            image = to_8bit(image).convert("L" if channels == 1 else "RGB")
-        except (OSError, ValueError) as error:  # truncated or corrupt pixel data
-            raise DataError(f"{printable(str(path))}: not an image archgen can read "
-                            f"({printable(str(error))})") from None
-        if image.size != (size, size):
-            image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)  # shorter side, centre crop
-        return np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
+    with open_image(path) as image:
+        return held_pixels(image, channels, size, shown=printable(str(path)))
+
+
+def held_pixels(image: Image.Image, channels: int, size: int, *, shown: str) -> np.ndarray:
+    """An opened image as the folder holds it, (size, size, channels) uint8: converted to grey or RGB, then its
+    shorter side resized (PIL bilinear) and centre-cropped when it is not size x size."""
+    try:
+        image = to_8bit(image).convert("L" if channels == 1 else "RGB")
+    except (OSError, ValueError) as error:  # truncated or corrupt pixel data
+        raise DataError(f"{shown}: not an image archgen can read ({printable(str(error))})") from None
+    if image.size != (size, size):
+        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)  # shorter side, centre crop
+    return np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
 
 
 def to_8bit(image: Image.Image) -> Image.Image:
@@ -240,7 +248,7 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
     """The image at `path`, header read only; a FIFO or device is refused before opening (opening one would block)."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):

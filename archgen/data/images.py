@@ -94,6 +94,11 @@ def _resize_row_bytes(channels: int, source: int, size: int) -> int:
     return 4 * channels * (source * source + source * size + size * size)
 
 
+def resize_image(image: Tensor, size: int) -> Tensor:
+    """One (C, H, W) uint8 image at `size`x`size`, exactly as `ImageData.resized` resizes it among the others."""
+    return _resize(Split(image[None], torch.zeros(1, dtype=torch.int64)), size).images[0]
+
+
 def _resize(split: Split, size: int) -> Split:
     """Chunk by chunk into one uint8 tensor; each image is resized alone, so chunking cannot change a pixel."""
     count, channels, source, _ = split.images.shape

@@ -109,8 +109,10 @@ def make_loaders(
     rank: int = 0,
     world: int = 1,
     workers: int | None = None,
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> Loaders:
-    """Loaders normalised by the training split's per-channel statistics; `batch_size` is per process.
+    """Loaders normalised by the training split's per-channel statistics, or by the (mean, std) `normalisation` a
+    run recorded (evaluation: nothing measured); `batch_size` is per process.
 
     augment: the recipe (its augmentation, lighting, validation crops and workers), or True / "cifar" for the paper's
     CIFAR augmentation and False / "none" for none, with the recipe's defaults otherwise. Streamed data are read by
@@ -121,9 +123,10 @@ def make_loaders(
     recipe = _recipe(augment)
     views = Views.of(recipe, size=data.size, mirror=data.mirror, channels=data.channels, source=data.source)
     if isinstance(data, StreamedData):
-        made = _streamed(data, views, seed=seed, device=device, workers=recipe.workers if workers is None else workers)
+        made = _streamed(data, views, seed=seed, device=device, workers=recipe.workers if workers is None else workers,
+                         normalisation=normalisation)
     else:
-        made = _held(data, views, seed=seed, rank=rank, device=device)
+        made = _held(data, views, seed=seed, rank=rank, device=device, normalisation=normalisation)
     val_size = max(1, batch_size // TEN) if views.ten_crop else batch_size  # ten crops of each image
     return Loaders(
         Loader(_order(data, train=True, seed=seed, rank=rank, world=world), made.train, batch_size=batch_size,
@@ -141,11 +144,12 @@ class _Makers:
     std: tuple[float, ...]
 
 
-def _held(data: ImageData, views: Views, *, seed: int, rank: int, device: torch.device) -> _Makers:
+def _held(data: ImageData, views: Views, *, seed: int, rank: int, device: torch.device,
+          normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None) -> _Makers:
     """Batches of images held in memory: made on the device when they are whole images or the paper's crops (with
-    no colour noise), else by the recipe's views; normalised by the training split's statistics."""
+    no colour noise), else by the recipe's views; normalised by the training split's statistics (or the given)."""
     _check_held_sizes(data, views)
-    mean, std = channel_stats(data.train.images)
+    mean, std = normalisation or channel_stats(data.train.images)
     normalise = Normalise.of(mean, std, device)
     train, val = (_held_maker(split, views, train=training, mirror=data.mirror, normalise=normalise, seed=seed,
                               rank=rank, device=device) for split, training in ((data.train, True), (data.val, False)))
@@ -160,11 +164,12 @@ def _held_maker(split: Split, views: Views, *, train: bool, mirror: bool, normal
                          mirror=train and mirror, normalise=normalise, seed=seed, rank=rank)
 
 
-def _streamed(data: StreamedData, views: Views, *, seed: int, device: torch.device, workers: int | None) -> _Makers:
-    """Batches decoded from disk by one pool of processes, normalised by a fixed sample's statistics; training
-    images augmented by the recipe's views (unless it says none)."""
+def _streamed(data: StreamedData, views: Views, *, seed: int, device: torch.device, workers: int | None,
+              normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None) -> _Makers:
+    """Batches decoded from disk by one pool of processes, normalised by a fixed sample's statistics (or the
+    given); training images augmented by the recipe's views (unless it says none)."""
     pool = open_pool(data, views=views, seed=seed, device=device, workers=workers)
-    mean, std = sample_stats(pool, len(data.train))
+    mean, std = normalisation or sample_stats(pool, len(data.train))
     normalise = Normalise.of(mean, std, device)
     return _Makers(StreamBatches(data, pool, split=TRAIN, views=views, augment=views.augment != "none",
                                  normalise=normalise, device=device),

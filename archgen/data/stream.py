@@ -81,8 +81,8 @@ class Listing:
         return FolderImages([(self.train_dir, self.train), (self.val_dir, self.val)])
 
 
-def list_folder(root: Path, *, source: str) -> Listing:
-    train_dir, val_dir = folder.split_folders(root, printable(source))
+def list_folder(root: Path, *, source: str, held_out: Sequence[str] = folder.VAL_FOLDERS) -> Listing:
+    train_dir, val_dir = folder.split_folders(root, printable(source), held_out=held_out)
     classes = folder.class_names(train_dir)
     return Listing(source, train_dir, val_dir, classes, folder.split_names(train_dir, classes),
                    folder.split_names(val_dir, classes))

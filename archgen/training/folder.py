@@ -140,8 +140,8 @@ class RunFolder:
         if os.path.lexists(self.path / WEIGHTS):
             epochs = len(self.metrics()) if (self.path / METRICS).exists() else "all"
             raise RunFinished(f"{self._shown} is finished ({epochs} epochs, {WEIGHTS} written): there is nothing "
-                              f"to resume; to train it further, train its spec as a new run: archgen train "
-                              f"{self._shown}/{SPEC} --epochs N")
+                              f"to resume; to train it further, start a new run from its weights: archgen train "
+                              f"{self._shown}/{SPEC} --init {self._shown}/{WEIGHTS} --epochs N")
 
     def check_nothing_recorded(self) -> None:
         """Refuse to start a run over while its metrics.jsonl records epochs (its checkpoints were removed)."""

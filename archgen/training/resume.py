@@ -18,6 +18,7 @@ from archgen.training.engine import Engine
 from archgen.training.events import EpochMetrics
 from archgen.training.folder import RunFolder
 from archgen.training.meter import EpochTotals
+from archgen.training.preprocessing import PREPROCESSING, recorded
 from archgen.training.pretrained import INIT
 from archgen.training.record import DATA, SPEC, VERSION
 from archgen.training.setup import Setup
@@ -59,12 +60,15 @@ def start_or_resume(setup: Setup, *, out: Path | None, resume: RunFolder | None)
 
 
 def _created(setup: Setup, out: Path) -> RunFolder:
-    """A new run folder with the spec, the data's record and the starting weights' record, checked for room."""
+    """A new run folder with the spec, the data's record, the preprocessing record and the starting weights'
+    record, checked for room."""
     spec, data = setup.spec, setup.fitted.data
     folder = RunFolder.create(out, spec.name)
     folder.write_spec(spec, header=f"The spec and recipe of run {folder.path.name}, resolved by archgen {VERSION}.\n"
                                    "Retrain as is: archgen train spec.toml")
     folder.write_json(DATA, data.record())
+    # what turns a raw image into this network's input, for everything that uses the trained net
+    folder.write_json(PREPROCESSING, recorded(spec, data, mean=setup.loaders.mean, std=setup.loaders.std).document())
     if setup.initial is not None:
         folder.write_json(INIT, setup.initial.record())  # where the weights came from, with their sha256
     folder.check_space(checkpoint_bytes(setup.engine))

@@ -12,6 +12,7 @@ from safetensors.torch import save as save_safetensors
 
 from archgen.errors import RunError
 from archgen.training.folder import RunFolder
+from archgen.training.preprocessing import METADATA_KEY, recorded
 from archgen.training.record import VERSION
 from archgen.training.setup import Setup
 
@@ -42,8 +43,11 @@ def summarise(folder: RunFolder | None, setup: Setup, *, status: str, seconds: f
 
 
 def _write_weights(folder: RunFolder, setup: Setup) -> str:
-    """weights.safetensors: the trained module's parameters and buffers; returns their sha256."""
+    """weights.safetensors: the trained module's parameters and buffers, and in its metadata the preprocessing
+    record (the weights carry what feeds them); returns their sha256."""
     state = setup.engine.module.state_dict()
-    weights = save_safetensors({name: tensor.detach().cpu().contiguous() for name, tensor in state.items()})
+    record = recorded(setup.spec, setup.fitted.data, mean=setup.loaders.mean, std=setup.loaders.std)
+    weights = save_safetensors({name: tensor.detach().cpu().contiguous() for name, tensor in state.items()},
+                               metadata={METADATA_KEY: record.dumps()})
     folder.write_weights(weights)
     return hashlib.sha256(weights).hexdigest()
