@@ -90,6 +90,17 @@ def repeats(trial: FrozenTrial) -> list[dict[str, float]]:
     return list(trial.user_attrs.get(REPEATS) or [])
 
 
+COST_ATTRIBUTES = {"params": PARAMS, "macs": MACS, "latency": LATENCY}  # each cost objective's trial attribute
+
+
+def costs(trial: FrozenTrial, objectives: tuple[str, ...]) -> tuple[float, ...] | None:
+    """The trial's costs for `objectives` but accuracy, in their order, as recorded before it trained; None when one
+    is missing (a trial rejected before it was costed)."""
+    found = [trial.user_attrs.get(COST_ATTRIBUTES[objective]) for objective in objectives if objective != "accuracy"]
+    numbers = [float(value) for value in found if isinstance(value, int | float) and not isinstance(value, bool)]
+    return tuple(numbers) if len(numbers) == len(found) else None
+
+
 def point_key(trial: FrozenTrial) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(trial.params.items()))
 

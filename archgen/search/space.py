@@ -1,4 +1,4 @@
-"""A search space in Optuna's terms: points sampled for its paths, the spec a trial trains, samplers and pruners.
+"""A search space in Optuna's terms: points sampled for its paths, the spec a trial trains, and samplers.
 
 Data, not modules (STYLE 13: search proposes specs). The Optuna parameter names are the spec paths, so
 optuna-dashboard and the plots read `body.width` and `body.depths.*`. Knows nothing of storages or workers.
@@ -6,7 +6,6 @@ optuna-dashboard and the plots read `body.width` and `body.depths.*`. Knows noth
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,9 +19,6 @@ from archgen.spec.schema import NetSpec
 from archgen.spec.search_points import PathError, apply_point, base_data, resolve
 from archgen.spec.search_space import Choice, Param, SearchSpace
 
-# MedianPruner's defaults, applied to both rules: judge no trial before this many have finished.
-STARTUP_TRIALS = 5
-WARMUP_EPOCHS = 0
 NSGA2_POPULATION = 20
 
 
@@ -101,7 +97,7 @@ def summary(spec: NetSpec) -> str:
     return f"{kind} [{depths}] w{widths}{shortcut}"
 
 
-# --- samplers and pruners ------------------------------------------------------------------------------------------
+# --- samplers ------------------------------------------------------------------------------------------
 
 
 class _Grid(GridSampler):
@@ -129,26 +125,3 @@ def make_sampler(space: SearchSpace, *, seed: int, trial_number: int) -> BaseSam
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     # constant_liar: running trials count as bad, so parallel workers do not propose the same point
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-
-
-def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
-    """The study's pruner (single objective); several objectives use `median_says_prune` instead (Optuna's
-    `Trial.report` is single-objective only)."""
-    if space.pruner == "none" or len(space.objectives) > 1:
-        return optuna.pruners.NopPruner()
-    if space.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(space.epochs, 1), reduction_factor=3)
-    return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS)
-
-
-def median_says_prune(
-    peers: Sequence[Sequence[Mapping[str, float]]], *, epoch: int, accuracies: Sequence[float]
-) -> bool:
-    """MedianPruner's rule on recorded histories: prune if the best accuracy so far is below the median of the
-    finished peers' best accuracies up to the same epoch (after STARTUP_TRIALS peers have got that far)."""
-    if epoch <= WARMUP_EPOCHS:
-        return False
-    bests = [max(1.0 - float(row["val_error"]) for row in rows[:epoch]) for rows in peers if len(rows) >= epoch]
-    if len(bests) < STARTUP_TRIALS:
-        return False
-    return max(accuracies) < statistics.median(bests)

@@ -20,8 +20,8 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
 from archgen.errors import SearchError, printable
+from archgen.search.pruning import make_pruner
 from archgen.search.record import RESOLVED
-from archgen.search.space import make_pruner
 from archgen.search.storage import StorageSpec, claim_lock, open_storage, storage_errors
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import SearchSpace

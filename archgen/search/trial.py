@@ -23,9 +23,10 @@ from archgen.search import depth, record
 from archgen.search.claim import Claim
 from archgen.search.liveness import Stopped, heartbeat
 from archgen.search.outputs import make_folder
+from archgen.search.pruning import should_prune
 from archgen.search.record import Outcome
 from archgen.search.runner import classify, load_trainer, repeats
-from archgen.search.space import median_says_prune, summary, try_trial_spec
+from archgen.search.space import summary, try_trial_spec
 from archgen.search.study import SearchConfig
 from archgen.spec.schema import NetSpec
 from archgen.spec.search_space import SearchSpace
@@ -127,6 +128,8 @@ class TrialListener(Listener):
     """Where the trained weights and their fitted spec are kept (`search.grow`: a deeper trial may grow from them)."""
     history: list[dict[str, float]] = field(default_factory=list)
     fitted: NetSpec | None = None
+    costs: tuple[float, ...] = ()
+    """The trial's cost objectives (params, MACs, latency: those the space minimises), known before it trains."""
 
     def on_start(self, plan: RunPlan) -> None:
         self.board.on_start(plan)
@@ -150,22 +153,8 @@ class TrialListener(Listener):
         self.trial.set_user_attr(record.HISTORY, self.history)
         if self.on_shown is not None:
             self.on_shown()
-        if _should_prune(self.trial, self.space, self.history):
+        if should_prune(self.trial, self.space, self.history, self.costs):
             raise optuna.TrialPruned(f"pruned after epoch {len(self.history)}")
-
-
-def _should_prune(trial: optuna.Trial, space: SearchSpace, history: list[dict[str, float]]) -> bool:
-    """Whether to stop `trial` after its latest epoch: Optuna's pruner with one objective, the median rule on the
-    recorded histories with several (`Trial.report` is single-objective only)."""
-    if space.pruner == "none":
-        return False
-    accuracies = [1.0 - row["val_error"] for row in history]
-    if len(space.objectives) == 1:
-        trial.report(accuracies[-1], len(history))
-        return trial.should_prune()
-    others = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    peers = [record.history(other) for other in others if record.counts(other)]
-    return median_says_prune(peers, epoch=len(history), accuracies=accuracies)
 
 
 def _train(
@@ -189,7 +178,9 @@ def _train(
         _finish(study, trial, "failed", str(error), state=TrialState.FAIL)
         raise
     with board:
-        listener = TrialListener(trial, space, board, on_epoch, kept=kept)
+        table = {"params": cost.params, "macs": cost.macs, "latency": latency}
+        costs = tuple(float(table[o] or 0.0) for o in space.objectives if o != "accuracy")
+        listener = TrialListener(trial, space, board, on_epoch, kept=kept, costs=costs)
         try:
             start = depth.grown_start(_ranked(study), trial, spec, kept) if kept is not None else spec
             load_trainer(config)(start, device=config.device, listener=listener)

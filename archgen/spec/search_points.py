@@ -215,8 +215,11 @@ def _check_settings(space: SearchSpace) -> Iterator[RuleViolation]:
     if space.pruner == "hyperband" and len(space.objectives) > 1:
         yield (
             ("search", "pruner"),
-            "hyperband prunes one objective only; with several objectives use 'median' or 'none'",
+            "hyperband prunes one objective only; with several objectives use 'pareto', 'median' or 'none'",
         )
+    if space.pruner == "pareto" and len(space.objectives) == 1:
+        yield ("search", "pruner"), ("pareto prunes a trial that others dominate in accuracy and cost, but accuracy is "
+                                     "the only objective; use 'median' or 'hyperband'")
     if space.resolved_sampler == "grid":
         continuous = [path for path, param in space.params.items() if param.count() is None]
         size = space.size()

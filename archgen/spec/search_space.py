@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 Objective = Literal["accuracy", "params", "macs", "latency"]
 SamplerKind = Literal["tpe", "nsga2", "grid", "random", "qmc"]
-PrunerKind = Literal["median", "hyperband", "none"]
+PrunerKind = Literal["median", "pareto", "hyperband", "none"]
 # A categorical choice is any scalar a spec field can hold; strict, so `true` stays a bool and `3` an int.
 Choice = Annotated[bool, Strict()] | Annotated[int, Strict()] | Annotated[float, Strict()] | Annotated[str, Strict()]
 Number = Annotated[int, Strict()] | Annotated[float, Strict()]
@@ -99,9 +99,11 @@ class SearchSpace(_Frozen):
     sampler: SamplerKind | None = None
     """tpe, nsga2 (multi-objective), grid (every point, needs finite ranges), random or qmc; default: tpe, or
     nsga2 for several objectives."""
-    pruner: PrunerKind = "median"
-    """Stop unpromising trials early on validation accuracy: median (several objectives too), hyperband (one
-    objective), or none."""
+    pruner: PrunerKind | None = None
+    """Stop unpromising trials early. median: a trial whose best accuracy so far trails the median of finished
+    trials' at that epoch; pareto (several objectives): a trial that enough finished trials dominate at that epoch,
+    as accurate and no more costly (its cost is exact before training), so a cheap net is never pruned for being
+    cheap; hyperband (one objective); none. Default: median, or pareto for several objectives."""
     epochs: Annotated[int, Strict(), Field(ge=1, le=MAX_TRIAL_EPOCHS)] = 3
     """Epochs each trial trains (`archgen search --epochs` overrides); trials train on `train.data`."""
     trials: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
@@ -119,6 +121,12 @@ class SearchSpace(_Frozen):
     trains from), and optimise the mean accuracy: run-to-run variance is the largest part of a small data set's
     noise. The trial records every seed's final errors; the report shows mean ± a 95% t-interval, and the
     degradation verdicts use Welch's test over the seeds. The pruner judges the first seed's epochs."""
+
+    @property
+    def resolved_pruner(self) -> PrunerKind:
+        if self.pruner is not None:
+            return self.pruner
+        return "pareto" if len(self.objectives) > 1 else "median"
 
     @property
     def resolved_sampler(self) -> SamplerKind:
