@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 NOT_TRAINED = {"search": "archgen train does not use the [search] table (archgen search does)"}
 NOT_BUILT = {"search": "archgen build does not use the [search] table (archgen search does)"}
 FOLDER_KINDS = ("cifar10", "imagefolder", "stream")
+_SPLITS = "{0}/train/<class>/<image> and {0}/val/<class>/<image> (or test/)"
+LAYOUTS = {"cifar10": "the CIFAR-10 python batches (data_batch_1 to 5, test_batch) in {0}/cifar-10-batches-py or {0}",
+           "imagefolder": _SPLITS, "stream": _SPLITS}
 
 
 def spec_with(spec: str, sets: Sequence[str] | None, *, aliases: Sequence[tuple[str, Any, str]] = (),
@@ -45,16 +48,17 @@ def overridden(spec: NetSpec, sets: Sequence[str] | None, *, aliases: Sequence[t
 
 
 def check_data(text: str) -> None:
-    """`--data` (or train.data) parsed, and its folder there: a typo or a missing folder answers before torch."""
+    """`--data` (or train.data) parsed, and its folder there: a typo or a missing folder answers before torch (the
+    data modules check the rest of the layout as they read it)."""
     from archgen.data import parse_source
 
     source = parse_source(text)
-    folders = [source.path] if source.kind in FOLDER_KINDS else []
-    if source.kind == "wds":  # shard patterns: the folder that holds them must exist
-        folders = [path.parent for path in (source.path, source.val) if path is not None]
-    for folder in folders:
-        if folder is not None and not _is_folder(folder):
-            raise DataError(f"{printable(text)}: no such folder {printable(str(folder))}")
+    if source.kind in FOLDER_KINDS and source.path is not None and not _is_folder(source.path):
+        shown = printable(str(source.path))
+        raise DataError(f"{source.kind}:{shown}: no such folder; expected {LAYOUTS[source.kind].format(shown)}")
+    for pattern in (source.path, source.val) if source.kind == "wds" else ():
+        if pattern is not None and not _is_folder(pattern.parent):  # shard patterns: their folder must exist
+            raise DataError(f"wds:{printable(str(pattern))}: no such folder {printable(str(pattern.parent))}")
 
 
 def check_file(path: Path, option: str) -> None:
