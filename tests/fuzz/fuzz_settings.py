@@ -1,13 +1,15 @@
 """Example budgets of the fuzzers, the predicate every problem must pass (it names the file and where), and
 loading a fuzzed file under that predicate.
 
-`examples(n)` is n examples under the CI profile and DEEP_FACTOR x n under `--hypothesis-profile=deep`.
+`examples(n)` is n examples under the CI profile and DEEP_FACTOR x n under `--hypothesis-profile=deep`. A `Tally`
+holds what each fuzzer counted, for the controls that show the fuzzers reached both outcomes.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import settings
@@ -40,6 +42,22 @@ def examples(n: int) -> settings:
     name = profile_name()
     scale = DEEP_FACTOR if name == "deep" else 1
     return settings(settings.get_profile(name), max_examples=n * scale)
+
+
+class Tally(dict[str, Counter[str]]):
+    """What each fuzzer of a module counted in this process, by the fuzzer's name."""
+
+    def of(self, fuzzer: Callable[..., None]) -> Counter[str]:
+        """The counts of `fuzzer` (a fuzzer names itself, at the top of its body)."""
+        return self.setdefault(fuzzer.__name__, Counter())
+
+    def after(self, *fuzzers: Callable[[], None]) -> Counter[str]:
+        """The counts of `fuzzers` together, each run here first if it did not run in this process (deselected by
+        `-m "not slow"`, or run by another pytest-xdist worker): whatever ran before, and where, they are the same."""
+        for fuzzer in fuzzers:
+            if fuzzer.__name__ not in self:
+                fuzzer()
+        return sum((self[fuzzer.__name__] for fuzzer in fuzzers), Counter())
 
 
 def located(problem: Problem, path: Path) -> bool:

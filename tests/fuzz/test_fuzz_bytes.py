@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fuzz_settings import examples, load_or_located, located
+from fuzz_settings import Tally, examples, load_or_located, located
 from hypothesis import given
 from hypothesis import strategies as st
 from mutations import SHIPPED, random_file
@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from archgen.errors import Problem
 
-OUTCOMES: Counter[str] = Counter()
+TALLY = Tally()
 FOLDER_FILES = 600
 runner = CliRunner()
 
@@ -33,32 +33,30 @@ _toml_ish = st.lists(st.one_of(_lines, _lines, st.text(max_size=30)), max_size=4
 _text = st.one_of(st.text(max_size=400), _toml_ish, st.text(st.characters(codec="utf-8"), max_size=200))
 
 
-def _load(raw: bytes) -> list[Problem]:
+def _load(raw: bytes, outcomes: Counter[str]) -> list[Problem]:
     """The problems of a spec file holding `raw` (empty when it is valid); any other exception fails the test."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fuzzed.toml"
         path.write_bytes(raw)
-        return load_or_located(path, OUTCOMES)[1]
+        return load_or_located(path, outcomes)[1]
 
 
 @examples(500)
 @given(st.binary(max_size=600))
 def test_random_bytes_are_located_problems(raw: bytes) -> None:
-    _load(raw)
+    _load(raw, TALLY.of(test_random_bytes_are_located_problems))
 
 
 @examples(500)
 @given(_text)
 def test_random_text_is_located_problems(text: str) -> None:
-    _load(text.encode("utf-8", "surrogatepass"))
+    _load(text.encode("utf-8", "surrogatepass"), TALLY.of(test_random_text_is_located_problems))
 
 
 def test_the_fuzzers_produced_problems() -> None:
     """Control: the fuzzers above mostly fed invalid files (a predicate that passes everything would show here)."""
-    if not OUTCOMES:  # they ran in another pytest-xdist worker: run them here
-        test_random_bytes_are_located_problems()
-        test_random_text_is_located_problems()
-    assert OUTCOMES["invalid"] > 100, OUTCOMES
+    outcomes = TALLY.after(test_random_bytes_are_located_problems, test_random_text_is_located_problems)
+    assert outcomes["invalid"] > 100, outcomes
 
 
 def test_the_location_predicate_rejects_unlocated_problems(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from fuzz_settings import examples
+from fuzz_settings import Tally, examples
 from hypothesis import given
 from hypothesis import strategies as st
 
 from archgen.data import parse_source
 from archgen.errors import DataError
 
-OUTCOMES: Counter[str] = Counter()
+TALLY = Tally()
 ODD_DIGITS = "²³¹⁰３２٣߂५𝟙"  # superscripts, fullwidth, Arabic-Indic, NKo, Devanagari, mathematical bold
 _number = st.one_of(st.integers(0, 10**6).map(str), st.text(st.sampled_from("0123456789" + ODD_DIGITS), max_size=25),
                     st.text(max_size=8), st.integers(10**17, 10**40).map(str))
@@ -30,33 +30,34 @@ _any = st.one_of(st.text(max_size=60), _synthetic, st.sampled_from(["digits", "c
                  .flatmap(lambda kind: st.text(max_size=30).map(lambda rest: f"{kind}:{rest}")))
 
 
-def parses_or_one_line(text: str) -> None:
-    """The fuzzers' predicate: a source that prints back to itself, or one printable DataError line."""
+def parses_or_one_line(text: str, outcomes: Counter[str] | None = None) -> None:
+    """The fuzzers' predicate: a source that prints back to itself, or one printable DataError line (counted in
+    `outcomes`, if given)."""
+    outcomes = Counter() if outcomes is None else outcomes
     if any(character in ODD_DIGITS for character in text):
-        OUTCOMES["odd digits"] += 1
+        outcomes["odd digits"] += 1
     try:
         source = parse_source(text)
     except DataError as error:
         message = str(error)
         assert message and message.isprintable(), message  # printable: no newline, no ESC, no U+202E
-        OUTCOMES["refused"] += 1
+        outcomes["refused"] += 1
         return
     assert parse_source(str(source)) == source
-    OUTCOMES["parsed"] += 1
+    outcomes["parsed"] += 1
 
 
 @examples(600)
 @given(_any)
 def test_any_data_text_parses_or_is_one_printable_line(text: str) -> None:
-    parses_or_one_line(text)
+    parses_or_one_line(text, TALLY.of(test_any_data_text_parses_or_is_one_printable_line))
 
 
 def test_the_fuzzer_parsed_some_refused_some_and_tried_odd_digits() -> None:
     """Control: the fuzzer above reached both outcomes and fed Unicode digits (a predicate passing everything, or a
     strategy that never reached the synthetic grammar, would show here)."""
-    if not OUTCOMES:  # it ran in another pytest-xdist worker: run it here
-        test_any_data_text_parses_or_is_one_printable_line()
-    assert OUTCOMES["parsed"] > 30 and OUTCOMES["refused"] > 100 and OUTCOMES["odd digits"] > 30, OUTCOMES
+    outcomes = TALLY.after(test_any_data_text_parses_or_is_one_printable_line)
+    assert outcomes["parsed"] > 30 and outcomes["refused"] > 100 and outcomes["odd digits"] > 30, outcomes
 
 
 @pytest.mark.parametrize("text", [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import tomli
-from fuzz_settings import examples, load_or_located
+from fuzz_settings import Tally, examples, load_or_located
 from hypothesis import given
 from hypothesis import strategies as st
 from mutations import SHIPPED, Mutant, misspell, mutate, out_of_range, wrong_ablation
@@ -25,14 +25,16 @@ from archgen.errors import Problem
 from archgen.spec import NetSpec, read_spec
 from archgen.spec.writer import dump_spec
 
-OUTCOMES: Counter[str] = Counter()
+TALLY = Tally()
 
 
-def _check(text: str, *, folder: Path, name: str = "mutant.toml") -> tuple[NetSpec | None, list[Problem]]:
-    """Load `text` as a spec file in `folder`: a valid spec (checked further) or located problems, nothing else."""
+def _check(text: str, *, folder: Path, name: str = "mutant.toml",
+           outcomes: Counter[str] | None = None) -> tuple[NetSpec | None, list[Problem]]:
+    """Load `text` as a spec file in `folder`: a valid spec (checked further) or located problems, nothing else
+    (counted in `outcomes`, if given)."""
     path = folder / name
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    spec, problems = load_or_located(path, OUTCOMES)
+    spec, problems = load_or_located(path, Counter() if outcomes is None else outcomes)
     if spec is None:
         return None, problems
     complexity = analyze(spec)
@@ -48,29 +50,29 @@ def _check(text: str, *, folder: Path, name: str = "mutant.toml") -> tuple[NetSp
 @given(st.randoms(use_true_random=False), st.integers(1, 3))
 def test_mutated_shipped_specs(rng: random.Random, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        _check(mutate(rng, rounds=rounds).text, folder=Path(folder))
+        _check(mutate(rng, rounds=rounds).text, folder=Path(folder), outcomes=TALLY.of(test_mutated_shipped_specs))
 
 
 @examples(150)
 @given(st.randoms(use_true_random=False), st.sampled_from(sorted(SHIPPED)))
 def test_misspelled_keys_get_a_did_you_mean(rng: random.Random, name: str) -> None:
+    outcomes = TALLY.of(test_misspelled_keys_get_a_did_you_mean)
     mutant = misspell(rng, tomli.loads(SHIPPED[name]))
     if mutant is None or mutant.misspelled is None:
         return
     with tempfile.TemporaryDirectory() as folder:
-        spec, problems = _check(mutant.text, folder=Path(folder))
+        spec, problems = _check(mutant.text, folder=Path(folder), outcomes=outcomes)
     assert spec is None, mutant.kind  # every key of a shipped spec is meaningful: its typo is unknown
     unknown = [problem for problem in problems if f"unknown key {mutant.misspelled!r}" in problem.message]
     assert unknown and all("did you mean" in problem.message for problem in unknown), (mutant.kind, problems)
-    OUTCOMES["did-you-mean"] += 1
+    outcomes["did-you-mean"] += 1
 
 
+@pytest.mark.slow  # runs test_mutated_shipped_specs where it did not run
 def test_the_mutations_produced_both_outcomes() -> None:
     """Control: mutants were refused (the checks ran) and some stayed valid (the valid branch ran)."""
-    if not OUTCOMES["did-you-mean"]:  # they ran in another pytest-xdist worker: run them here
-        test_mutated_shipped_specs()
-        test_misspelled_keys_get_a_did_you_mean()
-    assert OUTCOMES["invalid"] > 100 and OUTCOMES["valid"] > 5 and OUTCOMES["did-you-mean"] > 20, OUTCOMES
+    outcomes = TALLY.after(test_mutated_shipped_specs, test_misspelled_keys_get_a_did_you_mean)
+    assert outcomes["invalid"] > 100 and outcomes["valid"] > 5 and outcomes["did-you-mean"] > 20, outcomes
 
 
 def test_ablation_mutants_are_located_problems_or_valid_specs(tmp_path: Path) -> None:
@@ -205,6 +207,7 @@ def _written_line(text: str, loc: tuple[str, ...]) -> int | None:
 @given(st.randoms(use_true_random=False), st.sampled_from(sorted(SHIPPED)))
 def test_out_of_range_values_are_located_on_their_line(rng: random.Random, name: str) -> None:
     """The problem of a value set out of range names the field and the very line that writes it."""
+    outcomes = TALLY.of(test_out_of_range_values_are_located_on_their_line)
     mutant = out_of_range(rng, tomli.loads(SHIPPED[name]))
     if mutant is None:  # a variant that only names its parent (plain110) has no number to set
         return
@@ -217,11 +220,10 @@ def test_out_of_range_values_are_located_on_their_line(rng: random.Random, name:
     at_field = [problem for problem in problems if problem.field == ".".join(loc)]
     line = _written_line(mutant.text, keys)
     assert all(problem.line == line for problem in at_field), (mutant.kind, line, [str(p) for p in at_field])
-    OUTCOMES["located-on-line"] += len(at_field)
+    outcomes["located-on-line"] += len(at_field)
 
 
 def test_the_line_check_ran() -> None:
     """Control: many out-of-range problems were compared with their line (the property above is not vacuous)."""
-    if not OUTCOMES["located-on-line"]:  # it ran in another pytest-xdist worker
-        test_out_of_range_values_are_located_on_their_line()
-    assert OUTCOMES["located-on-line"] > 20, OUTCOMES
+    outcomes = TALLY.after(test_out_of_range_values_are_located_on_their_line)
+    assert outcomes["located-on-line"] > 20, outcomes

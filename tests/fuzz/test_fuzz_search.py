@@ -7,19 +7,18 @@ TOML's unbounded integers and extreme floats: the space's checks must do exact o
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from fuzz_settings import examples, load_or_located
+from fuzz_settings import Tally, examples, load_or_located
 from hypothesis import given
 from hypothesis import strategies as st
 from mutations import HUGE, SHIPPED
 
 from archgen.spec.search_points import corner_points
 
-OUTCOMES: Counter[str] = Counter()
+TALLY = Tally()
 BASE = "digits-resnet20"
 
 _paths = st.one_of(
@@ -73,7 +72,7 @@ def test_fuzzed_search_tables(search: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "space.toml"
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        spec, _ = load_or_located(path, OUTCOMES)
+        spec, _ = load_or_located(path, TALLY.of(test_fuzzed_search_tables))
     if spec is None:
         return
     assert spec.search is not None
@@ -84,6 +83,5 @@ def test_fuzzed_search_tables(search: dict[str, Any]) -> None:
 
 def test_the_search_fuzzer_saw_both_outcomes() -> None:
     """Control: most fuzzed spaces were refused, and some were valid (the valid branch ran)."""
-    if not OUTCOMES:  # it ran in another pytest-xdist worker
-        test_fuzzed_search_tables()
-    assert OUTCOMES["invalid"] > 100 and OUTCOMES["valid"] > 3, OUTCOMES
+    outcomes = TALLY.after(test_fuzzed_search_tables)
+    assert outcomes["invalid"] > 100 and outcomes["valid"] > 3, outcomes

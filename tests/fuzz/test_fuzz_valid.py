@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_settings import examples
+from fuzz_settings import Tally, examples
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -28,7 +28,7 @@ from archgen.spec.writer import dump_spec
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from test_complexity_matches_module import measure, predicted  # the per-shipped-spec oracle
 
-OUTCOMES: Counter[str] = Counter()
+TALLY = Tally()
 SIZES = {"cifar": st.integers(4, 24), "imagenet": st.integers(8, 48), "deep": st.integers(8, 48)}
 BLOCKS = ["basic", "bottleneck", "preact_basic", "preact_bottleneck"]
 PLACEMENTS = ["original", "bn_after_addition", "relu_before_addition", "relu_only_preactivation", "full_preactivation"]
@@ -86,16 +86,16 @@ def small_specs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _valid(data: dict[str, Any]) -> NetSpec:
+def _valid(data: dict[str, Any], outcomes: Counter[str]) -> NetSpec:
     try:
         spec = parse_spec(data, checks=SPEC_CHECKS)
     except SpecError:
-        OUTCOMES["refused"] += 1
+        outcomes["refused"] += 1
         assume(False)
         raise
-    OUTCOMES["valid"] += 1
+    outcomes["valid"] += 1
     body = spec.body
-    OUTCOMES["ablation"] += body.placement is not None or body.gate != "none" or body.shortcut_dropout > 0
+    outcomes["ablation"] += body.placement is not None or body.gate != "none" or body.shortcut_dropout > 0
     return spec
 
 
@@ -103,7 +103,7 @@ def _valid(data: dict[str, Any]) -> NetSpec:
 @examples(40)
 @given(small_specs())
 def test_analysis_equals_the_built_module(data: dict[str, Any]) -> None:
-    spec = _valid(data)
+    spec = _valid(data, TALLY.of(test_analysis_equals_the_built_module))
     complexity = analyze(spec)
     # the oracle runs the module in training mode at batch 1, where BatchNorm refuses a 1x1 map (one value)
     assume(complexity.stages[-1].out_shape[1] > 1)
@@ -116,7 +116,7 @@ def test_analysis_equals_the_built_module(data: dict[str, Any]) -> None:
 @examples(150)
 @given(small_specs(), st.booleans(), st.booleans())
 def test_dump_load_round_trips_and_dump_is_a_fixed_point(data: dict[str, Any], comments: bool, defaults: bool) -> None:
-    spec = _valid(data)
+    spec = _valid(data, TALLY.of(test_dump_load_round_trips_and_dump_is_a_fixed_point))
     text = dump_spec(spec, comments=comments, defaults=defaults)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "written.toml"
@@ -127,12 +127,11 @@ def test_dump_load_round_trips_and_dump_is_a_fixed_point(data: dict[str, Any], c
 
 
 def test_most_generated_specs_were_valid() -> None:
-    """Control: the properties above ran on many valid specs (a generator that only made invalid ones would
-    pass them vacuously through `assume`)."""
-    if not OUTCOMES:  # it ran in another pytest-xdist worker
-        test_dump_load_round_trips_and_dump_is_a_fixed_point()
-    assert OUTCOMES["valid"] > 100 and OUTCOMES["valid"] > OUTCOMES["refused"], OUTCOMES
-    assert OUTCOMES["ablation"] > 20, OUTCOMES  # He et al. 2016b's placements, gates and dropout among them
+    """Control: the round trip above ran on many valid specs (a generator that only made invalid ones would pass
+    it vacuously through `assume`)."""
+    outcomes = TALLY.after(test_dump_load_round_trips_and_dump_is_a_fixed_point)
+    assert outcomes["valid"] > 100 and outcomes["valid"] > outcomes["refused"], outcomes
+    assert outcomes["ablation"] > 20, outcomes  # He et al. 2016b's placements, gates and dropout among them
 
 
 def test_the_oracle_sees_a_wrong_analysis() -> None:
