@@ -153,7 +153,7 @@ def _optimize(console: Console, config: SearchConfig) -> Optimization:
     from archgen.search import optimize, progress
 
     if not console.is_terminal:
-        finished = [-1]
+        finished = [0]
 
         def line(study: Any) -> None:  # an optuna.Study: only archgen.search imports optuna
             now = progress(study, target=config.trials)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return runs
 
 
+@pytest.mark.slow
 def test_table_and_png(two_runs: list[Path], tmp_path: Path) -> None:
     plot = tmp_path / "both.png"
     result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(plot)])
@@ -45,6 +47,7 @@ def test_table_and_png(two_runs: list[Path], tmp_path: Path) -> None:
     assert plot.read_bytes()[:4] == b"\x89PNG" and f"wrote {plot}" in result.output
 
 
+@pytest.mark.slow
 def test_markdown_for_docs(two_runs: list[Path], tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(tmp_path / "c.png"), "--markdown"])
     lines = result.stdout.splitlines()
@@ -58,8 +61,27 @@ def test_not_a_run_folder(tmp_path: Path) -> None:
     assert f"error: {tmp_path}: not a run folder (expected {tmp_path}/spec.toml)" in result.stderr
 
 
+@pytest.mark.slow
 def test_unfinished_runs_show_their_status(two_runs: list[Path], tmp_path: Path) -> None:
     (two_runs[1] / "summary.json").unlink()  # as if killed before the end
     result = runner.invoke(app, ["compare", *map(str, two_runs), "--plot", str(tmp_path / "c.png"), "--markdown"])
     assert result.stdout.splitlines()[0].endswith("| MACs | status |")
     assert "| net-plain | 2/2 |" in result.stdout and "| running or killed |" in result.stdout
+
+
+def test_no_png_unless_asked_so_it_runs_twice(two_runs: list[Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        outcome = archgen_here("compare", *map(str, two_runs))
+        assert outcome.code == 0 and "net-res" in outcome.stdout and "wrote" not in outcome.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_is_one_document_on_stdout(two_runs: list[Path]) -> None:
+    outcome = archgen_here("compare", *map(str, two_runs), "--json")
+    assert outcome.code == 0, outcome.stderr
+    document = json.loads(outcome.stdout)
+    assert [run["label"] for run in document["runs"]] == ["net-res", "net-plain"]
+    assert all(len(run["history"]) == 2 and 0 <= run["val_error"] <= 1 for run in document["runs"])
+    assert document["plot"] is None
