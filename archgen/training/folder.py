@@ -14,16 +14,29 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from archgen.errors import RunError, printable
-from archgen.files import describe, write_atomic
+from archgen.files import describe, ensure_folder, open_lock, read_bounded, write_atomic
 from archgen.spec import read_spec
 from archgen.spec.schema import NetSpec
 from archgen.spec.writer import dump_spec
 from archgen.training.checkpoints import Loaded, load_latest, save_checkpoint
 from archgen.training.events import EpochMetrics
-from archgen.training.record import CHECKPOINTS, DATA, METRICS, SPEC, SUMMARY, WEIGHTS, read_metrics, read_summary
+from archgen.training.record import (
+    CHECKPOINTS,
+    DATA,
+    DATA_LIMIT,
+    EVENTS,
+    METRICS,
+    SPEC,
+    SPEC_LIMIT,
+    SUMMARY,
+    WEIGHTS,
+    read_metrics,
+    read_object,
+    read_summary,
+)
 from archgen.training.state import TrainState
 
 LOCK = ".lock"
@@ -38,7 +51,8 @@ class RunFolder:
     """One run's files. Hold it with `with run:` while training (a second process gets a clear error)."""
 
     path: Path
-    _lock: IO[bytes] | None = None
+    _lock: int | None = None
+    """The lock file's descriptor while held."""
 
     @classmethod
     def create(cls, root: Path, name: str) -> RunFolder:
@@ -66,17 +80,19 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         try:
-            self._lock = open(self.path / LOCK, "ab")  # held until __exit__
+            self._lock = open_lock(self.path / LOCK)  # held until __exit__; a planted link or FIFO is refused
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self.__exit__()
             raise RunError(f"{self.path} is in use by another archgen process") from None
         except OSError as error:
+            self.__exit__()
             raise RunError(f"cannot write to {self.path}: {describe(error)}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._lock is not None:
-            self._lock.close()
+            os.close(self._lock)
             self._lock = None
 
     # --- writing -------------------------------------------------------------------------------
@@ -93,10 +109,13 @@ class RunFolder:
                            f"bytes, a checkpoint needs about {needed:,} (File too large, errno 27, EFBIG)")
 
     def check_writable(self) -> None:
-        """Fail before training when the folder or its checkpoints cannot take new files (read-only, permissions)."""
-        for folder in (self.path, self.path / CHECKPOINTS):
+        """Fail before training when any folder a run writes to cannot take new files: the run folder, its
+        checkpoints and its TensorBoard events (read-only, permissions, or a file, FIFO or link in a folder's
+        place: a link is never followed)."""
+        for folder in (self.path, self.path / CHECKPOINTS, self.path / EVENTS):
             try:
-                folder.mkdir(exist_ok=True)
+                if folder != self.path:
+                    ensure_folder(folder)
                 with tempfile.TemporaryFile(dir=folder):
                     pass
             except OSError as error:
@@ -124,13 +143,10 @@ class RunFolder:
         """A checkpoint of `state` with a copy of spec.toml as it was, so a resume can tell whether it was edited."""
         folder = self.path / CHECKPOINTS
         try:
-            folder.mkdir(exist_ok=True)
+            ensure_folder(folder)
         except OSError as error:
             raise RunError(f"cannot create {folder}: {describe(error)}") from None
-        try:
-            spec = (self.path / SPEC).read_bytes()
-        except OSError as error:
-            raise RunError(f"cannot read {self.path / SPEC}: {describe(error)}") from None
+        spec = read_bounded(self.path / SPEC, SPEC_LIMIT)
         return save_checkpoint(folder, state, keep=keep, extra={SPEC: spec})
 
     # --- what a resume may do ---------------------------------------------------------------------
@@ -177,15 +193,7 @@ class RunFolder:
 
     def data_record(self) -> dict[str, Any] | None:
         """data.json as written when the run began (None for runs from before archgen recorded it)."""
-        try:
-            data = json.loads((self.path / DATA).read_bytes())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as error:
-            raise RunError(f"{printable(str(self.path / DATA))}: unreadable ({printable(str(error))})") from None
-        if not isinstance(data, dict):
-            raise RunError(f"{printable(str(self.path / DATA))}: not a data record (a JSON object)")
-        return data
+        return read_object(self.path / DATA, DATA_LIMIT, "a data record")
 
     def summary(self) -> dict[str, Any]:
         return read_summary(self.path)

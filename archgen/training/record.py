@@ -10,16 +10,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archgen.errors import ArchgenError, RunError, printable
-from archgen.files import describe
+from archgen.errors import ArchgenError, RunError, first_line, printable
+from archgen.files import Limit, read_if_present
 from archgen.spec import read_spec
-from archgen.spec.schema import NetSpec
+from archgen.spec.document import MAX_FILE_BYTES
+from archgen.spec.schema import MAX_CLASSES, MAX_EPOCHS, NetSpec
 from archgen.training.events import EpochMetrics
 
 VERSION = importlib.metadata.version("archgen")  # recorded in every run folder's spec.toml and summary.json
 SPEC, METRICS, SUMMARY, WEIGHTS, CHECKPOINTS, CURVES, DATA = (
     "spec.toml", "metrics.jsonl", "summary.json", "weights.safetensors", "checkpoints", "curves.png", "data.json"
 )
+EVENTS = "tensorboard"  # the folder of TensorBoard's event files (in a run folder, and a study's, one per trial)
+
+# What each file a run writes can legitimately hold: what `compare`, `report`, a resume and the search read back.
+ESCAPED = 6  # JSON's most bytes for one byte of a name: `\u00XX` (a control byte, or one that is no UTF-8)
+NAME_BYTES = 255  # a class's folder name, as the file system allows (NAME_MAX)
+METRICS_LIMIT = Limit(MAX_EPOCHS * 512, f"a run's {METRICS} ({MAX_EPOCHS:,} epochs of 512-byte lines)")
+SUMMARY_LIMIT = Limit(ESCAPED * MAX_FILE_BYTES + 2**16, f"a run's {SUMMARY} (its fields and one error message, "
+                                                        f"at most a whole spec file's problems, escaped)")
+DATA_LIMIT = Limit(MAX_CLASSES * (ESCAPED * NAME_BYTES + 4) + 2**16,
+                   f"a run's {DATA} ({MAX_CLASSES:,} class names of {NAME_BYTES} bytes, escaped)")
+SPEC_LIMIT = Limit(MAX_FILE_BYTES, f"a {SPEC} (a spec file)")
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,10 @@ def read_metrics(path: Path) -> tuple[EpochMetrics, ...]:
     """The epochs a run folder records. A torn last line (a crash mid-write) is ignored; any other line that is
     not an epoch record, whatever its bytes, is a RunError naming the file and line."""
     file = path / METRICS
-    if not file.is_file():
+    data = read_if_present(file, METRICS_LIMIT)
+    if data is None:
         raise RunError(f"{printable(str(path))}: not a run folder (no {METRICS})")
-    try:
-        lines = file.read_bytes().split(b"\n")
-    except OSError as error:
-        raise RunError(f"cannot read {printable(str(file))}: {describe(error)}") from None
+    lines = data.split(b"\n")
     metrics = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -78,12 +88,19 @@ def read_metrics(path: Path) -> tuple[EpochMetrics, ...]:
 
 def read_summary(path: Path) -> dict[str, Any]:
     """summary.json, or {} while the run has none yet; any other bytes are a RunError naming the file."""
+    return read_object(path / SUMMARY, SUMMARY_LIMIT, "a run summary") or {}
+
+
+def read_object(file: Path, limit: Limit, what: str) -> dict[str, Any] | None:
+    """A JSON object a run (or a study) wrote, read within `limit`; None when the file is not there yet. Any
+    other bytes are a RunError naming the file."""
+    data = read_if_present(file, limit)
+    if data is None:
+        return None
     try:
-        data = json.loads((path / SUMMARY).read_bytes())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise RunError(f"{printable(str(path / SUMMARY))}: unreadable ({printable(str(error))})") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{printable(str(path / SUMMARY))}: not a run summary (a JSON object)")
-    return data
+        record = json.loads(data)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise RunError(f"{printable(str(file))}: unreadable ({printable(first_line(error))})") from None
+    if not isinstance(record, dict):
+        raise RunError(f"{printable(str(file))}: not {what} (a JSON object)")
+    return record

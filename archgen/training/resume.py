@@ -158,14 +158,18 @@ def spec_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def weight_problems(saved: dict[str, Any], module: nn.Module) -> list[str]:
-    """Every tensor missing from `saved`, unexpected in it, or of another shape than `module`'s."""
-    expected = {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+    """Every tensor missing from `saved`, unexpected in it, of another shape than `module`'s, or integer where the
+    network's is floating point (or the reverse), which loading would cast silently."""
+    state = module.state_dict()
+    expected = {name: tuple(tensor.shape) for name, tensor in state.items()}
     actual = {name: tuple(tensor.shape) for name, tensor in saved.items()}
     return [
         *(f"{name} missing" for name in expected if name not in actual),
         *(f"{name} unexpected" for name in actual if name not in expected),
         *(f"{name} is {actual[name]} saved, {shape} in the network"
           for name, shape in expected.items() if name in actual and actual[name] != shape),
+        *(f"{name} is {saved[name].dtype} saved, {tensor.dtype} in the network" for name, tensor in state.items()
+          if name in saved and saved[name].is_floating_point() != tensor.is_floating_point()),
     ]
 
 

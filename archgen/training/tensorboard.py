@@ -1,6 +1,8 @@
 """TensorBoard event files beside a run's own files: per-epoch losses and errors (training and validation overlaid,
 as the paper's curves), the learning rate, images/s, and the plan as text. `tensorboard --logdir runs` then shows
 runs and search trials side by side. The writer is torch.utils.tensorboard's; nothing here writes events by hand.
+The events' folder is made (or found) as a real folder first: a link or file planted at its name is refused, not
+followed.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from types import TracebackType
 
 from torch.utils.tensorboard import SummaryWriter
 
+from archgen.files import ensure_folder
 from archgen.training.events import EpochMetrics, Listener, RunPlan
+from archgen.training.record import EVENTS as EVENTS  # the folder of event files (a run's; a study's, one per trial)
 
-EVENTS = "tensorboard"  # the folder of event files in a run folder (and in a study's, one per trial)
 LAYOUT = {"archgen": {
     "error (%)": ["Multiline", ["error/train", "error/val"]],  # thin and bold in the paper; here two lines
     "loss": ["Multiline", ["loss/train", "loss/val"]],
@@ -20,9 +23,12 @@ LAYOUT = {"archgen": {
 
 
 class TensorBoard(Listener):
-    """Writes what a training reports into event files under `folder`; close it (or use `with`) when done."""
+    """Writes what a training reports into event files under `folder`; close it (or use `with`) when done.
+
+    OSError when `folder` cannot be made or is not a real folder (a run's was checked before training began)."""
 
     def __init__(self, folder: Path) -> None:
+        ensure_folder(folder)  # SummaryWriter's own makedirs would follow a link planted at the name
         self.writer = SummaryWriter(log_dir=str(folder))
         self.writer.add_custom_scalars(LAYOUT)
 
