@@ -1,7 +1,8 @@
 """One streamed image: its bytes read safely, decoded and fitted to the network's size.
 
 Runs in the data workers. Reads only regular files and never blocks on opening one (a FIFO planted after the
-listing is refused, not waited on); refuses decompression bombs from the header, before any pixel is allocated.
+listing is refused, not waited on); refuses a sample larger than an image file can be before allocating its buffer,
+and decompression bombs from the header, before any pixel is allocated.
 JPEG is decoded by torchvision's libjpeg-turbo (1.5x PIL's speed here, see bench/streamed_loader.md), every other
 format by PIL as image folders are. Knows nothing of catalogs' origins, orders or loaders.
 """
@@ -33,6 +34,23 @@ JPEG = b"\xff\xd8\xff"
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})  # markers without a length (TEM, RSTn, SOI)
 FORMATS = ("JPEG", "PNG", "BMP", "GIF", "PPM", "TIFF", "WEBP")  # PIL plugins for the folders' extensions
+PIXEL_BYTES = 8  # the widest pixel a decoder here takes, stored raw: 16-bit RGBA (TIFF, PNG, PPM)
+METADATA_BYTES = 2**24  # what an image file holds beside its pixels: EXIF, ICC profiles, XMP, thumbnails
+DEFAULT_PIXELS = 89_478_485  # PIL's MAX_IMAGE_PIXELS as shipped, where a program has set it to None
+
+
+def max_image_bytes() -> int:
+    """The most bytes one image file (or a shard's image member) can legitimately hold: the pixels archgen decodes at
+    most (PIL's bomb limit, read now: a program may change it) at the widest pixel, stored raw, and its metadata."""
+    return (Image.MAX_IMAGE_PIXELS or DEFAULT_PIXELS) * PIXEL_BYTES + METADATA_BYTES
+
+
+def check_length(length: int, shown: str) -> None:
+    """Refuse, before a buffer is allocated, a sample that claims more bytes than an image file can hold."""
+    most = max_image_bytes()
+    if length > most:
+        raise DataError(f"{shown}: {length:,} bytes, more than an image file can hold (at most {most:,}: PIL's "
+                        f"pixel limit at {PIXEL_BYTES} bytes a pixel, and {METADATA_BYTES // 2**20} MiB of metadata)")
 
 
 def read(location: Location) -> bytearray:
@@ -49,6 +67,7 @@ def read(location: Location) -> bytearray:
         if info.st_size != location.file_size:
             raise DataError(f"{shown}: changed since the data were listed ({info.st_size:,} bytes, "
                             f"{location.file_size:,} then)")
+        check_length(location.length, shown)
         buffer = bytearray(location.length)  # writable: torch takes it without a copy
         view, done = memoryview(buffer), 0
         while done < location.length:

@@ -2,8 +2,11 @@
 every shard's headers read once into a catalog of where each image lies, so any sample can be read at its offset.
 
 A shard that is truncated, not a tar, or holds a sample without its image or class is refused in one line before
-training starts. Plain `tarfile`, no webdataset package: its URL opener runs `pipe:` commands and fetches URLs, and
-its shuffle buffers are not resumable. Knows nothing of decoding or loaders.
+training starts; so is one whose headers claim more than a header holds (tarfile would read a pax or GNU long-name
+header into one buffer) or whose image member claims more than an image file can hold (`decode.max_image_bytes`).
+A shard is opened without blocking (a FIFO in its place is refused, never waited on). Plain `tarfile`, no
+webdataset package: its URL opener runs `pipe:` commands and fetches URLs, and its shuffle buffers are not
+resumable. Knows nothing of decoding beyond that size, nor of loaders.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from typing import BinaryIO
 import numpy as np
 
 from archgen.data.catalog import Catalog, Names
+from archgen.data.decode import check_length
 from archgen.data.folder import EXTENSIONS
 from archgen.errors import DataError, printable
 from archgen.spec.schema import MAX_CLASSES
 
 MAX_SHARDS = 100_000  # names one pattern may expand to (ImageNet is ~1,300 shards of 1,000 images)
 MAX_LABEL_BYTES = 32  # a `.cls` member holds a decimal integer
+MAX_READ_BYTES = 2**20  # the most tarfile reads at once: a header block, or a pax or GNU long-name header's records
 END_BLOCKS = 1024  # a tar ends with two zero blocks of 512 bytes: without them it was cut at a member boundary
 IMAGE_SUFFIXES = {extension.lstrip(".") for extension in EXTENSIONS}
 _GROUP = re.compile(r"\{([^{}]*)\}")
@@ -101,11 +106,15 @@ def _scan(path: str) -> Shard:
     """The shard's headers, read in order (the data skipped, except each `.cls` member's few bytes)."""
     shown = printable(path)
     try:
-        info = os.stat(path)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens without a writer
+        info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
+            os.close(descriptor)
             raise DataError(f"{shown}: not a regular file (a folder, FIFO, socket or device named like a shard)")
-        with open(path, "rb") as file, tarfile.open(fileobj=file, mode="r:") as tar:
-            return _read(tar, file, shown, info.st_size)
+        with os.fdopen(descriptor, "rb") as file:
+            bounded = _BoundedReads(file, shown)
+            with tarfile.open(fileobj=bounded, mode="r:") as tar:  # type: ignore[call-overload]  # read, seek, tell
+                return _read(tar, file, shown, info.st_size)
     except FileNotFoundError:
         raise DataError(f"{shown}: no such shard") from None
     except (OSError, tarfile.TarError) as error:  # also a link loop, or a compressed or damaged header
@@ -126,6 +135,8 @@ def _read(tar: tarfile.TarFile, file: BinaryIO, shown: str, size: int) -> Shard:
             continue  # other fields of a sample (.json, .txt): not read
         if not member.isfile():
             raise DataError(f"{shown}: member {printable(member.name)} is not a regular file")
+        if suffix != "cls":
+            check_length(member.size, f"{shown}: member {printable(member.name)}")
         this = str(PurePosixPath(member.name).parent / stem)
         if this != key:
             _add(shard, shown, key, image, label)
@@ -140,6 +151,27 @@ def _read(tar: tarfile.TarFile, file: BinaryIO, shown: str, size: int) -> Shard:
     _check_end(file, tar.offset, shown, size)  # before the last sample: a cut shard says so, not "no class"
     _add(shard, shown, key, image, label)
     return shard
+
+
+class _BoundedReads:
+    """The shard as tarfile reads it, refusing any one read of more than MAX_READ_BYTES before it is made: a pax or
+    GNU long-name header that claims gigabytes would otherwise be read into one buffer."""
+
+    def __init__(self, file: BinaryIO, shown: str) -> None:
+        self.file, self.shown = file, shown
+
+    def read(self, size: int = -1) -> bytes:
+        if not 0 <= size <= MAX_READ_BYTES:
+            claimed = f"{size:,} bytes" if size >= 0 else "the rest of the file"
+            raise DataError(f"{self.shown}: a header claims {claimed}, more than a tar header can hold (at most "
+                            f"{MAX_READ_BYTES:,})")
+        return self.file.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
 
 
 def _add(shard: Shard, shown: str, key: str | None, image: tarfile.TarInfo | None, label: int | None) -> None:
