@@ -1,5 +1,6 @@
 """What else a hostile user does to training: edits the run's spec.toml before --resume, resumes a run a live
-process holds, trains with a learning rate that makes the loss NaN, deletes the newest checkpoint mid-run.
+process holds, trains with a learning rate that makes the loss NaN, deletes the newest checkpoint mid-run, puts a
+file or a read-only folder where a resume writes (every such folder is checked before training).
 Each refusal is one line naming what is wrong, with a control showing the same command works without the fault."""
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from train_helpers import (
     epochs_recorded,
     one_error_line,
     only_run,
+    read_only,
     weights_sha,
+    without_root_overrides,
     write_tiny,
 )
 
@@ -97,6 +100,7 @@ def test_resume_of_a_run_a_live_process_holds_is_refused(tmp_path: Path) -> None
     (256, r"error: the weights became NaN or Inf after epoch 1: training stopped without checkpointing them "
           r"\(lower the learning rate or check the data\)"),  # batch norm keeps the loss finite for 8 steps
 ])
+@pytest.mark.slow
 def test_a_nan_loss_stops_naming_epoch_and_step(tmp_path: Path, train: int, message: str) -> None:
     spec, data = write_tiny(tmp_path, TINY_NAN), DATA.format(train=train)
     failed = archgen_here("train", str(spec), "--data", data, "--lr", "100", "--out", str(tmp_path / "nan"))
@@ -141,3 +145,33 @@ def test_deleting_the_newest_checkpoint_mid_run_then_a_kill_resumes_bitwise(fini
     resumed = archgen_here("train", "--resume", str(run))
     assert resumed.code == 0 and "resuming after epoch 1\n" in resumed.stdout
     assert weights_sha(run) == weights_sha(finished) and epochs_recorded(run) == list(range(1, EPOCHS + 1))
+
+
+@pytest.mark.parametrize("folder", ["tensorboard", "checkpoints"])
+def test_resume_where_a_folder_it_writes_to_is_a_file_fails_before_training(
+    finished: Path, tmp_path: Path, folder: str
+) -> None:
+    """Every folder a resume writes to (the run's, checkpoints/, tensorboard/) is checked before the first step."""
+    run = unfinished_copy(finished, tmp_path)
+    if folder == "checkpoints":  # the checkpoints moved away: the run starts over, so its epochs must go too
+        (run / "metrics.jsonl").unlink()
+    shutil.rmtree(run / folder)
+    (run / folder).write_bytes(b"not a folder")
+    before = contents(run)
+    resumed = archgen_here("train", "--resume", str(run))
+    assert resumed.code == 1 and resumed.stdout == ""
+    assert one_error_line(resumed) == f"error: cannot write to {run / folder}: not a folder (a link, file or FIFO " \
+                                      "holds its name) (errno 20, ENOTDIR)"
+    assert contents(run) == before
+
+
+@pytest.mark.slow
+def test_resume_into_a_read_only_tensorboard_folder_fails_before_training(finished: Path, tmp_path: Path) -> None:
+    run = unfinished_copy(finished, tmp_path)
+    before = contents(run)
+    with read_only(run / "tensorboard"):
+        result = archgen("train", "--resume", str(run), preexec_fn=without_root_overrides)
+    assert result.returncode == 1, result.stderr
+    assert one_error_line(result) == f"error: cannot write to {run / 'tensorboard'}: Permission denied (errno 13, " \
+                                     "EACCES)"
+    assert result.stdout == "" and contents(run) == before
