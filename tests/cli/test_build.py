@@ -157,6 +157,7 @@ def test_export_needs_out() -> None:
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_build_never_imports_torch() -> None:
     code = (
         "import sys; from archgen.cli import main\n"

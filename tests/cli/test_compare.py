@@ -69,6 +69,7 @@ def test_unfinished_runs_show_their_status(two_runs: list[Path], tmp_path: Path)
     assert "| net-plain | 2/2 |" in result.stdout and "| running or killed |" in result.stdout
 
 
+@pytest.mark.slow
 def test_no_png_unless_asked_so_it_runs_twice(two_runs: list[Path], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -78,6 +79,7 @@ def test_no_png_unless_asked_so_it_runs_twice(two_runs: list[Path], tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_json_is_one_document_on_stdout(two_runs: list[Path]) -> None:
     outcome = archgen_here("compare", *map(str, two_runs), "--json")
     assert outcome.code == 0, outcome.stderr

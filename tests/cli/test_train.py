@@ -53,6 +53,7 @@ def test_trains_a_spec_file_into_a_run_folder(tiny: Path, tmp_path: Path) -> Non
     assert f"wrote {run}/" in text.replace("\n", "")
 
 
+@pytest.mark.slow
 def test_default_trains_the_shipped_digits_resnet(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--epochs", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -95,6 +96,7 @@ def _without_root_overrides() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux permissions and capabilities")
 def test_read_only_runs_folder_fails_before_training(tiny: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
@@ -111,6 +113,7 @@ def _limit_file_size(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+@pytest.mark.slow
 def test_file_size_limit_fails_before_training(tiny: Path, tmp_path: Path) -> None:
     result = archgen("train", str(tiny), "--out", str(tmp_path), preexec_fn=lambda: _limit_file_size(20_000))
     assert result.returncode == 1, result.stderr
@@ -119,6 +122,7 @@ def test_file_size_limit_fails_before_training(tiny: Path, tmp_path: Path) -> No
     assert "inline_container" not in result.stderr and "1/2" not in result.stdout
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_run_names_the_file_and_errno(tmp_path: Path) -> None:
     """Past the check before training (the disk fills later): every write names its path and errno."""
     code = (
@@ -156,6 +160,7 @@ def test_real_cifar10_jpegs_as_an_image_folder(tmp_path: Path) -> None:
     assert summary["status"] == "finished" and summary["train_images"] == 120
 
 
+@pytest.mark.slow
 def test_run_folder_spec_is_written_in_full(tiny: Path, tmp_path: Path) -> None:
     from archgen import load_spec
 
@@ -174,6 +179,7 @@ class _Planted:
         return (Path.touch, (self.marker,))
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_planted_pickle_and_keeps_everything(tiny: Path, tmp_path: Path) -> None:
     """The only checkpoint's state file is a pickle that would run code; its manifest is forged to match."""
     assert runner.invoke(app, ["train", str(tiny), "--epochs", "1", "--out", str(tmp_path / "runs")]).exit_code == 0
@@ -193,6 +199,7 @@ def test_resume_refuses_a_planted_pickle_and_keeps_everything(tiny: Path, tmp_pa
     assert sorted(path.name for path in run.rglob("*")) == before  # nothing deleted, nothing overwritten
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_before_the_first_checkpoint_starts_over(tiny: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, ["train", str(tiny), "--epochs", "1", "--out", str(tmp_path / "runs")]).exit_code == 0
     (run,) = (tmp_path / "runs").iterdir()

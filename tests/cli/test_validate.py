@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from archgen.cli.app import app
@@ -119,6 +120,7 @@ def test_bad_format_is_a_usage_error() -> None:
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_real_process_prints_no_traceback_and_exits_1() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "archgen", "validate", str(CORPUS)], capture_output=True, text=True, check=False

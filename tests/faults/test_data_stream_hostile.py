@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from fake_data import write_image_folder
 from fake_shards import add, write_shards
 
+pytestmark = pytest.mark.slow  # the loaders read with worker processes (workers=2), as training does
 CAT = Path("train") / "cat"
 
 

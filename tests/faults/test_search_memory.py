@@ -79,6 +79,7 @@ def folder(tmp_path: Path) -> Path:
 # --- each worker against ulimit -v ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_workers_that_could_not_map_torch_are_refused_before_any_is_spawned(folder: Path) -> None:
     ran = without_peak(archgen_wrapped(folder, *SEARCH, "--workers", "2", limit=ULIMIT_V))
     line = one_line_error(ran, naming="--workers 2 (each about")
@@ -99,6 +100,7 @@ def test_control_without_the_check_the_workers_die_under_that_limit(folder: Path
 TWO_GIB_LEFT = "MemTotal: 4194304 kB\nMemAvailable: 2097152 kB\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["4", "256"])
 def test_more_workers_than_the_memory_left_are_refused(folder: Path, workers: str) -> None:
     ran = without_peak(archgen_wrapped(folder, *SEARCH, "--workers", workers, meminfo=TWO_GIB_LEFT))

@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 from train_helpers import archgen_here, checkpoints, contents, one_error_line, only_run, write_tiny
 
+pytestmark = pytest.mark.slow  # every test resumes a trained run
+
 
 def folder(root: Path, *, classes: int = 2, images: int = 20) -> Path:
     generator = np.random.default_rng(0)

@@ -34,7 +34,8 @@ from train_helpers import (
 
 from archgen.training import folder, load_latest
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux permissions and capabilities")
+pytestmark = [pytest.mark.slow,  # every test resumes a run a subprocess trained and killed
+              pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux permissions and capabilities")]
 
 
 @pytest.fixture(scope="module")

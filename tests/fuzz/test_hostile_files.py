@@ -128,6 +128,7 @@ def test_an_unreadable_file(tmp_path: Path) -> None:
     assert problem.message.startswith("cannot be read: ") or problem.message == "file is empty", problem
 
 
+@pytest.mark.slow  # in a subprocess, so that a hang is a timeout
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_validate_a_folder_of_special_files_does_not_hang(tmp_path: Path) -> None:
     """One `archgen validate DIR` over a FIFO, link loops, a dangling link, a link to /dev/zero, a folder named

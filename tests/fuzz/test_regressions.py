@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fuzz_settings import located
+from in_process import archgen_here
 
 from archgen.analysis import SPEC_CHECKS
 from archgen.errors import SpecError
@@ -55,9 +54,8 @@ def test_validate_a_path_too_long_for_the_system(name: str) -> None:
     """Bug: OSError (File name too long) from exists()/is_dir() in `archgen validate` and `read_spec`."""
     [problem] = validate_paths([name]).problems
     assert str(problem).startswith(name[:100]) and "\n" not in str(problem)
-    result = subprocess.run([sys.executable, "-m", "archgen", "validate", name], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    result = archgen_here("validate", name)
+    assert result.code == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("key", ["a\\nb", "a\\rb", "a\\u202eb", "a\\u200bb", "a\\u0007b"])
@@ -188,9 +186,8 @@ def test_a_bottleneck_whose_3x3_has_no_channels(tmp_path: Path) -> None:
 def test_a_file_name_with_control_characters_stays_on_one_line(tmp_path: Path, name: str) -> None:
     """Bug: `archgen validate` printed file names raw: a newline split a problem in two, U+202E reversed it."""
     (tmp_path / name).write_text("name = 3\n", encoding="utf-8")
-    ran = subprocess.run([sys.executable, "-m", "archgen", "validate", str(tmp_path)],
-                         capture_output=True, text=True, timeout=60)
+    ran = archgen_here("validate", str(tmp_path))
     lines = ran.stdout.splitlines()
-    assert ran.returncode == 1 and lines[-1].startswith("1 of 1 spec invalid") and len(lines) > 1
+    assert ran.code == 1 and lines[-1].startswith("1 of 1 spec invalid") and len(lines) > 1
     escaped = str(tmp_path / repr(name)[1:-1])
     assert all(line.isprintable() and line.startswith(f"{escaped}:") for line in lines[:-1]), lines
