@@ -39,6 +39,7 @@ def archgen(*args: str, cwd: Path | None = None, **options: object) -> subproces
                           timeout=600, **options)  # type: ignore[call-overload]
 
 
+# not slow: the fast tier's one end-to-end training on the digits (a tiny net, two epochs)
 def test_trains_a_spec_file_into_a_run_folder(tiny: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(tiny), "--out", str(tmp_path / "runs"), "--seed", "1"])
     assert result.exit_code == 0, result.output

@@ -32,7 +32,7 @@ def test_live_tensors_stay_flat_across_trials(tmp_path: Path) -> None:
     assert len(set(counts[1:])) == 1, counts
 
 
-@pytest.mark.slow
+# not slow: the fast tier's one end-to-end search on the digits (a tiny space, two trials of one epoch)
 def test_search_command_writes_a_winner_that_validates_and_retrains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
