@@ -116,6 +116,9 @@ def _already_done(console: Console, config: SearchConfig) -> bool:
     """A study that already has its --trials finished has nothing to run: say so, and how to go on."""
     from archgen.search import progress
 
+    journal = config.storage.journal
+    if journal is not None and not journal.exists():
+        return False  # no study yet: opening one here would create its folder before the memory check refuses
     found = progress(_study_of(config), target=config.trials)
     if found.finished < config.trials:
         return False
