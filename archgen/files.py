@@ -242,6 +242,24 @@ def open_lock(path: Path) -> int:
     return descriptor
 
 
+def open_append(path: Path, *, follow: bool) -> io.BufferedWriter:
+    """`path` opened to append to (created if missing): a regular file, never a FIFO (opened without blocking, then
+    refused); a link at the name is followed only when `follow` (a file the user named, not one archgen places
+    beside it). OSError otherwise."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        descriptor = os.open(path, flags, 0o666)
+    except OSError as error:
+        if error.errno != errno.ENXIO:  # ENXIO: a FIFO without a reader, which a blocking open would wait for
+            raise
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO holds its name)", str(path)) from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device holds its name)", str(path))
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "ab")
+
+
 # --- folders ---------------------------------------------------------------------------------------------------
 
 

@@ -7,10 +7,13 @@ loaders or training.
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import pickletools
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -81,10 +84,11 @@ def _cost(path: Path) -> tuple[int, int]:
     """(bytes of payloads, bytes of other objects) unpickling `path` makes, from its operations, none of them run."""
     shown = printable(str(path))
     try:
-        if path.stat().st_size > MAX_BATCH_BYTES:
-            raise DataError(f"{shown}: not a CIFAR-10 python batch ({size(path.stat().st_size)}; a batch is 30 MB)")
         payload = operations = 0
-        with path.open("rb") as file:
+        with _open_batch(path) as file:
+            if os.fstat(file.fileno()).st_size > MAX_BATCH_BYTES:
+                raise DataError(f"{shown}: not a CIFAR-10 python batch ({size(os.fstat(file.fileno()).st_size)}; a "
+                                "batch is 30 MB)")
             for _, argument, _ in pickletools.genops(file):
                 operations += 1
                 payload += len(argument) if isinstance(argument, str | bytes) else 0
@@ -97,10 +101,20 @@ def _cost(path: Path) -> tuple[int, int]:
     return payload, operations * OBJECT_BYTES
 
 
+def _open_batch(path: Path) -> BinaryIO:
+    """A batch file opened without blocking and checked to be a regular file by what was opened, so a FIFO put at
+    its name after the listing is refused, never waited on (OSError)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return os.fdopen(descriptor, "rb")
+
+
 def _read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     shown = printable(str(path))
     try:
-        with path.open("rb") as file:
+        with _open_batch(path) as file:
             batch = _BatchUnpickler(file, encoding="latin1").load()
         data = np.asarray(batch["data"], dtype=np.uint8)
         labels = np.asarray(batch["labels"], dtype=np.int64)

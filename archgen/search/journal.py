@@ -15,6 +15,7 @@ from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
 from archgen.errors import SearchError, first_line, printable
+from archgen.files import open_append
 from archgen.search.optuna_internals import AttributeCheck, GuardedJournal
 
 TORN_SUFFIX = ".torn"  # cut-off half records are kept beside the journal, never silently destroyed
@@ -63,7 +64,7 @@ class JournalFile(JournalFileBackend):
 
 def _append(path: Path, logs: list[dict[str, Any]]) -> None:
     text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-    with path.open("ab") as file:
+    with open_append(path, follow=True) as file:  # the journal the user named; a FIFO there never blocks
         file.write(text.encode("utf-8"))
         file.flush()
         os.fsync(file.fileno())
@@ -101,7 +102,7 @@ def cut_torn_tail(path: Path) -> int:
         torn = file.read()
         if not torn.startswith(b"{"):  # every record starts so; a kill tears its end, never its start
             raise ValueError(f"its last line is no record torn by a kill: {torn[:20]!r}")
-        with path.with_name(path.name + TORN_SUFFIX).open("ab") as kept:
+        with open_append(path.with_name(path.name + TORN_SUFFIX), follow=False) as kept:
             kept.write(torn + b"\n")
             kept.flush()
             os.fsync(kept.fileno())

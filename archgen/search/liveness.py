@@ -28,6 +28,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from archgen.files import ensure_folder
 from archgen.search.optuna_internals import fail_trial, record_heartbeat
 from archgen.search.record import OUTCOME, REASON, WORKER
 from archgen.search.storage import MAX_RETRY, StorageSpec
@@ -75,7 +76,7 @@ def heartbeat(spec: StorageSpec, study: optuna.Study, trial: optuna.Trial) -> It
     worker = Worker.this()
     path = heartbeat_file(spec, worker)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(path.parent, parents=True)  # a link planted at the name is refused, never followed
         path.touch()
     stop = threading.Event()
 

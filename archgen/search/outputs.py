@@ -16,10 +16,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from archgen.errors import SearchError, printable
-from archgen.files import OutputExists, write_atomic
+from archgen.errors import RunError, SearchError, printable
+from archgen.files import Limit, OutputExists, ensure_folder, read_bounded, sha256_of, write_atomic
 
 MANIFEST = ".archgen-written.json"  # in the study folder: what a search or report of which study wrote there
+MANIFEST_LIMIT = Limit(64 * 2**20, "a study folder's manifest (the names and sha256 of the files it wrote)")
+KEPT_LIMIT = Limit(16 * 2**30, "a file a study keeps (a trial's spec or weights)")
 FOLDER = "folder"  # the manifest's entry for a folder a study made (TensorBoard's events: their files grow)
 KEPT = re.compile(r"(trials|tensorboard)/trial-(\d+)(/.*)?")  # what a study keeps of each trial, by trial number
 
@@ -131,8 +133,8 @@ def _ours(folder: Path, study: str, *, force: bool) -> dict[str, str]:
     if not os.path.lexists(path):
         return {}
     try:
-        manifest = json.loads(path.read_bytes()) if path.is_file() and not path.is_symlink() else None
-    except (OSError, ValueError, RecursionError):
+        manifest = None if path.is_symlink() else json.loads(read_bounded(path, MANIFEST_LIMIT))
+    except (RunError, ValueError, RecursionError):  # not a regular file, too large, not JSON: not a manifest
         manifest = None
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or not all(isinstance(value, str) for value in files.values()):
@@ -144,16 +146,16 @@ def _ours(folder: Path, study: str, *, force: bool) -> dict[str, str]:
 
 def _sha256(path: Path) -> str | None:
     """A regular file's sha256; None for anything else (a link, a folder or a FIFO is never ours)."""
-    if path.is_symlink() or not path.is_file():
+    if path.is_symlink():
         return None
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        return sha256_of(path, KEPT_LIMIT)  # read in pieces, never blocking on a FIFO swapped in
+    except RunError:
         return None
 
 
 def _mkdir(folder: Path) -> None:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        ensure_folder(folder, parents=True)  # a link planted at the name is refused, never followed
     except OSError as error:
         raise SearchError(f"cannot create the folder {printable(str(folder))}: {error.strerror}") from None

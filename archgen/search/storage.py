@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from archgen.errors import SearchError, first_line, printable, redact_url, redacted
+from archgen.files import describe, open_lock
 from archgen.search.journal import open_journal
 from archgen.search.record import attribute_problem
 
@@ -211,15 +213,14 @@ def _lock_path(spec: StorageSpec, study_name: str) -> Path:
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     try:
-        handle = path.open("a")
+        descriptor = open_lock(path)  # never through a planted link, never waiting on a FIFO
     except OSError as error:
-        raise SearchError(f"cannot create the study's claim lock {path}: {error.strerror}") from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        raise SearchError(f"cannot create the study's claim lock {printable(str(path))}: {describe(error)}") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # the lock goes with the descriptor
 
 
 _ENGINES: dict[str, Any] = {}

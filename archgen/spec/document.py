@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,15 +65,19 @@ def _fail(path: Path, message: str, line: int | None = None, column: int | None 
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes: opened without blocking and judged by what was opened (fstat), so a FIFO or a folder put at
+    the name after any check is refused, never waited on."""
     try:
-        if path.is_dir():
-            raise _fail(path, "is a folder, not a spec file (archgen validate accepts folders)")
-        if path.exists() and not path.is_file():
-            raise _fail(path, "is not a regular file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(path, f"file is {size:,} bytes; a spec may be at most {MAX_FILE_BYTES:,} bytes")
-        with path.open("rb") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        status = os.fstat(descriptor)
+        problem = "is a folder, not a spec file (archgen validate accepts folders)" if stat.S_ISDIR(status.st_mode) \
+            else "is not a regular file" if not stat.S_ISREG(status.st_mode) \
+            else f"file is {status.st_size:,} bytes; a spec may be at most {MAX_FILE_BYTES:,} bytes" \
+            if status.st_size > MAX_FILE_BYTES else None
+        if problem is not None:
+            os.close(descriptor)
+            raise _fail(path, problem)
+        with os.fdopen(descriptor, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise _fail(path, "no such file") from None

@@ -11,7 +11,6 @@ scaled, gated or followed by BN (the rules that refuse `zero_init_residual` ther
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,10 @@ from archgen.compile.blocks import zero_init_last
 from archgen.data import load_data, make_loaders
 from archgen.degradation import family
 from archgen.errors import RunError, printable
-from archgen.files import write_atomic
+from archgen.files import sha256_of, write_atomic
 from archgen.spec import rules
 from archgen.spec.schema import NetSpec
+from archgen.training.checkpoints import WEIGHTS_LIMIT
 from archgen.training.engine import build_engine
 from archgen.training.fitting import fit_to_data, with_recipe
 from archgen.training.folder import RunFolder
@@ -78,7 +78,7 @@ def grow(run: Path, deeper: NetSpec, *, out: Path) -> Grown:
     engine = build_engine(model.train(), recipe, device="cpu", steps_per_epoch=steps)
     created.save_checkpoint(capture(engine, epoch=0, step=0, totals=EpochTotals(), history=()))
     write_atomic(created.path / ORIGIN, (json.dumps({
-        "from": str(run.resolve()), "weights_sha256": hashlib.sha256((run / WEIGHTS).read_bytes()).hexdigest(),
+        "from": str(run.resolve()), "weights_sha256": sha256_of(run / WEIGHTS, WEIGHTS_LIMIT),
         "blocks_copied": copied, "blocks_added": added, "training_images_checked": len(fitted.data.train),
         "training_error_by_construction": error, "max_logit_difference": difference,
     }, indent=1) + "\n").encode())

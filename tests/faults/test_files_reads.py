@@ -343,3 +343,41 @@ def test_a_streamed_sample_longer_than_an_image_file_is_refused_before_its_buffe
         read(Location(os.fsencode(big), 0, most + 1, most + 1, "big.jpg"))
     (tmp_path / "small.jpg").write_bytes(b"jpeg")  # control: a sample of its listed size is read
     assert read(Location(os.fsencode(tmp_path / "small.jpg"), 0, 4, 4, "small.jpg")) == b"jpeg"
+
+
+# --- every other file a user names: opened without blocking, judged by what was opened -------------------------
+
+
+def test_a_fifo_named_as_a_spec_or_a_cifar_batch_is_refused_without_blocking(tmp_path: Path, no_hang: None) -> None:
+    """The files archgen opens that the user names are judged by what was opened (fstat), not by a check made before
+    the open, so a FIFO put at the name is one line, never a wait for a writer that never comes."""
+    from archgen.errors import SpecError
+    from archgen.spec import read_spec
+
+    os.mkfifo(tmp_path / "spec.toml")
+    with pytest.raises(SpecError, match=r"spec\.toml: is not a regular file"):
+        read_spec(tmp_path / "spec.toml")
+    from archgen.data import cifar
+
+    os.mkfifo(tmp_path / "data_batch_1")  # as if put there after the folder was listed (which refuses FIFOs too)
+    for reader in (cifar._cost, cifar._read_batch):
+        with pytest.raises(DataError, match=r"data_batch_1: not a CIFAR-10 python batch \(OSError: .*not a regular"):
+            reader(tmp_path / "data_batch_1")
+
+
+def test_a_fifo_at_a_study_journal_is_refused_without_blocking(tmp_path: Path, no_hang: None) -> None:
+    from archgen.files import open_append
+
+    os.mkfifo(tmp_path / "journal.log")
+    with pytest.raises(OSError, match="not a regular file"):
+        open_append(tmp_path / "journal.log", follow=True)
+    os.symlink(tmp_path / "elsewhere", tmp_path / "journal.log.torn")  # beside the journal: archgen's own file
+    with pytest.raises(OSError):
+        open_append(tmp_path / "journal.log.torn", follow=False)
+    assert not (tmp_path / "elsewhere").exists()
+    # control: a regular file (or a link the user made to one, for the journal itself) appends
+    (tmp_path / "real.log").write_bytes(b"a\n")
+    os.symlink(tmp_path / "real.log", tmp_path / "named.log")
+    with open_append(tmp_path / "named.log", follow=True) as file:
+        file.write(b"b\n")
+    assert (tmp_path / "real.log").read_bytes() == b"a\nb\n"

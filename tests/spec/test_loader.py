@@ -82,10 +82,14 @@ def test_special_file_is_not_read(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path, "secret.toml", CIFAR)
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise PermissionError(13, "Permission denied")
+    real = os.open
 
-    monkeypatch.setattr(Path, "open", refuse)  # chmod 0 does not stop root, who runs CI
+    def refuse(name: object, *args: object, **kwargs: object) -> int:
+        if str(name) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refuse)  # chmod 0 does not stop root, who runs CI
     assert _problems(path) == [f"{path}: permission denied: the file cannot be read"]
 
 
