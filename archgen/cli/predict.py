@@ -15,7 +15,7 @@ from archgen.cli.evaluate import PreprocessingOption, RunArgument
 def predict(
     run: RunArgument,
     images: Annotated[list[Path], typer.Argument(
-        metavar="IMAGE...", show_default=False,
+        metavar="IMAGE", show_default=False,
         help="Image files (JPEG, PNG, ...); a folder expands to the images under it.")],
     top: Annotated[int, typer.Option("--top", metavar="K", help="Classes shown per image, most probable first.")] = 5,
     json: JsonOption = False,

@@ -86,7 +86,7 @@ def _split(source: str, split: SplitName, *, size: int, seed: int) -> tuple[Imag
                         "or train)")
     loaded = load_data(source, size=size, seed=seed, held_out=HELD_OUT[split])
     if split == "train":  # the training images, shown as validation images are (no augmentation)
-        if isinstance(loaded, StreamedData):
+        if isinstance(loaded, StreamedData):  # (one replace per type: mypy cannot replace on a union)
             return dataclasses.replace(loaded, val=loaded.train), ()
         return dataclasses.replace(loaded, val=loaded.train), ()
     if split == "test" and kind == "cifar10":

@@ -42,22 +42,21 @@ class Predictions:
 
 
 def predict(net: TrainedNet, images: Sequence[str | Path], *, top: int = 5) -> Predictions:
-    """The `top` most probable classes of each image file (folders expand to the images under them); a file that
-    cannot be read is refused with the loaders' one-line error before anything runs."""
+    """The `top` most probable classes of each image file (folders expand to the images under them, all listed
+    before any is read); a file that cannot be read is refused with the loaders' one-line error."""
     if top < 1:
         raise ArchgenError(f"--top: must be at least 1, got {top}")
     files = image_files(Path(image) for image in images)
-    prepared = [net.preprocess.prepared(path) for path in files]
-    k = min(top, len(net.class_names))
-    predictions: list[Prediction] = []
-    for first in range(0, len(files), BATCH):
-        pixels = torch.stack([item.pixels for item in prepared[first : first + BATCH]])
-        probabilities, indices = net.probabilities(net.preprocess.normalised(pixels)).topk(k, dim=1)
-        for path, row, classes in zip(files[first : first + BATCH], probabilities.tolist(), indices.tolist(),
-                                      strict=True):
-            predictions.append(Prediction(path, tuple(Guess(c, net.class_names[c], p) for c, p in zip(classes, row,
-                                                                                                    strict=True))))
-    converted = [item.channels for item in prepared if item.channels != net.record.channels]
+    k, predictions, converted = min(top, len(net.class_names)), [], []
+    for first in range(0, len(files), BATCH):  # a batch at a time: memory bounded whatever the number of files
+        batch = files[first : first + BATCH]
+        prepared = [net.preprocess.prepared(path) for path in batch]
+        converted += [item.channels for item in prepared if item.channels != net.record.channels]
+        inputs = net.preprocess.normalised(torch.stack([item.pixels for item in prepared]))
+        probabilities, indices = net.probabilities(inputs).topk(k, dim=1)
+        for path, row, classes in zip(batch, probabilities.tolist(), indices.tolist(), strict=True):
+            predictions.append(Prediction(path, tuple(Guess(index, net.class_names[index], probability)
+                                                      for index, probability in zip(classes, row, strict=True))))
     return Predictions(tuple(predictions), net.notes + _conversion(converted, net.record.channels, len(files)))
 
 

@@ -4,6 +4,7 @@ The oracle is the loader itself (`make_loaders`' validation batches), compared w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,18 @@ def test_a_tensor_that_is_no_image_is_one_line(tensor: torch.Tensor, tmp_path: P
     _, record = loader_and_record(tiny_spec(), f"imagefolder:{root}")
     with pytest.raises(DataError, match=r"^tensor: .*(uint8 image tensor|channels)"):
         Preprocess(record)(tensor)
+
+
+def test_a_streamed_run_refuses_a_fifo_and_a_bomb_as_its_loader_does(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_folder(tmp_path / "data", sizes=((30, 41),), suffix=".jpg")
+    _, record = loader_and_record(tiny_spec(), f"stream:{root}")
+    preprocess = Preprocess(record)
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(DataError, match=r"pipe.jpg: not a regular file"):
+        preprocess(tmp_path / "pipe.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    for suffix in (".jpg", ".png"):  # JPEGs sized from their header, others by PIL
+        picture((20, 20), shade=0).save(tmp_path / f"bomb{suffix}")
+        with pytest.raises(DataError, match=rf"bomb{suffix}: refused as a possible decompression bomb"):
+            preprocess(tmp_path / f"bomb{suffix}")
