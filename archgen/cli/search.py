@@ -64,6 +64,10 @@ def search(
     )] = None,
     force: ForceFiles = False,
     json: JsonOption = False,
+    from_study: Annotated[Path | None, typer.Option(
+        "--from-study", metavar="DIR", file_okay=False, show_default=False,
+        help="Import the finished trials of the study in DIR (runs/<study>/) whose networks are points of this "
+        "space, trained on the same data with the same recipe, without training them again.")] = None,
 ) -> None:
     """Search depth, width and recipe over a spec's [search] space; write the winners as specs.
 
@@ -90,6 +94,7 @@ def search(
         trials=trials or default_trials(resolved.search), timeout=timeout, seed=seed, workers=workers,
         device=device, force=force,
     )
+    source = _source(from_study, config)  # read only: a study it cannot import from is refused before any write
     check_outputs(folder, ["best.toml", *PLOT_FILES], study=name, force=force)  # before hours of searching
     console = _console(json=json)
     console.print(_opening(config), markup=False)  # no markup: the data and storage are the user's text
@@ -97,7 +102,7 @@ def search(
         render_results(console, _study_of(config), config.storage, folder, target=config.trials, force=force,
                        json=json)
         return
-    done = _run(console, config)
+    done = _run(console, config, source)
     console.print(f"{done.verdict}: {_verdict(done.verdict)} in {done.seconds:.0f} s")
     render_results(console, done.study, config.storage, folder, target=config.trials, force=force, json=json)
 
@@ -137,23 +142,34 @@ def _study_of(config: SearchConfig) -> Any:
         return open_study(config)
 
 
-def _run(console: Console, config: SearchConfig) -> Optimization:
+def _source(folder: Path | None, config: SearchConfig) -> Any:
+    """The study --from-study names, checked (an archgen.search.Source), or None."""
+    from archgen.search import other_study
+
+    return None if folder is None else other_study(folder, config)
+
+
+def _run(console: Console, config: SearchConfig, source: Any = None) -> Optimization:
     from archgen.search import Stopped
 
     try:
-        return _optimize(console, config)
+        return _optimize(console, config, source)
     except Stopped as stop:
         console.print(f"stopped: {stop.reason}; the running trials were failed. Run the same command to go on.",
                       markup=False)
         raise typer.Exit(stop.exit_code) from None
 
 
-def _optimize(console: Console, config: SearchConfig) -> Optimization:
-    """The search, shown live on a terminal; elsewhere (a pipe, a log) a status line each time a trial finishes."""
+def _optimize(console: Console, config: SearchConfig, source: Any) -> Optimization:
+    """The search, shown live on a terminal; elsewhere (a pipe, a log) a status line each time a trial finishes.
+    Trials imported from `source` and specs enqueued are said first."""
     from rich.live import Live
 
     from archgen.report.search import live_view, status_line
     from archgen.search import optimize, progress
+
+    def note(text: str) -> None:
+        console.print(text, markup=False)  # names a folder: the user's text
 
     if not console.is_terminal:
         finished = [0]
@@ -164,13 +180,13 @@ def _optimize(console: Console, config: SearchConfig) -> Optimization:
                 finished[0] = now.finished
                 console.print(status_line(now))
 
-        return optimize(config, on_progress=line)
+        return optimize(config, on_progress=line, from_study=source, on_note=note)
     with Live(console=console, refresh_per_second=4, transient=True) as live:  # the final report replaces it
 
         def show(study: Any) -> None:
             live.update(live_view(progress(study, target=config.trials)))
 
-        return optimize(config, on_progress=show)
+        return optimize(config, on_progress=show, from_study=source, on_note=note)
 
 
 def _verdict(verdict: str) -> str:

@@ -38,6 +38,8 @@ PLAIN_TRAIN_ERROR = "plain_train_error"  # the plain twin's final errors (search
 PLAIN_VAL_ERROR = "plain_val_error"
 PLAIN_REASON = "plain_reason"  # why a point has no plain twin's errors
 REPEATS = "repeats"  # [search] repeats > 1: each seed's final errors, the first seed's included
+ENQUEUED = "enqueued"  # the [search] enqueue entry a trial's point came from
+IMPORTED = "imported_from"  # the study and trial an imported trial was trained in (`--from-study`)
 HISTORY_KEYS = ("epoch", "train_loss", "train_error", "val_loss", "val_error", "seconds")  # one row per epoch
 REPEAT_KEYS = ("seed", "train_loss", "train_error", "val_loss", "val_error")  # one row per seed
 PLAIN_KEYS = ("plain_train_error", "plain_val_error")  # and, with a plain twin, its final errors from that seed
@@ -108,7 +110,7 @@ def point_key(trial: FrozenTrial) -> tuple[tuple[str, object], ...]:
 def attribute_problem(key: str, value: object) -> str | None:
     """What is wrong with one of archgen's trial attributes as a record from elsewhere holds it (archgen reads them
     as these types everywhere); None when it is what archgen writes, or not archgen's."""
-    if key in (OUTCOME, REASON, WORKER, SUMMARY, PLAIN_REASON):
+    if key in (OUTCOME, REASON, WORKER, SUMMARY, PLAIN_REASON, ENQUEUED, IMPORTED):
         return None if isinstance(value, str) else "not a string"
     if key in (PARAMS, MACS, SEED, GROWN_FROM):
         return None if isinstance(value, int) and not isinstance(value, bool) else "not an integer"

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler, GridSampler
 from optuna.trial import FrozenTrial, TrialState
 
@@ -40,6 +41,23 @@ def _suggest_one(trial: optuna.Trial, path: str, param: Param) -> Choice:
         return trial.suggest_int(path, int(param.low), int(param.high), step=int(param.step or 1), log=param.log)
     step = None if param.step is None else float(param.step)
     return trial.suggest_float(path, float(param.low), float(param.high), step=step, log=param.log)
+
+
+def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+    """The Optuna distribution of each path, as `suggest` samples it: what a trial made by hand (an imported one)
+    records its point in."""
+    found: dict[str, BaseDistribution] = {}
+    for path, param in space.params.items():
+        if param.choices is not None:
+            found[path] = CategoricalDistribution(list(param.choices))
+            continue
+        assert param.low is not None and param.high is not None
+        if resolve(path).kind == "int":
+            found[path] = IntDistribution(int(param.low), int(param.high), step=int(param.step or 1), log=param.log)
+        else:
+            step = None if param.step is None else float(param.step)
+            found[path] = FloatDistribution(float(param.low), float(param.high), step=step, log=param.log)
+    return found
 
 
 def trial_spec(base: NetSpec, point: Mapping[str, Any], *, number: int, seed: int) -> NetSpec:

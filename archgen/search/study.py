@@ -115,8 +115,15 @@ def create_or_resume(
 
 
 def resolved_data(spec: NetSpec) -> dict[str, Any]:
-    """What defines a study: the base spec and its search table (epochs and data included), as plain data."""
-    return spec.model_dump(mode="json", exclude={"name", "description"})
+    """What defines a study: the base spec and its search table (epochs and data included), as plain data. The
+    pruner as resolved, and a single seed as before repeats existed (so a study made then resumes); the enqueued
+    specs are where a study starts, not what it searches."""
+    data = spec.model_dump(mode="json", exclude={"name": True, "description": True, "search": {"enqueue"}})
+    if spec.search is not None:
+        data["search"]["pruner"] = spec.search.resolved_pruner
+        if spec.search.repeats == 1:
+            del data["search"]["repeats"]
+    return data
 
 
 def fingerprint(data: Mapping[str, Any]) -> str:

@@ -86,7 +86,7 @@ def _settle(
     trial.set_user_attr(record.PARAMS, cost.params)
     trial.set_user_attr(record.MACS, cost.macs)
     trial.set_user_attr(record.SUMMARY, summary(spec))
-    for key, value in _constraints(space, cost, verdict).items():
+    for key, value in constraints(space, cost, verdict).items():
         trial.set_constraint(key, value)
     if not verdict.fits:
         return _reject(study, trial, "over_budget", f"over budget: {verdict.reason}")
@@ -94,7 +94,7 @@ def _settle(
         return _train(study, trial, spec, cost, config, on_epoch=on_epoch)
 
 
-def _constraints(space: SearchSpace, cost: Complexity, verdict: BudgetCheck) -> dict[str, float]:
+def constraints(space: SearchSpace, cost: Complexity, verdict: BudgetCheck) -> dict[str, float]:
     """Optuna's constraint values (<= 0: feasible) for each budget of the space, as fractions over it; a budget
     check_budget refuses that this table does not know yet is infeasible all the same."""
     limits = {key: (getattr(space, key, None), getattr(cost, attribute, 0)) for key, attribute in BUDGETS.items()}

@@ -30,6 +30,7 @@ from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_
 from archgen.search.outputs import check_kept
 from archgen.search.runner import load_trainer
 from archgen.search.space import largest_point, try_trial_spec
+from archgen.search.starts import Source, enqueue_starts, import_trials
 from archgen.search.storage import claim_lock, storage_errors
 from archgen.search.study import SearchConfig, open_study
 from archgen.search.trial import settle
@@ -52,8 +53,10 @@ class Optimization:
     seconds: float
 
 
-def optimize(config: SearchConfig, *, on_progress: Watcher | None = None) -> Optimization:
-    """Search to `config.trials` finished trials (or the timeout), in this process or `config.workers` processes.
+def optimize(config: SearchConfig, *, on_progress: Watcher | None = None, from_study: Source | None = None,
+             on_note: Callable[[str], None] | None = None) -> Optimization:
+    """Search to `config.trials` finished trials (or the timeout), in this process or `config.workers` processes:
+    first the finished trials of `from_study` imported and the enqueued specs queued, each said to `on_note`.
 
     Raises Stopped on SIGINT, SIGTERM or SIGHUP, once every running trial is failed and every worker has exited.
     """
@@ -62,6 +65,7 @@ def optimize(config: SearchConfig, *, on_progress: Watcher | None = None) -> Opt
         if config.workers > 1:
             require_workers(config)  # N processes that would not fit are refused before anything is spawned
         study = open_study(config)  # refuse a changed spec before spawning anything
+        _warm_start(study, config, from_study, on_note or (lambda _: None))
         # nothing another study kept in the folder is where this study's next trials would keep theirs
         check_kept(config.out, study=config.study, first=len(study.get_trials(deepcopy=False)), force=config.force)
         if config.workers > 1:
@@ -69,6 +73,15 @@ def optimize(config: SearchConfig, *, on_progress: Watcher | None = None) -> Opt
         else:
             verdict = work(config, study=study, on_progress=on_progress)
     return Optimization(study, verdict, time.monotonic() - start)
+
+
+def _warm_start(study: optuna.Study, config: SearchConfig, source: Source | None, note: Callable[[str], None]) -> None:
+    if source is not None:
+        note(str(import_trials(study, config, source)))
+    queued = enqueue_starts(study, config)
+    if queued:
+        note(f"enqueued {queued} of the {len(config.space.enqueue)} specs of search.enqueue (the others are trained)"
+             if queued < len(config.space.enqueue) else f"enqueued the {queued} specs of search.enqueue")
 
 
 def work(config: SearchConfig, *, study: optuna.Study | None = None, on_progress: Watcher | None = None) -> Verdict:

@@ -204,7 +204,9 @@ def check_search(spec: NetSpec) -> list[RuleViolation]:
     specs, reason = valid_points(spec, points)
     if not specs:
         return [(("search", "params"), f"no point of this space is a valid spec; e.g. {reason}")]
-    return []
+    from archgen.spec.search_starts import check_enqueue  # reads the enqueued specs, which it maps onto the space
+
+    return check_enqueue(spec)
 
 
 def _check_settings(space: SearchSpace) -> Iterator[RuleViolation]:

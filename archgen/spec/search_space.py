@@ -23,6 +23,7 @@ MAX_PARAMS_IN_SPACE = 64
 MAX_CHOICES = 1000
 MAX_TRIAL_EPOCHS = 10_000
 MAX_REPEATS = 100
+MAX_ENQUEUED = 1000
 
 
 class _Frozen(BaseModel):
@@ -116,6 +117,12 @@ class SearchSpace(_Frozen):
     plain_twin: Annotated[bool, Strict()] = False
     """Train each residual point's plain counterpart (body.residual = false, the same epochs and seed) after it, and
     record its final training and validation error: the report says whether the plain net degrades."""
+    enqueue: Annotated[tuple[Annotated[str, Strict(), Field(min_length=1, max_length=4096)], ...],
+                       Field(max_length=MAX_ENQUEUED)] = ()
+    """Specs the search trains first, in order: shipped names ("resnet20") or files ("runs/x/best.toml", relative to
+    the working folder, as train.init). Each must be a point of this space trained with its recipe (its seed and
+    epochs aside); `archgen validate` names any that is not. Not part of what a study searches: a study resumes
+    with another list, and trains each point it has not trained yet."""
     repeats: Annotated[int, Strict(), Field(ge=1, le=MAX_REPEATS)] = 1
     """Train each point this many times, from seeds derived from the study's (the first is the seed a single run
     trains from), and optimise the mean accuracy: run-to-run variance is the largest part of a small data set's
