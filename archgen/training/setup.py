@@ -24,6 +24,7 @@ from archgen.training.fitting import Fitted, fit_to_data
 from archgen.training.pretrained import Initial, read_initial
 from archgen.training.processes import Processes
 from archgen.training.steps import Step
+from archgen.training.threads import choose_threads
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def set_up(spec: NetSpec, device: torch.device, processes: Processes, *, compile
     if auto_batch:  # the largest power-of-two batch the device holds, by the memory estimate
         fitted = with_largest_batch(fitted, device, world=processes.world)
     spec, recipe = fitted.spec, fitted.spec.train
+    choose_threads(analyze(spec).macs * _per_process(recipe.batch_size, processes), device_type=device.type)
     # 2. the loaders: this process's shard, normalised by the training split's statistics
     loaders = make_loaders(fitted.data, batch_size=_per_process(recipe.batch_size, processes), augment=recipe,
                            seed=recipe.seed, device=device, rank=processes.rank, world=processes.world)

@@ -38,21 +38,24 @@ def threads_for(macs_per_step: int, *, cores: int) -> int:
     return 1 if macs_per_step < ONE_THREAD_BELOW else max(1, cores)
 
 
-def choose_threads(*, macs_per_image: int, batch: int, device_type: str) -> int | None:
-    """Set torch's intra-op threads for a run on the CPU from its work; the user's OMP_NUM_THREADS is kept, and a
-    GPU run's CPU keeps torch's default (it only feeds the device). Returns the threads set, or None."""
+def choose_threads(macs_per_step: int, *, device_type: str) -> int | None:
+    """Set torch's intra-op threads for a run on the CPU from its work (forward multiply-adds of one step: MACs per
+    image x batch); the user's OMP_NUM_THREADS is kept, and a GPU run's CPU keeps torch's default (it only feeds
+    the device). Returns the threads set, or None."""
     if device_type != "cpu" or os.environ.get(THREADS):
         return None
     import torch
 
-    chosen = threads_for(macs_per_image * batch, cores=usable_cores())
+    chosen = threads_for(macs_per_step, cores=usable_cores())
     torch.set_num_threads(chosen)
     return chosen
 
 
 def usable_cores() -> int:
-    """The CPUs this process may run on (its affinity, as a container or `taskset` limits it)."""
+    """The CPUs this process may use: its affinity (as a container or `taskset` limits it), shared with the other
+    processes torchrun started on this machine."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
