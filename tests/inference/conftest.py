@@ -1,18 +1,24 @@
-"""Trained runs the inference tests share (each trained once per session, in this process): a tiny net on the
-bundled digits, and one on a small JPEG image folder (with a test/ split) made here. Tests that may change a run
-work on a copy (`copy_run`)."""
+"""Runs the inference tests share: trained once per session in this process (a tiny net on the bundled digits, and
+one on a small JPEG image folder with a test/ split, made here), or made by hand in a second for each test that
+damages one (`made_run`: the files a run writes, untrained weights)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from pictures import write_folder
+from safetensors.torch import save
 from tiny import tiny_spec
+from train_states import sample_state
 
-from archgen.training import train, with_recipe
+from archgen.compile import build_model
+from archgen.data import load_data, make_loaders
+from archgen.training import RunFolder, fit_to_data, train, with_recipe
+from archgen.training.preprocessing import METADATA_KEY, PREPROCESSING, recorded
 
 
 def trained(out: Path, data: str, **recipe: object) -> Path:
@@ -44,10 +50,19 @@ def jpeg_run(tmp_path_factory: pytest.TempPathFactory, jpeg_folder: Path) -> Pat
 
 
 @pytest.fixture
-def copy_run(tmp_path: Path) -> Iterator[object]:
-    """copy_run(run) -> a copy of the run folder under tmp_path, to damage or change."""
-    def copy(run: Path) -> Path:
-        return Path(shutil.copytree(run, tmp_path / run.name, symlinks=True))
-
-    yield copy
-
+def made_run(tmp_path: Path, jpeg_folder: Path) -> Path:
+    """A run folder as archgen writes one when a run starts and finishes (spec.toml, preprocessing.json, a
+    checkpoint, weights.safetensors with the record's copy), with untrained weights: made in a second, no
+    training (metrics and summary are left out)."""
+    spec = with_recipe(tiny_spec(batch_size=8), data=f"imagefolder:{jpeg_folder}")
+    fitted = fit_to_data(spec, load_data(spec.train.data, size=spec.input.size))
+    loaders = make_loaders(fitted.data, batch_size=8, augment=fitted.spec.train, seed=0, device="cpu", workers=0)
+    record = recorded(fitted.spec, fitted.data, mean=loaders.mean, std=loaders.std)
+    folder = RunFolder.create(tmp_path / "runs", spec.name)
+    folder.write_spec(fitted.spec)
+    folder.write_json(PREPROCESSING, record.document())
+    torch.manual_seed(0)
+    weights = {name: tensor.contiguous() for name, tensor in build_model(fitted.spec).state_dict().items()}
+    folder.save_checkpoint(dataclasses.replace(sample_state(3), weights=weights))
+    folder.write_weights(save(weights, metadata={METADATA_KEY: record.dumps()}))
+    return folder.path
