@@ -10,7 +10,8 @@ the pipeline decides the size (see `archgen.training`). Two places:
 - loading, how batches are made: `order` (every order, for every loader), `loader` (the one `Loader`, and
   `make_loaders`, which picks its batch maker once: `device_batches`, `view_batches` or `stream_batches`), the
   decoding processes of streamed data (`decode_pool`), and what makes an image an input: `views` (the recipes'
-  views, normalisation) and `crops` (the paper's pad, crop and flip).
+  views, normalisation) and `crops` (the paper's pad, crop and flip); `single` makes one image an input exactly as
+  a validation loader makes it (for using a trained net).
 
 This front is torch-free: the source grammar loads at once; everything that needs torch loads on first use (PEP 562).
 """
