@@ -102,6 +102,7 @@ def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | No
     weights carry their run's preprocessing into the file (`archgen.inference.export_trained`)."""
     from archgen import build_model
     from archgen.compile.network import estimate_norm_statistics
+    from archgen.errors import printable
     from archgen.export import export_model
     from archgen.inference import export_trained
 
@@ -118,7 +119,7 @@ def _export(net: NetSpec, format: ExportFormat, out: Path, *, weights: Path | No
         carried = ("; no preprocessing record to carry" if trained.record is None
                    else "; normalisation inside, takes uint8 images" if with_preprocessing
                    else "; carries its preprocessing")
-    typer.echo(f"wrote {result.path} ({format}, {result.bytes:,} bytes; "
+    typer.echo(f"wrote {printable(str(result.path))} ({format}, {result.bytes:,} bytes; "
                f"max |export - torch| = {result.max_abs_diff:.2e}{carried})", err=quiet)
 
 

@@ -33,7 +33,7 @@ def new(
 
     Refuses depths the family cannot make and names the nearest ones it can.
     """
-    from archgen.errors import SpecError
+    from archgen.errors import SpecError, printable
     from archgen.files import refuse_existing, write_atomic
     from archgen.spec.families import new_spec
     from archgen.spec.writer import dump_spec
@@ -50,4 +50,5 @@ def new(
         typer.echo(text, nl=False)
         return
     write_atomic(out, text.encode(), replace=force)
-    typer.echo(f"wrote {out} ({made.spec.name}); see its numbers with `archgen build {out}`", err=True)
+    shown = printable(str(out))  # the user's file name, shown as it is: escapes stay text
+    typer.echo(f"wrote {shown} ({made.spec.name}); see its numbers with `archgen build {shown}`", err=True)
