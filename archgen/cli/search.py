@@ -142,14 +142,14 @@ def _study_of(config: SearchConfig) -> Any:
         return open_study(config)
 
 
-def _source(folder: Path | None, config: SearchConfig) -> Any:
-    """The study --from-study names, checked (an archgen.search.Source), or None."""
+def _source(folder: Path | None, config: SearchConfig) -> list[Any]:
+    """The study --from-study names, checked (an archgen.search.Source), if any."""
     from archgen.search import other_study
 
-    return None if folder is None else other_study(folder, config)
+    return [] if folder is None else [other_study(folder, config)]
 
 
-def _run(console: Console, config: SearchConfig, source: Any = None) -> Optimization:
+def _run(console: Console, config: SearchConfig, source: list[Any]) -> Optimization:
     from archgen.search import Stopped
 
     try:
@@ -160,7 +160,7 @@ def _run(console: Console, config: SearchConfig, source: Any = None) -> Optimiza
         raise typer.Exit(stop.exit_code) from None
 
 
-def _optimize(console: Console, config: SearchConfig, source: Any) -> Optimization:
+def _optimize(console: Console, config: SearchConfig, source: list[Any]) -> Optimization:
     """The search, shown live on a terminal; elsewhere (a pipe, a log) a status line each time a trial finishes.
     Trials imported from `source` and specs enqueued are said first."""
     from rich.live import Live

@@ -10,12 +10,14 @@ archgen writes and their readers), `views` (rows, progress, the best trials, plo
 as specs), `outputs` (what a study writes into its folder, owned through its manifest), `depth` (grown trials, plain
 twins, degradation verdicts), `pruning` (when a trial stops early: the Pareto rule with several objectives), `runner`
 (training a trial's networks: its seeds and plain twins), `starts` (warm starts: enqueued specs, trials imported from
-another study), `optuna_internals` (every use of Optuna's private API).
+another study), `spaces` (design spaces compared by their error EDFs), `optuna_internals` (every use of Optuna's
+private API).
 """
 
 from archgen.search.claim import Verdict
 from archgen.search.liveness import Stopped
 from archgen.search.outputs import check_outputs, write_outputs
+from archgen.search.spaces import Band, Comparison, Model, Space, amount, compare_spaces, parse_band, sample_spaces
 from archgen.search.starts import Imported, Source, other_study
 from archgen.search.storage import JOURNAL_NAME, StorageSpec, storage_errors, storage_spec
 from archgen.search.study import SearchConfig, Trainer, default_trials, load_study, open_study, resolve_spec
@@ -25,26 +27,34 @@ from archgen.search.workers import Optimization, optimize, work
 
 __all__ = [
     "JOURNAL_NAME",
+    "Band",
+    "Comparison",
     "Imported",
+    "Model",
     "Optimization",
     "PlotData",
     "Progress",
     "SearchConfig",
     "Source",
+    "Space",
     "Stopped",
     "StorageSpec",
     "StudyResults",
     "Trainer",
     "TrialRow",
     "Verdict",
+    "amount",
     "check_outputs",
+    "compare_spaces",
     "default_trials",
     "load_study",
     "open_study",
     "optimize",
     "other_study",
+    "parse_band",
     "progress",
     "resolve_spec",
+    "sample_spaces",
     "storage_errors",
     "storage_spec",
     "study_results",

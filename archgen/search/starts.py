@@ -8,6 +8,7 @@ parent under the study's claim lock, before any worker claims a trial, so they w
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from archgen.search.storage import JOURNAL_NAME, claim_lock, storage_errors, sto
 from archgen.search.study import SearchConfig, load_study
 from archgen.search.trial import constraints
 from archgen.spec.schema import NetSpec
-from archgen.spec.search_space import SearchSpace
+from archgen.spec.search_space import Choice, SearchSpace
 from archgen.spec.search_starts import Miss, enqueued, point_of, recipe
 
 SHOWN = 3
@@ -37,18 +38,30 @@ KEPT = (record.HISTORY, record.SEED, record.IMAGES, record.REPEATS, record.SUMMA
 
 def enqueue_starts(study: optuna.Study, config: SearchConfig) -> int:
     """Queue each enqueued spec's point that the study has no trial of yet, in order; how many were queued."""
-    if not config.space.enqueue:
+    points = []
+    for entry, point in enqueued(config.spec) if config.space.enqueue else ():
+        if isinstance(point, Miss):  # the spec changed since it was loaded: validate refuses it now
+            raise SearchError(f"search.enqueue: {entry!r}: {point.reason}")
+        points.append((entry, point))
+    return enqueue_points(study, config, points)
+
+
+def enqueue_points(
+    study: optuna.Study, config: SearchConfig, points: Sequence[tuple[str, Mapping[str, Choice]]]
+) -> int:
+    """Queue each (label, point) the study has no trial of yet, in order, the label recorded as where it came from;
+    how many were queued."""
+    if not points:
         return 0
     with claim_lock(config.storage, config.study):
         taken = {record.point_key(trial) for trial in study.get_trials(deepcopy=False)
                  if trial.state != TrialState.FAIL}
         queued = 0
-        for entry, point in enqueued(config.spec):
-            if isinstance(point, Miss):  # the spec changed since it was loaded: validate refuses it now
-                raise SearchError(f"search.enqueue: {entry!r}: {point.reason}")
-            if tuple(sorted(point.items())) not in taken:
-                study.enqueue_trial(point, user_attrs={record.ENQUEUED: entry})
-                taken.add(tuple(sorted(point.items())))
+        for label, point in points:
+            key = tuple(sorted(point.items()))
+            if key not in taken:
+                study.enqueue_trial(dict(point), user_attrs={record.ENQUEUED: label})
+                taken.add(key)
                 queued += 1
     return queued
 
@@ -63,6 +76,8 @@ class Source:
     folder: Path
     study: optuna.Study
     spec: NetSpec
+    only: frozenset[tuple[tuple[str, object], ...]] | None = None
+    """Import only complete trials of these points (`archgen spaces`: the models it sampled); None: every one."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +91,14 @@ class Imported:
     outside: int
     differently: int
     already: int = 0
+    unasked: int = 0
+    """Points of this space that were not asked for (`Source.only`)."""
 
     def __str__(self) -> str:
         again = f"; {self.already} imported before" if self.already else ""
+        unasked = f"; {self.unasked} not sampled" if self.unasked else ""
         return (f"imported {self.imported} of {self.finished} finished trials of {self.source} ({self.outside} "
-                f"outside the space, {self.differently} trained differently{again})")
+                f"outside the space, {self.differently} trained differently{again}{unasked})")
 
 
 def other_study(folder: Path, config: SearchConfig) -> Source:
@@ -128,7 +146,7 @@ def import_trials(study: optuna.Study, config: SearchConfig, source: Source) -> 
     it, to `study` as finished (complete, or pruned with its epochs), without training it."""
     label = f"study {source.study.study_name!r} in {source.folder}"
     finished = [trial for trial in source.study.get_trials(deepcopy=False) if record.counts(trial)]
-    outside = differently = already = imported = 0
+    outside = differently = already = imported = unasked = 0
     with claim_lock(config.storage, config.study):
         have = {trial.user_attrs.get(record.IMPORTED) for trial in study.get_trials(deepcopy=False)}
         for trial in finished:
@@ -141,9 +159,13 @@ def import_trials(study: optuna.Study, config: SearchConfig, source: Source) -> 
                 outside += made.kind == "outside"
                 differently += made.kind == "recipe"
                 continue
+            if source.only is not None and (made.state != TrialState.COMPLETE or
+                                            tuple(sorted(made.params.items())) not in source.only):
+                unasked += 1
+                continue
             study.add_trial(made)
             imported += 1
-    return Imported(label, len(finished), imported, outside, differently, already)
+    return Imported(label, len(finished), imported, outside, differently, already, unasked)
 
 
 def _imported(trial: FrozenTrial, other: NetSpec, config: SearchConfig, tag: str) -> FrozenTrial | Miss:

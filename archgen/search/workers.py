@@ -13,7 +13,7 @@ import dataclasses
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,12 @@ from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_
 from archgen.search.outputs import check_kept
 from archgen.search.runner import load_trainer
 from archgen.search.space import largest_point, try_trial_spec
-from archgen.search.starts import Source, enqueue_starts, import_trials
+from archgen.search.starts import Source, enqueue_points, enqueue_starts, import_trials
 from archgen.search.storage import claim_lock, storage_errors
 from archgen.search.study import SearchConfig, open_study
 from archgen.search.trial import settle
 from archgen.spec.schema import NetSpec
+from archgen.spec.search_space import Choice
 
 # the live view reports trials; Optuna's log lines would interleave
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -53,10 +54,11 @@ class Optimization:
     seconds: float
 
 
-def optimize(config: SearchConfig, *, on_progress: Watcher | None = None, from_study: Source | None = None,
-             on_note: Callable[[str], None] | None = None) -> Optimization:
+def optimize(config: SearchConfig, *, on_progress: Watcher | None = None, from_study: Sequence[Source] = (),
+             points: Sequence[Mapping[str, Choice]] = (), on_note: Callable[[str], None] | None = None) -> Optimization:
     """Search to `config.trials` finished trials (or the timeout), in this process or `config.workers` processes:
-    first the finished trials of `from_study` imported and the enqueued specs queued, each said to `on_note`.
+    first the finished trials of each `from_study` imported, then the enqueued specs and `points` queued, each said
+    to `on_note`.
 
     Raises Stopped on SIGINT, SIGTERM or SIGHUP, once every running trial is failed and every worker has exited.
     """
@@ -65,7 +67,7 @@ def optimize(config: SearchConfig, *, on_progress: Watcher | None = None, from_s
         if config.workers > 1:
             require_workers(config)  # N processes that would not fit are refused before anything is spawned
         study = open_study(config)  # refuse a changed spec before spawning anything
-        _warm_start(study, config, from_study, on_note or (lambda _: None))
+        _warm_start(study, config, from_study, points, on_note or (lambda _: None))
         # nothing another study kept in the folder is where this study's next trials would keep theirs
         check_kept(config.out, study=config.study, first=len(study.get_trials(deepcopy=False)), force=config.force)
         if config.workers > 1:
@@ -75,13 +77,18 @@ def optimize(config: SearchConfig, *, on_progress: Watcher | None = None, from_s
     return Optimization(study, verdict, time.monotonic() - start)
 
 
-def _warm_start(study: optuna.Study, config: SearchConfig, source: Source | None, note: Callable[[str], None]) -> None:
-    if source is not None:
+def _warm_start(study: optuna.Study, config: SearchConfig, sources: Sequence[Source],
+                points: Sequence[Mapping[str, Choice]], note: Callable[[str], None]) -> None:
+    for source in sources:
         note(str(import_trials(study, config, source)))
     queued = enqueue_starts(study, config)
     if queued:
         note(f"enqueued {queued} of the {len(config.space.enqueue)} specs of search.enqueue (the others are trained)"
              if queued < len(config.space.enqueue) else f"enqueued the {queued} specs of search.enqueue")
+    sampled = enqueue_points(study, config, [("sampled", point) for point in points])
+    if points:
+        note(f"{config.study}: {len(points) - sampled} of its {len(points)} models trained or queued before, "
+             f"{sampled} queued now")
 
 
 def work(config: SearchConfig, *, study: optuna.Study | None = None, on_progress: Watcher | None = None) -> Verdict:
