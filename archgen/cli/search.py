@@ -169,7 +169,7 @@ def _optimize(console: Console, config: SearchConfig, source: list[Any]) -> Opti
     from archgen.search import optimize, progress
 
     def note(text: str) -> None:
-        console.print(text, markup=False)  # names a folder: the user's text
+        console.print(text, markup=False, soft_wrap=True)  # names a folder (the user's text); one line
 
     if not console.is_terminal:
         finished = [0]

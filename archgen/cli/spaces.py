@@ -103,7 +103,7 @@ def _compare(band: Band, sampled: Sequence[Space], folder: Path, *, seed: int, d
     check_outputs(folder, [EDF_FILE], study=study, force=force)  # before any training
     shown = console(stderr=json)
     found = compare_spaces(band, sampled, out=folder, seed=seed, device=device, workers=workers, reuse=reuse,
-                           on_note=lambda text: shown.print(text, markup=False))
+                           on_note=lambda text: shown.print(text, markup=False, soft_wrap=True))
     written = write_outputs(folder, {EDF_FILE: edf_png(found)}, study=study, force=force)
     if json:
         typer.echo(comparison_json(found, written=[str(path) for path in written]), nl=False)
