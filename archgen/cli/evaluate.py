@@ -41,16 +41,24 @@ def evaluate(
     50 classes); a file that exists is replaced only with --force. Reads the run folder only: a run still training
     is evaluated with its newest checkpoint, and said so.
     """
+    from archgen.data import parse_source
     from archgen.files import refuse_existing, write_atomic
-    from archgen.inference import evaluate as measure
-    from archgen.inference import load
-    from archgen.report.console import console
-    from archgen.report.evaluate import confusion_png, evaluation_json, evaluation_report
+    from archgen.inference.inputs import check_run, given_record
     from archgen.report.outside import printable
 
     if plot is not None:
         refuse_existing(plot, force=force)  # before any work
-    net = load(run, preprocessing=preprocessing)
+    check_run(run)  # these three before torch loads: a mistyped path answers at once
+    record = given_record(preprocessing)
+    if data is not None:
+        parse_source(data)
+
+    from archgen.inference import evaluate as measure
+    from archgen.inference import load
+    from archgen.report.console import console
+    from archgen.report.evaluate import confusion_png, evaluation_json, evaluation_report
+
+    net = load(run, preprocessing=record)
     result = measure(net, data=data, split=split, crop=crops, device=device)
     png = confusion_png(result, title=f"{printable(run.resolve().name)} · {result.split} split") if plot else None
     if json:

@@ -31,12 +31,17 @@ def predict(
         from archgen.errors import ArchgenError
 
         raise ArchgenError(f"--top: must be at least 1, got {top}")
+    from archgen.inference.inputs import check_run, given_record
+
+    check_run(run)  # before torch loads: a mistyped path answers at once
+    record = given_record(preprocessing)
+
     from archgen.inference import load
     from archgen.inference import predict as classify
     from archgen.report.console import console
     from archgen.report.predict import predictions_json, predictions_table
 
-    result = classify(load(run, preprocessing=preprocessing), images, top=top)
+    result = classify(load(run, preprocessing=record), images, top=top)
     if json:
         typer.echo(predictions_json(result), nl=False)
     else:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from archgen.compile import build_model
 from archgen.errors import ArchgenError, RunError, printable
+from archgen.inference.inputs import check_run, given_record
 from archgen.inference.preprocess import Preprocess
 from archgen.spec import read_spec
 from archgen.spec.schema import NetSpec
@@ -59,10 +60,11 @@ def load(run: str | Path, *, preprocessing: str | Path | Preprocessing | None = 
     """The trained net of run folder `run` with its recorded preprocessing (or `preprocessing`, a record or a JSON
     file of one, for a run trained before archgen recorded it). One RunError line for anything missing or edited."""
     folder = Path(run)
-    _check_folder(folder)
+    check_run(folder)
+    given = given_record(preprocessing)
     spec = _spec(folder)
     tensors, weights, notes = _weights(folder)
-    record = _record(folder, preprocessing)
+    record = given or _record(folder)
     _check_fits(record, spec, folder)
     model = build_model(spec)
     problems = weight_problems(tensors, model)
@@ -71,14 +73,6 @@ def load(run: str | Path, *, preprocessing: str | Path | Preprocessing | None = 
                        f"{listed(problems)} (was {SPEC} edited?)")
     model.load_state_dict(tensors)
     return TrainedNet(model.eval(), Preprocess(record), spec, folder, weights, notes)
-
-
-def _check_folder(folder: Path) -> None:
-    shown = printable(str(folder))
-    if not folder.is_dir():
-        raise RunError(f"{shown}: no such run folder")
-    if not (folder / SPEC).is_file():
-        raise RunError(f"{shown}: not a run folder (no {SPEC}, which a run writes when it starts)")
 
 
 def _spec(folder: Path) -> NetSpec:
@@ -105,12 +99,8 @@ def _weights(folder: Path) -> tuple[dict[str, Tensor], str, tuple[str, ...]]:
     return state.weights, f"{CHECKPOINTS}/{name}", (note,)
 
 
-def _record(folder: Path, given: str | Path | Preprocessing | None) -> Preprocessing:
-    """The preprocessing record: the one given, else preprocessing.json checked against the weights' copy."""
-    if isinstance(given, Preprocessing):
-        return given
-    if given is not None:
-        return read_record(Path(given), sealed=False)
+def _record(folder: Path) -> Preprocessing:
+    """The run's preprocessing record: preprocessing.json checked against the weights' copy (or that copy alone)."""
     path, weights = folder / PREPROCESSING, folder / WEIGHTS
     copy = weights_record(weights) if os.path.lexists(weights) else None
     if not os.path.lexists(path):
