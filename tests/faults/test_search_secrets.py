@@ -56,6 +56,11 @@ URLS = [
 SHOWN_SECRETS = ["Sup3r", "S3cret", "%53%33"]  # any piece of any spelling of the secret
 
 
+def ids(urls: list[tuple[str, str]]) -> list[str]:
+    """Test ids without the port, which each process draws anew (pytest-xdist's workers must collect alike)."""
+    return [url.replace(str(PORT), "PORT") for url, _ in urls]
+
+
 def leaked(ran: Ran) -> list[str]:
     text = ran.out + ran.err
     return [secret for secret in SHOWN_SECRETS if secret in text]
@@ -75,7 +80,7 @@ def commands(spec: Path, url: str) -> list[list[str]]:
             ["report", url]]  # a URL where a study folder belongs: named in the error
 
 
-@pytest.mark.parametrize(("url", "shown"), URLS)
+@pytest.mark.parametrize(("url", "shown"), URLS, ids=ids(URLS))
 def test_no_secret_reaches_the_terminal(spec: Path, capsys: pytest.CaptureFixture[str], url: str,
                                         shown: str) -> None:
     for args in commands(spec, url):
@@ -90,7 +95,7 @@ def test_no_secret_reaches_the_terminal(spec: Path, capsys: pytest.CaptureFixtur
 UNREDACTED = [URLS[0], URLS[1], URLS[-2]]
 
 
-@pytest.mark.parametrize(("url", "shown"), UNREDACTED)
+@pytest.mark.parametrize(("url", "shown"), UNREDACTED, ids=ids(UNREDACTED))
 def test_control_without_redaction_the_secret_is_shown(spec: Path, capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch, url: str, shown: str) -> None:
     """The same commands, with the one redaction function made the identity: the secret is printed (so the test above

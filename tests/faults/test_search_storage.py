@@ -250,7 +250,7 @@ def _closed_port() -> int:
     (f"postgresql://postgres:pw@127.0.0.1:{_closed_port()}/archgen", "Connection refused"),
     ("postgresql://postgres:pw@no-such-host.invalid/archgen", "failed to resolve host"),
     ("postgresql+nosuchdriver://postgres@127.0.0.1/archgen", "cannot open the storage"),
-])
+], ids=["closed-port", "unknown-host", "unknown-driver"])  # no port in an id: pytest-xdist's workers collect alike
 def test_an_unreachable_postgres_fails_fast_in_one_line(spec: Path, capsys: pytest.CaptureFixture[str], url: str,
                                                         message: str) -> None:
     line = one_line_error(search(spec, url, capsys), naming=url.split("@")[1])
