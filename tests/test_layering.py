@@ -108,6 +108,7 @@ def test_cli_and_report_use_only_the_search_surface(path: Path) -> None:
     assert not inside, f"{path.relative_to(PACKAGE)} must import {sorted(inside)} from archgen.search itself"
 
 
+@pytest.mark.slow
 def test_validate_path_never_imports_torch() -> None:
     """`archgen validate` stays instant: loading the CLI and validating specs must not load torch."""
     code = (

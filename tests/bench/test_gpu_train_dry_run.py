@@ -46,12 +46,14 @@ def test_the_budget_admits_what_fits_and_names_what_does_not() -> None:
     assert Budget(None).admits("anything", 1e9) and Budget(None).left() is None
 
 
+@pytest.mark.slow
 def test_a_child_still_running_when_the_budget_runs_out_is_cut() -> None:
     forever = "import time; print('started', flush=True); time.sleep(600)"
     (child,) = run_children([[sys.executable, "-c", forever]], Budget(1.0))
     assert child.returncode is None and not child.ok and child.why().startswith("cut at the budget after")
 
 
+@pytest.mark.slow
 def test_a_bench_stopped_by_sigterm_leaves_no_child_running(tmp_path: Path) -> None:
     started = tmp_path / "child.pid"
     child = f"import os, time; open({str(started)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
@@ -69,6 +71,7 @@ def test_a_bench_stopped_by_sigterm_leaves_no_child_running(tmp_path: Path) -> N
         os.kill(int(started.read_text()), 0)
 
 
+@pytest.mark.slow
 def test_a_failed_child_is_told_by_its_first_error_line_and_keeps_its_output() -> None:
     crash = ("import sys; print('a warning first', file=sys.stderr); "
              "raise ImportError(\"cannot import name 'GraphedStep'\")")
@@ -134,6 +137,7 @@ def test_rows_that_no_longer_fit_the_budget_are_skipped_and_named(tmp_path: Path
     assert "skipped at the budget (1 s): resnet20:16 (about 20 s" in result.stdout
 
 
+@pytest.mark.slow
 def test_rows_are_chosen_by_name_and_an_unknown_one_is_refused_in_one_line() -> None:
     command = [sys.executable, str(BENCH / "gpu_train.py"), "--dry-run", "--rows"]
     listed = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -104,6 +104,7 @@ def test_a_failing_net_stops_its_siblings_and_is_named(tmp_path: Path) -> None:
     assert re.search(r"^plain20: \d+ of 1000 epochs \(stopped", result.stdout, re.M), result.stdout
 
 
+@pytest.mark.slow
 def test_unknown_nets_are_refused() -> None:
     result = subprocess.run([sys.executable, str(SCRIPT), "--nets", "resnet21"], capture_output=True, text=True,
                             timeout=120)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = [
     ["--help"],
@@ -37,6 +39,7 @@ print(json.dumps({"codes": codes, "torch": heavy}), file=sys.stderr)
 """
 
 
+@pytest.mark.slow
 def test_help_typos_refusals_and_validate_never_import_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(COMMANDS)], capture_output=True, text=True,
                           cwd=tmp_path, timeout=300)

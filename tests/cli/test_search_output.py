@@ -22,12 +22,14 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Outcome]:
     return folder, outcome
 
 
+@pytest.mark.slow
 def test_piped_a_line_per_finished_trial(searched: tuple[Path, Outcome]) -> None:
     _, outcome = searched
     lines = [line for line in outcome.stdout.splitlines() if re.match(r"digits-search: \d/2 finished", line)]
     assert [line.split()[1] for line in lines][:2] == ["1/2", "2/2"], outcome.stdout
 
 
+@pytest.mark.slow
 def test_a_finished_study_says_so_and_how_to_go_on(searched: tuple[Path, Outcome],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     folder, _ = searched
@@ -39,6 +41,7 @@ def test_a_finished_study_says_so_and_how_to_go_on(searched: tuple[Path, Outcome
     assert "top trials" in outcome.stdout  # and its results, as report shows them
 
 
+@pytest.mark.slow
 def test_report_finds_a_study_by_its_name_and_prints_json(searched: tuple[Path, Outcome],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     folder, _ = searched

@@ -68,6 +68,7 @@ def test_validate_checks_every_spec_with_the_sets_naming_them(tmp_path: Path) ->
     assert archgen_here("validate", str(spec), "--set", "train.warmup_epochs=2").code == 0  # control
 
 
+@pytest.mark.slow
 def test_the_sets_are_recorded_in_the_run_and_retrain_as_is(tmp_path: Path) -> None:
     spec = write_tiny_spec(tmp_path / "tiny.toml")
     outcome = archgen_here("train", str(spec), "--data", "synthetic:3x8x8,classes=3,train=32,val=8", "--epochs", "1",

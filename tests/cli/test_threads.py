@@ -40,6 +40,7 @@ def test_torchrun_processes_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> 
     assert threads.usable_cores() == 2
 
 
+@pytest.mark.slow
 def test_threads_and_the_wait_policy_reach_openmp_before_torch_starts() -> None:
     probe = ("import os; from archgen.training.threads import prepare_threads; prepare_threads(1); import torch; "
              "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads())")

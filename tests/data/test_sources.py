@@ -172,6 +172,7 @@ def test_sources_print_as_they_parse(text: str) -> None:
     assert str(parse_source(text)) == text and parse_source(str(parse_source("synthetic"))) == parse_source("synthetic")
 
 
+@pytest.mark.slow
 def test_the_front_imports_no_torch() -> None:
     """`import archgen.data` and parsing a source cost no torch import (the search's parent process, `--help`)."""
     code = ("import sys, archgen.data; archgen.data.held_images(archgen.data.parse_source('digits')); "

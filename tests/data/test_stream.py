@@ -165,6 +165,7 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index() -> None:
 # --- batches ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["folder", "shards"])
 def test_batches_from_step_k_equal_the_uninterrupted_epochs(jpegs: Path, tmp_path: Path, kind: str) -> None:
     source = f"stream:{jpegs}" if kind == "folder" else \
@@ -181,6 +182,7 @@ def test_batches_from_step_k_equal_the_uninterrupted_epochs(jpegs: Path, tmp_pat
     assert not same(epoch(other, 3, 1), full[1:])  # control: so do another seed's
 
 
+@pytest.mark.slow
 def test_batches_do_not_depend_on_the_workers(jpegs: Path) -> None:
     two, _ = loaders(f"stream:{jpegs}", workers=2)
     none, _ = loaders(f"stream:{jpegs}", workers=0)
@@ -194,6 +196,7 @@ def first_draws(seed: int, epoch: int, count: int, size: int) -> tuple[torch.Ten
     return index, torch.tensor([d[:2] for d in drawn]), torch.tensor([d[2] for d in drawn])
 
 
+@pytest.mark.slow
 def test_a_worker_batch_equals_the_same_samples_made_here(jpegs: Path) -> None:
     """The workers' crops and flips are `image_draw(seed, epoch, index)`: the same files read, decoded, fitted,
     padded, cropped and flipped here, one at a time by slicing, make the same batch."""
@@ -216,6 +219,7 @@ def test_a_worker_batch_equals_the_same_samples_made_here(jpegs: Path) -> None:
     assert not torch.equal(here(~flips), images)  # control: the flips matter
 
 
+@pytest.mark.slow
 def test_streamed_pngs_equal_the_in_memory_loaders_batches(pngs: Path) -> None:
     """PNGs at the network's size decode alike; with under 512 images the sampled statistics are the whole set's:
     validation batches are bitwise the in-memory loader's, and a worker's crop and flip is the in-memory loader's
@@ -231,6 +235,7 @@ def test_streamed_pngs_equal_the_in_memory_loaders_batches(pngs: Path) -> None:
     assert not torch.equal(images, memory.train.materialize(index, offsets, ~flips)[0])  # control
 
 
+@pytest.mark.slow
 def test_processes_read_disjoint_samples(jpegs: Path) -> None:
     runs = [loaders(f"stream:{jpegs}", rank=rank, world=2) for rank in (0, 1)]
     seen = [sorted(torch.cat([y for _, y in epoch(train, 0)]).tolist()) for train, _ in runs]
@@ -238,6 +243,7 @@ def test_processes_read_disjoint_samples(jpegs: Path) -> None:
     assert [val.samples for _, val in runs] == [8, 7]
 
 
+@pytest.mark.slow
 def test_shards_hold_the_folders_images(jpegs: Path, tmp_path: Path) -> None:
     """Shards written from the folder (an extra .txt per sample, ignored) give the folder's validation batches."""
     train = write_shards(jpegs, tmp_path, split="train", per_shard=4, extra=True)
@@ -249,6 +255,7 @@ def test_shards_hold_the_folders_images(jpegs: Path, tmp_path: Path) -> None:
     assert same(epoch(sharded, 0), epoch(folder_val, 0))
 
 
+@pytest.mark.slow
 def test_statistics_come_from_a_fixed_sample(jpegs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     whole = streamed(f"stream:{jpegs}")
     monkeypatch.setattr("archgen.data.stream_batches.SAMPLE", 8)

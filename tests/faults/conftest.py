@@ -8,17 +8,10 @@ import pytest
 from train_helpers import archgen_here, only_run, write_tiny
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the trained run is slow: the fast tier (-m "not slow") trains nothing but its one run."""
-    for item in items:
-        if "finished" in getattr(item, "fixturenames", ()) and Path(__file__).parent in item.path.parents:
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.fixture(scope="session")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny run (checkpoints after the last two epochs, final weights), trained once. Read-only by
-    convention: a test that damages or resumes a run copies it first."""
+    convention: a test that damages or resumes a run copies it first. Its tests are slow (tests/conftest.py)."""
     folder = tmp_path_factory.mktemp("finished")
     assert archgen_here("train", str(write_tiny(folder)), "--out", str(folder / "runs")).code == 0
     return only_run(folder / "runs")

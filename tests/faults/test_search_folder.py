@@ -140,6 +140,7 @@ def test_a_study_reads_back_only_the_kept_files_it_wrote_unchanged(tmp_path: Pat
     assert Kept(out, "first").source(0) is None
 
 
+@pytest.mark.slow
 def test_workers_keeping_trials_at_once_record_each_in_the_manifest(tmp_path: Path) -> None:
     """The manifest is rewritten by every worker that keeps a trial: under the folder's lock none loses another's
     record, so every trial each worker kept is read back as the study's."""

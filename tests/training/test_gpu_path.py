@@ -72,6 +72,7 @@ def _reads_per_epoch(monkeypatch: pytest.MonkeyPatch, refresh: float) -> tuple[l
     return DeviceLikeMeter.reads, heard
 
 
+@pytest.mark.slow
 def test_the_device_is_read_at_most_every_half_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """25 s of steps an epoch: progress refreshed every 0.5 s is 50 reads, plus the epoch's own at its end (the old
     rule timed from the epoch's start, not the last refresh, and read after nearly every step: 196 of 200)."""
@@ -114,6 +115,7 @@ def test_the_run_s_device_is_made_current_before_anything_is_allocated(monkeypat
     assert events[-1] == "set up"
 
 
+@pytest.mark.slow
 def test_a_finished_run_releases_its_step_and_engine(tmp_path: Path) -> None:
     """Nothing refers back from the engine to the step (no cycle): with the cycle collector off, the step, its
     engine and every tensor they hold are freed when `train` returns, not whenever the collector next runs (a

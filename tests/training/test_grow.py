@@ -31,6 +31,7 @@ def shallow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.run_dir
 
 
+@pytest.mark.slow
 def test_the_grown_net_computes_the_trained_nets_outputs(shallow: Path, tmp_path: Path) -> None:
     grown = grow(shallow, with_recipe(deeper(), epochs=3, batch_size=16), out=tmp_path)
     assert (grown.copied, grown.added, grown.images) == (3, 3, 96)
@@ -41,6 +42,7 @@ def test_the_grown_net_computes_the_trained_nets_outputs(shallow: Path, tmp_path
     assert state is not None and (state.epoch, state.step, state.updates) == (0, 0, 0)
 
 
+@pytest.mark.slow
 def test_a_grown_run_trains_on_with_resume(shallow: Path, tmp_path: Path) -> None:
     grown = grow(shallow, with_recipe(deeper(), epochs=2, batch_size=16), out=tmp_path)
     folder = RunFolder.open(grown.folder)
@@ -50,6 +52,7 @@ def test_a_grown_run_trains_on_with_resume(shallow: Path, tmp_path: Path) -> Non
     assert [m.lr for m in result.history] == [m.lr for m in fresh.history]  # the recipe's schedule, step for step
 
 
+@pytest.mark.slow
 def test_control_a_skipped_copy_changes_the_outputs_and_nothing_is_written(
     shallow: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,6 +76,7 @@ def test_control_a_skipped_copy_changes_the_outputs_and_nothing_is_written(
     ({"depths": (2, 1)}, "the stages' widths or strides differ"),
     ({"block": "bottleneck"}, "the blocks differ in more than depth"),
 ])
+@pytest.mark.slow
 def test_nets_that_cannot_grow_are_refused_in_one_line(
     shallow: Path, tmp_path: Path, change: dict[str, Any], reason: str
 ) -> None:
@@ -83,6 +87,7 @@ def test_nets_that_cannot_grow_are_refused_in_one_line(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_another_stem_is_refused(shallow: Path, tmp_path: Path) -> None:
     spec = deeper()
     other = spec.model_copy(update={"stem": spec.stem.model_copy(update={"kind": "deep"})})
@@ -90,6 +95,7 @@ def test_another_stem_is_refused(shallow: Path, tmp_path: Path) -> None:
         grow(shallow, other, out=tmp_path)
 
 
+@pytest.mark.slow
 def test_projections_in_every_block_are_refused(tmp_path: Path) -> None:
     """Option C: an added block's shortcut is a projection, so a zero branch leaves no identity."""
     spec = tiny_spec().model_copy(update={"body": tiny_spec().body.model_copy(update={"shortcut": "C"})})

@@ -37,6 +37,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.run_dir / "weights.safetensors"
 
 
+@pytest.mark.slow
 def test_a_run_starts_from_the_files_weights_and_records_them(trained: Path, tmp_path: Path) -> None:
     heard = Notes()
     result = train(with_recipe(tiny_spec(), data=DATA, epochs=1, batch_size=16, init=str(trained), lr=1e-9),
@@ -49,6 +50,7 @@ def test_a_run_starts_from_the_files_weights_and_records_them(trained: Path, tmp
     assert torch.allclose(start["stem.conv.weight"], end["stem.conv.weight"], atol=1e-6)  # lr ~0: it started there
 
 
+@pytest.mark.slow
 def test_control_without_init_the_weights_start_elsewhere(trained: Path, tmp_path: Path) -> None:
     result = train(with_recipe(tiny_spec(), data=DATA, epochs=1, batch_size=16, lr=1e-9, seed=7), out=tmp_path)
     assert result.run_dir is not None
@@ -86,6 +88,7 @@ def test_weights_of_another_architecture_name_the_first_misfit(
     assert message in str(refused.value) and "\n" not in str(refused.value)
 
 
+@pytest.mark.slow
 def test_frozen_stages_keep_their_weights_and_statistics(trained: Path, tmp_path: Path) -> None:
     spec = tiny_spec().model_copy(update={"train": tiny_spec().train.model_copy(update={"frozen_stages": 2})})
     result = train(with_recipe(spec, data=DATA, epochs=1, batch_size=16, init=str(trained)), out=tmp_path)

@@ -33,6 +33,7 @@ def test_every_3x3_layer_is_measured_after_its_bn() -> None:
     assert preact[0] == "stem.conv"
 
 
+@pytest.mark.slow
 def test_the_std_is_that_of_every_output_element(run: Path) -> None:
     """Against torch.std of the outputs gathered whole (population std), for two of the layers."""
     responses = layer_responses(run, device="cpu")
@@ -52,6 +53,7 @@ def test_the_std_is_that_of_every_output_element(run: Path) -> None:
         assert measured[name] == pytest.approx(torch.cat(kept).double().std(unbiased=False).item(), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_a_zeroed_residual_branch_responds_zero(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     copy.mkdir()
@@ -67,6 +69,7 @@ def test_a_zeroed_residual_branch_responds_zero(run: Path, tmp_path: Path) -> No
     assert all(std > 0 for name, std in measured.items() if not name.endswith("bn2"))  # control: the others respond
 
 
+@pytest.mark.slow
 def test_cli_prints_json_writes_the_plot_and_never_replaces_it_unasked(run: Path, tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     plot = tmp_path / "r.png"

@@ -32,6 +32,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.run_dir
 
 
+@pytest.mark.slow
 def test_each_epoch_is_logged_as_metrics_jsonl_records_it(run: Path) -> None:
     metrics = read_metrics(run)
     assert scalars(run, "error/val") == pytest.approx({m.epoch: 100 * m.val_error for m in metrics})
@@ -40,11 +41,13 @@ def test_each_epoch_is_logged_as_metrics_jsonl_records_it(run: Path) -> None:
     assert set(scalars(run, "images per second")) == {1, 2, 3}
 
 
+@pytest.mark.slow
 def test_control_another_runs_values_differ(run: Path, tmp_path: Path) -> None:
     other = train(with_recipe(tiny_spec(), data=DATA, epochs=3, batch_size=8, lr=0.5), out=tmp_path).run_dir
     assert other is not None and scalars(other, "loss/train") != pytest.approx(scalars(run, "loss/train"))
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_its_event_files(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(run, copy)

@@ -54,6 +54,7 @@ def train_spec(spec: Any, *, out: Path | None = None, listener: Listener | None 
     return train(recipe(spec, **overrides), out=out, listener=listener)
 
 
+@pytest.mark.slow
 def test_search_style_call_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     heard = Heard()
@@ -66,6 +67,7 @@ def test_search_style_call_writes_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.params == archgen.analyze(result.spec).params and result.spec.input.classes == 4
 
 
+@pytest.mark.slow
 def test_run_folder_retrains_as_is(tmp_path: Path) -> None:
     result = train_spec(tiny_spec(), data="digits", out=tmp_path, seed=3)
     assert result.run_dir is not None and result.run_dir.parent == tmp_path
@@ -89,6 +91,7 @@ def test_overrides_are_validated_as_the_spec_file_is() -> None:
         train_spec(tiny_spec(), data="mnist")
 
 
+@pytest.mark.slow
 def test_images_are_resized_when_the_strides_need_it() -> None:
     spec = archgen.parse_spec({
         "name": "small-imagenet", "input": {"channels": 3, "size": 32, "classes": 10},
@@ -102,6 +105,7 @@ def test_images_are_resized_when_the_strides_need_it() -> None:
     assert any("resizing digits's 8x8 images to the spec's 32x32" in note for note in notes)
 
 
+@pytest.mark.slow
 def test_nan_recipe_stops_and_leaves_only_finite_checkpoints(tmp_path: Path) -> None:
     spec = archgen.parse_spec({
         "name": "nan", "input": {"channels": 3, "size": 32, "classes": 10}, "stem": {"kind": "cifar", "width": 4},
@@ -130,6 +134,7 @@ def test_folder_sources_are_recorded_absolute(tmp_path: Path, monkeypatch: pytes
 TWO_CLASSES = "synthetic:3x8x8,classes=2,train=48,val=16"  # 6 steps of 8 per epoch
 
 
+@pytest.mark.slow
 def test_learns_and_reports_every_epoch() -> None:
     heard = Heard()
     history = train_spec(tiny_spec(), data=TWO_CLASSES, epochs=4, batch_size=8, listener=heard).history
@@ -141,6 +146,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "weights.safetensors")
 
 
+@pytest.mark.slow
 def test_stop_request_checkpoints_and_resume_is_bitwise_identical(tmp_path: Path) -> None:
     """Stopped at epoch 2, step 4 (mid-epoch, momentum in flight) by SIGTERM, resumed from its run folder."""
     uninterrupted = train_spec(tiny_spec(), data=TWO_CLASSES, epochs=4, batch_size=8, out=tmp_path / "a")
@@ -162,6 +168,7 @@ def test_stop_request_checkpoints_and_resume_is_bitwise_identical(tmp_path: Path
     ]
 
 
+@pytest.mark.slow
 def test_listener_exceptions_propagate_unchanged() -> None:
     class Pruned(Exception):
         pass
