@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from typer.models import CommandFunctionType
 
 from archgen.cli.help import Command, Group
 
@@ -25,7 +26,7 @@ class Archgen(typer.Typer):
     """A typer app whose commands print help as `archgen.cli.help` lays it out."""
 
     def command(self, name: str | None = None, *, cls: type[typer.core.TyperCommand] | None = None,
-                **settings: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+                **settings: Any) -> Callable[[CommandFunctionType], CommandFunctionType]:
         return super().command(name, cls=cls or Command, **settings)
 
 

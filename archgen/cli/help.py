@@ -5,7 +5,7 @@ every value named in words (`--out DIR`, `[SPEC]`, `PATH...`), flags without a t
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias
 
 from typer.core import TyperCommand, TyperGroup
 
@@ -17,7 +17,9 @@ except ImportError:  # pragma: no cover (older typer uses click itself)
 __all__ = ["Command", "Group", "click_errors"]
 
 # click's parameters, contexts and formatters are read through their documented attributes only
-Context = Formatter = Param = Any
+Context: TypeAlias = Any
+Formatter: TypeAlias = Any
+Param: TypeAlias = Any
 
 
 class Command(TyperCommand):
@@ -47,12 +49,12 @@ class Group(TyperGroup):
                 formatter.write_dl(rows)
 
 
-def summary(command: Command | Group) -> str:
+def summary(command: Any) -> str:
     """A command's help up to its first blank line, on one line."""
     return " ".join((command.short_help or command.help or "").split("\n\n")[0].split())
 
 
-def write_parameters(command: Command | Group, ctx: Context, formatter: Formatter) -> None:
+def write_parameters(command: Any, ctx: Context, formatter: Formatter) -> None:
     params = [param for param in command.get_params(ctx) if not getattr(param, "hidden", False)]
     arguments = [(argument_name(param), param.help or "") for param in params if param.param_type_name == "argument"]
     options = [(option_names(param), option_help(param)) for param in params if param.param_type_name == "option"]

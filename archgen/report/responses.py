@@ -56,7 +56,7 @@ HEADERS = ("network", "3x3 layers", "mean std", "median std", "largest std")
 
 def responses_rows(runs: Sequence[Responses]) -> list[tuple[str, ...]]:
     """Per run: its name, its 3x3 layers, and the mean, median and largest std over them."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for run in runs:
         deviations = sorted(std for _, std in run.layers)
         median = deviations[len(deviations) // 2] if len(deviations) % 2 else \
