@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 import archgen
-from archgen.report.search import trials_table
+from archgen.report.curves import curves_png
+from archgen.report.search import stale_plots, trials_table
 from archgen.report.train import TrainDisplay, ordinal, plan_text
 from archgen.search import TrialRow
 from archgen.training import EpochMetrics, RunPlan
@@ -65,3 +67,23 @@ def test_a_table_folds_a_long_value_rather_than_cutting_it() -> None:
         assert "".join("".join(line[column:].split()) for line in body) == \
             "train.lr=0.0123train.weight_decay=0.000512", width
     assert "train.lr=0.0123 train.weight_decay=0.000512" in "\n".join(lines)  # wide enough: on one line
+
+
+def test_plots_not_redrawn_are_listed_as_stale(tmp_path: Path) -> None:
+    for name in ("curves.png", "history.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"from an earlier report")
+    assert stale_plots(tmp_path, drawn={"history.png": b"new"}) == [tmp_path / "curves.png"]
+
+
+def test_a_one_epoch_run_draws_its_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.axes
+
+    drawn: list[dict[str, object]] = []
+    plot = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda self, *a, **k: (drawn.append(k), plot(self, *a, **k))[1])
+    one = [EpochMetrics(1, 1.0, 0.5, 1.0, 0.4, 0.1, 1000.0, 0.5)]
+    assert curves_png([("net", one)])[:4] == b"\x89PNG"
+    assert [k.get("marker") for k in drawn if k.get("color") != "grey"] == ["o", "o"]  # training and validation
+    drawn.clear()
+    curves_png([("net", one * 2)])  # control: two epochs are a line
+    assert all(k.get("marker") is None for k in drawn)
