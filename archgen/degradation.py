@@ -78,6 +78,8 @@ class Unjudged:
     deeper: Trained
     shallower: Trained
     reason: str
+    fields: tuple[str, ...] = ()
+    """What differs, by name: `train.lr`, `epochs trained`."""
 
 
 def pairs(trained: Sequence[Trained]) -> list[Pair]:
@@ -92,7 +94,8 @@ def unjudged(trained: Sequence[Trained]) -> list[Unjudged]:
     for deeper, shallower in _candidates(trained):
         reason = trained_differently(deeper, shallower)
         if reason is not None:
-            found.append(Unjudged(deeper, shallower, reason))
+            names = tuple(name for name, _ in _differences(deeper, shallower))
+            found.append(Unjudged(deeper, shallower, reason, names))
     return found
 
 
@@ -109,14 +112,20 @@ def trained_differently(first: Trained, second: Trained) -> str | None:
     recipe (every train field but the seed, which differs by design, and the starting weights, which a grown net's
     comparison is about) for the same number of epochs. The one rule of `archgen compare` and the search's verdicts:
     a deeper net at another learning rate, or stopped sooner, says nothing of depth."""
-    found = list(_changes(recipe(first.spec), recipe(second.spec)))
-    epochs = (first.epochs or first.spec.train.epochs, second.epochs or second.spec.train.epochs)
-    if epochs[0] != epochs[1] and not any(change.startswith("train.epochs ") for change in found):
-        found.append(f"epochs trained {epochs[0]} vs {epochs[1]}")
+    found = [text for _, text in _differences(first, second)]
     if not found:
         return None
     more = f"; and {len(found) - SHOWN_DIFFERENCES} more" if len(found) > SHOWN_DIFFERENCES else ""
     return f"trained differently: {'; '.join(found[:SHOWN_DIFFERENCES])}{more}"
+
+
+def _differences(first: Trained, second: Trained) -> list[tuple[str, str]]:
+    """(name, `name first vs second`) of each way two nets trained differently."""
+    found = list(_changes(recipe(first.spec), recipe(second.spec)))
+    epochs = (first.epochs or first.spec.train.epochs, second.epochs or second.spec.train.epochs)
+    if epochs[0] != epochs[1] and not any(name == "train.epochs" for name, _ in found):
+        found.append(("epochs trained", f"epochs trained {epochs[0]} vs {epochs[1]}"))
+    return found
 
 
 def recipe(spec: NetSpec) -> dict[str, Any]:
@@ -124,10 +133,10 @@ def recipe(spec: NetSpec) -> dict[str, Any]:
     return spec.train.model_dump(mode="json", exclude={"seed", "init", "workers"})
 
 
-def _changes(first: dict[str, Any], second: dict[str, Any]) -> Iterator[str]:
+def _changes(first: dict[str, Any], second: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for key in sorted(first):
         if first[key] != second.get(key):
-            yield f"train.{key} {_value(first[key])} vs {_value(second.get(key))}"
+            yield f"train.{key}", f"train.{key} {_value(first[key])} vs {_value(second.get(key))}"
 
 
 def _value(value: Any) -> str:

@@ -137,8 +137,10 @@ def final_report(results: StudyResults, *, written: Sequence[Path] = (), stale: 
                                    headers=("plain", "than")))
     skipped = results.degradation.unjudged
     if skipped:  # a deeper trial at another learning rate says nothing of depth
-        shown = "; ".join(f"{pair.deeper.label} than {pair.shallower.label}: {pair.reason}" for pair in skipped[:5])
-        parts.append(Text(f"not judged: {shown}" + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")))
+        fields = ", ".join(dict.fromkeys(field for pair in skipped for field in pair.fields))
+        plural = "s" if len(skipped) > 1 else ""
+        parts.append(Text(f"not judged: {len(skipped)} deeper-vs-shallower pair{plural} of trials that trained "
+                          f"differently ({fields})"))
     failures = [row for row in results.rows if row.outcome == "failed" and row.reason]
     if failures:
         parts.append(Text("failed trials: " + "; ".join(f"{row.number}: {printable(row.reason)}"

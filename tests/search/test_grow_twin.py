@@ -194,3 +194,5 @@ def test_only_trials_trained_alike_are_judged_against_each_other(tmp_path: Path)
     assert pairs == {("trial 2", "trial 0"): "degrades"}
     skipped = {(p.deeper.label, p.shallower.label): p.reason for p in found.unjudged}
     assert skipped == {("trial 1", "trial 0"): "trained differently: train.lr 0.01 vs 0.1"}
+    assert "not judged: 1 deeper-vs-shallower pair of trials that trained differently (train.lr)" in \
+        rendered(study_results(study))
