@@ -95,7 +95,7 @@ def test_an_enqueued_spec_the_space_cannot_express_is_refused_at_its_line(tmp_pa
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> SearchConfig:
+def earlier(tmp_path_factory: pytest.TempPathFactory) -> SearchConfig:
     """A study of 6 finished trials of the TINY space (fake trainer), shared by the import tests."""
     folder = tmp_path_factory.mktemp("first")
     config = config_with(folder, trials=6, seed=1)
@@ -108,18 +108,18 @@ def source_folder(config: SearchConfig) -> Path:
     return config.storage.journal.parent
 
 
-def test_a_widened_space_imports_the_trials_inside_it_and_trains_only_the_rest(finished: SearchConfig,
+def test_a_widened_space_imports_the_trials_inside_it_and_trains_only_the_rest(earlier: SearchConfig,
                                                                                   tmp_path: Path) -> None:
     """The new space adds width 20 and drops width 4: a trial of width 4 is outside it, every other is imported."""
     wider = TINY.replace('choices = [4, 8, 12, 16]', 'choices = [8, 12, 16, 20]')
     config = dataclasses.replace(config_with(tmp_path, trials=8), spec=resolve_spec(archgen.load_spec(
         write_spec(tmp_path, wider))), study="wider")
-    first = [t for t in _trials(finished) if t.state.name in ("COMPLETE", "PRUNED")]
+    first = [t for t in _trials(earlier) if t.state.name in ("COMPLETE", "PRUNED")]
     narrow = sum(t.params["body.width"] == 4 for t in first)
     notes: list[str] = []
     TRAINED.clear()
-    study = optimize(config, from_study=other_study(source_folder(finished), config), on_note=notes.append).study
-    source = f"study 'tiny' in {source_folder(finished)}"
+    study = optimize(config, from_study=[other_study(source_folder(earlier), config)], on_note=notes.append).study
+    source = f"study 'tiny' in {source_folder(earlier)}"
     assert notes == [f"imported {len(first) - narrow} of {len(first)} finished trials of {source} ({narrow} outside "
                      "the space, 0 trained differently)"]
     imported = [t for t in study.trials if "imported_from" in t.user_attrs]
@@ -130,21 +130,21 @@ def test_a_widened_space_imports_the_trials_inside_it_and_trains_only_the_rest(f
         assert trial.values == original.values and trial.user_attrs["history"] == original.user_attrs["history"]
     # resumed with the same --from-study, nothing is imported twice
     notes.clear()
-    optimize(dataclasses.replace(config, trials=9), from_study=other_study(source_folder(finished), config),
+    optimize(dataclasses.replace(config, trials=9), from_study=[other_study(source_folder(earlier), config)],
              on_note=notes.append)
     assert notes[0].startswith(f"imported 0 of {len(first)} finished trials of {source} ({narrow} outside the space, "
                                f"0 trained differently; {len(first) - narrow} imported before)")
 
 
 def test_trials_at_a_learning_rate_this_space_does_not_train_at_are_trained_differently(
-        finished: SearchConfig, tmp_path: Path) -> None:
+        earlier: SearchConfig, tmp_path: Path) -> None:
     fixed = TINY.replace('"train.lr" = { choices = [0.05, 0.1] }\n', "")
     config = dataclasses.replace(config_with(tmp_path), spec=resolve_spec(archgen.load_spec(
         write_spec(tmp_path, fixed))), study="fixed")
-    found = [t for t in _trials(finished) if t.state.name in ("COMPLETE", "PRUNED")]
+    found = [t for t in _trials(earlier) if t.state.name in ("COMPLETE", "PRUNED")]
     at_base = sum(t.params["train.lr"] == 0.05 for t in found)  # TINY's train.lr is 0.05
     notes: list[str] = []
-    optimize(config, from_study=other_study(source_folder(finished), config), on_note=notes.append)
+    optimize(config, from_study=[other_study(source_folder(earlier), config)], on_note=notes.append)
     assert f"({0} outside the space, {len(found) - at_base} trained differently)" in notes[0], notes
 
 
@@ -154,27 +154,27 @@ def _trials(config: SearchConfig) -> list[Any]:
     return load_study(config.storage, config.study).trials
 
 
-def test_a_study_to_import_from_is_refused_in_one_line_before_anything_is_written(finished: SearchConfig,
+def test_a_study_to_import_from_is_refused_in_one_line_before_anything_is_written(earlier: SearchConfig,
                                                                                   tmp_path: Path) -> None:
     config = config_with(tmp_path)
     with pytest.raises(SearchError, match=r"--from-study .*nothing: no study folder \(no journal.log in it\)"):
         other_study(tmp_path / "nothing", config)
     with pytest.raises(SearchError, match=r"that is this search's own study 'tiny'; its trials are resumed"):
-        other_study(source_folder(finished), finished)
+        other_study(source_folder(earlier), earlier)
     digits = dataclasses.replace(config, spec=config.spec.model_copy(update={"train": config.spec.train.model_copy(
         update={"data": "synthetic:1x8x8,classes=10"})}))
     with pytest.raises(SearchError, match=r"its study trained on digits, this search trains on synthetic:1x8x8"):
-        other_study(source_folder(finished), digits)
+        other_study(source_folder(earlier), digits)
     (tmp_path / "longer").mkdir()
     longer = dataclasses.replace(config, spec=resolve_spec(archgen.load_spec(write_spec(
         tmp_path / "longer", TINY.replace("[search]\nepochs = 2", "[search]\nepochs = 5")))))
     with pytest.raises(SearchError, match=r"trained differently from this search's: search.epochs 2 \(this search: "
                                           r"5\)"):
-        other_study(source_folder(finished), longer)
+        other_study(source_folder(earlier), longer)
     assert not (tmp_path / "study").exists() and not (tmp_path / "out").exists()
 
 
-def test_from_study_refusals_are_one_line_from_the_command(finished: SearchConfig, tmp_path: Path) -> None:
+def test_from_study_refusals_are_one_line_from_the_command(earlier: SearchConfig, tmp_path: Path) -> None:
     space = write_spec(tmp_path)
     result = archgen_here("search", str(space), "--from-study", str(tmp_path / "nothing"), "--out",
                           str(tmp_path / "out"), "--storage", str(tmp_path / "j.log"))
@@ -184,22 +184,24 @@ def test_from_study_refusals_are_one_line_from_the_command(finished: SearchConfi
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("storage", [None, "sqlite"])
-def test_both_work_with_workers_on_every_storage(finished: SearchConfig, tmp_path: Path, storage: str | None,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two worker processes, on the default journal or SQLite: the imported trials are not trained again, and the
-    enqueued point is trained once, by one worker."""
+@pytest.mark.parametrize("storage", [None, "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_both_work_with_workers_on_every_storage(earlier: SearchConfig, tmp_path: Path, storage: str | None,
+                                                 monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+                                                 ) -> None:
+    """Two worker processes, on the default journal, SQLite or PostgreSQL: the imported trials are not trained
+    again, and the enqueued point is trained once, by one worker."""
     from fakes import fake_train
 
     monkeypatch.chdir(tmp_path)
     log = tmp_path / "trained.jsonl"
     monkeypatch.setenv("ARCHGEN_FAKE_LOG", str(log))
     point_file(tmp_path, "known.toml", {**POINT, "body.width": 16, "body.depths.0": 4})
-    url = None if storage is None else f"sqlite:///{tmp_path / 'study.db'}"
+    url = {None: None, "sqlite": f"sqlite:///{tmp_path / 'study.db'}"}.get(storage) if storage != "postgres" else \
+        request.getfixturevalue("postgres_url")
     config = dataclasses.replace(config_with(tmp_path, 'enqueue = ["known.toml"]', trials=8, storage=url,
-                                             workers=2), trainer=fake_train, study="shared")
+                                             workers=2), trainer=fake_train, study=f"shared-{tmp_path.name}"[:64])
     notes: list[str] = []
-    study = optimize(config, from_study=other_study(source_folder(finished), config), on_note=notes.append).study
+    study = optimize(config, from_study=[other_study(source_folder(earlier), config)], on_note=notes.append).study
     imported = [t for t in study.trials if "imported_from" in t.user_attrs]
     trained = [json.loads(line) for line in log.read_text().splitlines()]
     assert imported and len(trained) == 8 - len(imported), notes
