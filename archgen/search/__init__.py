@@ -10,14 +10,15 @@ archgen writes and their readers), `views` (rows, progress, the best trials, plo
 as specs), `outputs` (what a study writes into its folder, owned through its manifest), `depth` (grown trials, plain
 twins, degradation verdicts), `pruning` (when a trial stops early: the Pareto rule with several objectives), `runner`
 (training a trial's networks: its seeds and plain twins), `starts` (warm starts: enqueued specs, trials imported from
-another study), `spaces` (design spaces compared by their error EDFs), `optuna_internals` (every use of Optuna's
-private API).
+another study), `sampling` and `spaces` (design spaces: models sampled at matched complexity, compared by their
+error EDFs), `optuna_internals` (every use of Optuna's private API).
 """
 
 from archgen.search.claim import Verdict
 from archgen.search.liveness import Stopped
 from archgen.search.outputs import check_outputs, write_outputs
-from archgen.search.spaces import Band, Comparison, Model, Space, amount, compare_spaces, parse_band, sample_spaces
+from archgen.search.sampling import Band, Model, Space, amount, parse_band, sample_spaces
+from archgen.search.spaces import Comparison, compare_spaces
 from archgen.search.starts import Imported, Source, other_study
 from archgen.search.storage import JOURNAL_NAME, StorageSpec, storage_errors, storage_spec
 from archgen.search.study import SearchConfig, Trainer, default_trials, load_study, open_study, resolve_spec

@@ -8,7 +8,7 @@ parent under the study's claim lock, before any worker claims a trial, so they w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,25 @@ SHOWN = 3
 # name the other study's trials and processes).
 KEPT = (record.HISTORY, record.SEED, record.IMAGES, record.REPEATS, record.SUMMARY, record.LATENCY,
         record.PLAIN_TRAIN_ERROR, record.PLAIN_VAL_ERROR, record.PLAIN_REASON, record.REASON)
+
+
+# --- both, before any worker claims a trial ------------------------------------------------------------------------
+
+
+def warm_start(study: optuna.Study, config: SearchConfig, sources: Sequence[Source],
+               points: Sequence[Mapping[str, Choice]], note: Callable[[str], None]) -> None:
+    """Import each source's trials, then queue the enqueued specs and `points` (`archgen spaces`' models), saying
+    what each did to `note`."""
+    for source in sources:
+        note(str(import_trials(study, config, source)))
+    queued = enqueue_starts(study, config)
+    if queued:
+        note(f"enqueued {queued} of the {len(config.space.enqueue)} specs of search.enqueue (the others are trained)"
+             if queued < len(config.space.enqueue) else f"enqueued the {queued} specs of search.enqueue")
+    sampled = enqueue_points(study, config, [("sampled", point) for point in points])
+    if points:
+        note(f"{config.study}: {len(points) - sampled} of its {len(points)} models trained or queued before, "
+             f"{sampled} queued now")
 
 
 # --- [search] enqueue --------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from archgen.search.liveness import Stopped, die_with_parent, fail_own, stop_on_
 from archgen.search.outputs import check_kept
 from archgen.search.runner import load_trainer
 from archgen.search.space import largest_point, try_trial_spec
-from archgen.search.starts import Source, enqueue_points, enqueue_starts, import_trials
+from archgen.search.starts import Source, warm_start
 from archgen.search.storage import claim_lock, storage_errors
 from archgen.search.study import SearchConfig, open_study
 from archgen.search.trial import settle
@@ -67,7 +67,7 @@ def optimize(config: SearchConfig, *, on_progress: Watcher | None = None, from_s
         if config.workers > 1:
             require_workers(config)  # N processes that would not fit are refused before anything is spawned
         study = open_study(config)  # refuse a changed spec before spawning anything
-        _warm_start(study, config, from_study, points, on_note or (lambda _: None))
+        warm_start(study, config, from_study, points, on_note or (lambda _: None))
         # nothing another study kept in the folder is where this study's next trials would keep theirs
         check_kept(config.out, study=config.study, first=len(study.get_trials(deepcopy=False)), force=config.force)
         if config.workers > 1:
@@ -75,20 +75,6 @@ def optimize(config: SearchConfig, *, on_progress: Watcher | None = None, from_s
         else:
             verdict = work(config, study=study, on_progress=on_progress)
     return Optimization(study, verdict, time.monotonic() - start)
-
-
-def _warm_start(study: optuna.Study, config: SearchConfig, sources: Sequence[Source],
-                points: Sequence[Mapping[str, Choice]], note: Callable[[str], None]) -> None:
-    for source in sources:
-        note(str(import_trials(study, config, source)))
-    queued = enqueue_starts(study, config)
-    if queued:
-        note(f"enqueued {queued} of the {len(config.space.enqueue)} specs of search.enqueue (the others are trained)"
-             if queued < len(config.space.enqueue) else f"enqueued the {queued} specs of search.enqueue")
-    sampled = enqueue_points(study, config, [("sampled", point) for point in points])
-    if points:
-        note(f"{config.study}: {len(points) - sampled} of its {len(points)} models trained or queued before, "
-             f"{sampled} queued now")
 
 
 def work(config: SearchConfig, *, study: optuna.Study | None = None, on_progress: Watcher | None = None) -> Verdict:
