@@ -115,6 +115,8 @@ def measure(*, repeats: int = 3, epochs: int = 4, trials: int = 4) -> list[Cell]
                         speeds[name].append(train_speed(name, folder, epochs=epochs))
                         tag = f"s{len(cells)}-{repeat}-{names.index(name)}-{time.monotonic_ns()}"
                         seconds[name].append(search_seconds(name, folder, trials=trials, tag=tag))
+                        print(f"{condition}, repeat {repeat + 1}, {name}: train {speeds[name][-1]:,.0f} img/s, "
+                              f"search {seconds[name][-1]:.3f} s/epoch", file=sys.stderr, flush=True)
             cells += [Cell("train", condition, name, tuple(speeds[name]), True, load) for name in names]
             cells += [Cell("search", condition, name, tuple(seconds[name]), False, load) for name in names]
     return cells
