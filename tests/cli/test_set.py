@@ -80,3 +80,17 @@ def test_the_sets_are_recorded_in_the_run_and_retrain_as_is(tmp_path: Path) -> N
     recorded = tomllib.loads((run / "spec.toml").read_text())
     assert recorded["train"]["weight_decay"] == 5e-4 and recorded["train"]["epochs"] == 1
     assert recorded["input"]["size"] == 8
+
+
+@pytest.mark.slow
+def test_a_refusal_that_says_what_to_change_gives_the_set_line_and_it_trains(tmp_path: Path) -> None:
+    data = "synthetic:3x64x64,classes=4,train=16,val=8"  # resnet18 fine-tuned on small images: the case
+    refused = archgen_here("train", "resnet18", "--data", data, "--epochs", "1", "--out", str(tmp_path))
+    assert refused.code == 1 and "; to train on them at 64x64: --set " in refused.stderr, refused.stderr
+    sets = refused.stderr.split("; to train on them at 64x64: ")[1].split()
+    assert sets == ["--set", "input.size=64", "--set", "train.augment=random-resized-crop",
+                    "--set", "train.eval_resize=64"]
+    trained = archgen_here("train", "resnet18", "--data", data, "--epochs", "1", "--batch-size", "16", *sets,
+                           "--out", str(tmp_path), "--json")
+    assert trained.code == 0, trained.stderr
+    assert json.loads(trained.stdout)["epochs"] == 1
