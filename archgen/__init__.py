@@ -7,11 +7,11 @@ command answer before either is imported.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archgen.errors import ArchgenError, DataError, Problem, RunError, SearchError, SpecError
+from archgen.lazy import attributes
 
 if TYPE_CHECKING:
     from torch import nn
@@ -46,11 +46,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'archgen' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = attributes("archgen", _LAZY)
 
 
 def load_spec(path_or_name: str | Path) -> NetSpec:

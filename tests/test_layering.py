@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "archgen"
 # Each top-level part of the package and the archgen parts it may import (itself always allowed).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "lazy": set(),
     "reference": set(),
     "memory": {"errors"},
     "files": {"errors"},
@@ -28,19 +29,19 @@ ALLOWED: dict[str, set[str]] = {
     "plan": {"errors", "spec"},
     "analysis": {"errors", "plan", "reference", "spec"},
     "compile": {"errors", "plan", "spec"},
-    "data": {"devices", "errors", "memory", "spec"},
+    "data": {"devices", "errors", "lazy", "memory", "spec"},
     "validation": {"analysis", "errors", "reference", "spec"},
     "export": {"compile", "errors", "files"},
-    "training": {"analysis", "compile", "data", "degradation", "devices", "errors", "files", "memory", "plan",
+    "training": {"analysis", "compile", "data", "degradation", "devices", "errors", "files", "lazy", "memory", "plan",
                  "reference", "spec"},
     "search": {"analysis", "compile", "data", "degradation", "devices", "errors", "files", "memory", "reference",
                "spec", "statistics", "training"},
-    "inference": {"compile", "data", "devices", "errors", "export", "files", "memory", "spec", "training"},
+    "inference": {"compile", "data", "devices", "errors", "export", "files", "lazy", "memory", "spec", "training"},
     "report": {"analysis", "data", "degradation", "errors", "files", "inference", "reference", "search", "spec",
                "statistics", "training", "validation"},
     "cli": {"__init__", "analysis", "compile", "data", "degradation", "devices", "errors", "export", "files",
             "inference", "memory", "reference", "report", "search", "spec", "statistics", "training", "validation"},
-    "__init__": {"analysis", "compile", "errors", "inference", "spec"},
+    "__init__": {"analysis", "compile", "errors", "inference", "lazy", "spec"},
     "__main__": {"cli"},
 }
 

@@ -18,10 +18,10 @@ This front is torch-free: the source grammar loads at once; everything that need
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from archgen.data.source import USAGE, DataSource, Synthetic, held_images, parse_source
+from archgen.lazy import attributes
 
 if TYPE_CHECKING:
     from archgen.data.dataset import load_data
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from archgen.data.stream import StreamedData
     from archgen.data.views import Views
 
-    StreamLoader = Loader
 
 # name -> the module that defines it, imported on first use (each of these imports torch)
 _LAZY = {
@@ -41,8 +40,6 @@ _LAZY = {
     "Views": "views",
 }
 # a former name -> its name now: the streamed loader is the one Loader (tests/faults/test_data_stream_kill.py)
-_FORMER = {"StreamLoader": "Loader"}
-
 __all__ = [
     "USAGE",
     "DataSource",
@@ -60,9 +57,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    name = _FORMER.get(name, name)
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'archgen.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"archgen.data.{module}"), name)
+__getattr__ = attributes("archgen.data", _LAZY)

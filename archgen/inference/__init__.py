@@ -7,8 +7,9 @@ This front is torch-free: everything loads on first use (PEP 562), so `archgen -
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from archgen.lazy import attributes
 
 if TYPE_CHECKING:
     from archgen.inference.evaluation import Evaluation, evaluate
@@ -41,8 +42,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'archgen.inference' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"archgen.inference.{module}"), name)
+__getattr__ = attributes("archgen.inference", _LAZY)

@@ -8,9 +8,9 @@ first use (PEP 562), so `import archgen.training` costs milliseconds.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from archgen.lazy import attributes
 from archgen.training.errors import NonFiniteLoss, OutOfMemory, TrainingStopped
 from archgen.training.events import EpochMetrics, Listener, RunPlan, StepProgress, TrainResult
 from archgen.training.record import (
@@ -91,8 +91,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'archgen.training' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"archgen.training.{module}"), name)
+__getattr__ = attributes("archgen.training", _LAZY)

@@ -18,7 +18,7 @@ import pytest
 from tiny import tiny_toml
 from train_helpers import ENV, WRAPPER, archgen, archgen_here, checkpoints, only_run, weights_sha, write_tiny
 
-from archgen.data import StreamLoader
+from archgen.data import Loader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from fake_data import write_image_folder
@@ -90,6 +90,6 @@ def test_sigterm_mid_epoch_then_resume_is_bitwise_identical(specs: dict[str, tup
     subprocess.run(["cp", "-a", str(run), str(copy)], check=True)
     assert resumed_sha(run) == sha
     if kind == "folder":  # control: a loader that resumes every epoch at its first batch is caught
-        batches = StreamLoader.batches
-        monkeypatch.setattr(StreamLoader, "batches", lambda self, epoch, start=0: batches(self, epoch))
+        batches = Loader.batches
+        monkeypatch.setattr(Loader, "batches", lambda self, epoch, start=0: batches(self, epoch))
         assert resumed_sha(copy) != sha
