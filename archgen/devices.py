@@ -6,6 +6,9 @@ A leaf: data, training, export and the benches all compare devices, so they all 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from archgen.errors import ArchgenError
@@ -46,6 +49,19 @@ def canonical(device: torch.device | str | int) -> torch.device:
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
     return device if device.index is not None else torch.device(device.type, 0)  # mps tensors report mps:0
+
+
+@contextlib.contextmanager
+def deterministic(device: torch.device) -> Iterator[None]:
+    """Within the block, torch's deterministic algorithms on CPU (bitwise-identical resumes and evaluations; a GPU
+    keeps its fast nondeterministic kernels); the setting before is restored after."""
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
 def use(device: torch.device) -> None:

@@ -6,9 +6,7 @@ validation error exactly. Adds what an epoch's validation does not keep: top-5, 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,7 +17,7 @@ from archgen.data import ImageData, StreamedData, load_data, make_loaders, parse
 from archgen.data.folder import VAL_FOLDERS
 from archgen.data.images import Split
 from archgen.data.loader import Loader
-from archgen.devices import select_device
+from archgen.devices import deterministic, select_device
 from archgen.errors import DataError, printable
 from archgen.inference.loaded import TrainedNet
 from archgen.spec.schema import EvalCrop
@@ -71,7 +69,7 @@ def evaluate(net: TrainedNet, *, data: str | None = None, split: SplitName = "va
     loaders = make_loaders(loaded, batch_size=max(1, recipe.batch_size // world), augment=recipe, seed=recipe.seed,
                            device=where, normalisation=(record.mean, record.std))
     engine = build_engine(net.model, recipe, device=where, steps_per_epoch=1, compile=False)
-    with _deterministic(where):
+    with deterministic(where):
         counts = _count(engine, loaders.val, len(record.class_names))
     own = source == spec.train.data and split == "val" and recipe.eval_crop == spec.train.eval_crop
     return counts.evaluation(data=source, split=split, crop=recipe.eval_crop, class_names=record.class_names,
@@ -196,15 +194,3 @@ def _recorded(run: Path) -> float | None:
     """The run's last recorded validation error (what `archgen evaluate` on its own validation split gives)."""
     history = read_metrics(run) if (run / "metrics.jsonl").is_file() else ()
     return history[-1].val_error if history else None
-
-
-@contextlib.contextmanager
-def _deterministic(device: torch.device) -> Iterator[None]:
-    """On CPU, deterministic algorithms, as training evaluated (see `archgen.training.trainer`)."""
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archgen.devices import select_device
+from archgen.devices import deterministic, select_device
 from archgen.errors import ArchgenError
 from archgen.spec.schema import CompileMode, NetSpec
 from archgen.training.errors import TrainingStopped
@@ -117,17 +117,12 @@ def _resume_hint(stopped: TrainingStopped, folder: RunFolder | None) -> Training
 
 @contextlib.contextmanager
 def _reproducible(device: torch.device, seed: int) -> Iterator[None]:
-    """Seed every RNG; on CPU, deterministic algorithms (bitwise-identical resumes). Restores the setting after."""
+    """Seed every RNG; on CPU, deterministic algorithms (bitwise-identical resumes)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
+    with deterministic(device):
         yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
 @contextlib.contextmanager
