@@ -178,7 +178,7 @@ def _optimize(console: Console, config: SearchConfig, source: list[Any]) -> Opti
             now = progress(study, target=config.trials)
             if now.finished != finished[0]:
                 finished[0] = now.finished
-                console.print(status_line(now))
+                console.print(status_line(now), soft_wrap=True)  # one line per trial, whatever the width
 
         return optimize(config, on_progress=line, from_study=source, on_note=note)
     with Live(console=console, refresh_per_second=4, transient=True) as live:  # the final report replaces it
