@@ -44,12 +44,14 @@ def hostile_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Outcome, lis
     return outcome, copies
 
 
+@pytest.mark.slow
 def test_train_shows_its_run_folder_literally(hostile_runs: tuple[Outcome, list[Path]]) -> None:
     outcome, _ = hostile_runs
     text = _literal(outcome, where="stdout")
     assert "  run      " in text and "wrote " in text
 
 
+@pytest.mark.slow
 def test_compare_shows_folder_names_and_statuses_literally(hostile_runs: tuple[Outcome, list[Path]],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")  # wide enough that no cell folds: each name is on one line

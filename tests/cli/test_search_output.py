@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from in_process import Outcome, archgen_here
 
+pytestmark = pytest.mark.slow  # every test here reads the search its module fixture runs
+
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Outcome]:
