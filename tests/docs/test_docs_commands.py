@@ -201,11 +201,13 @@ def difference(command: Command, actual: list[str]) -> str:
 
 
 @pytest.mark.parametrize("doc", DOC_FILES, ids=lambda path: path.name)
-def test_doc_specs_validate(doc: Path, tmp_path: Path) -> None:
-    """Every ```toml file of a doc loads as a spec (one marked `invalid` must not)."""
+def test_doc_specs_validate(doc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```toml file of a doc loads as a spec (one marked `invalid` must not), read in the folder the doc's
+    commands run in (paths in a spec other than `extends`, such as `[search] enqueue`, are the working folder's)."""
     import archgen
 
     folder = workdir(tmp_path, doc)
+    monkeypatch.chdir(folder)
     files = [file for file in doc_files(doc) if file[0].endswith(".toml")]
     blocks = re.findall(r"^```toml\b", doc.read_text(encoding="utf-8"), flags=re.M)
     assert len(blocks) == len(files), f"{doc.name}: a ```toml block must start with `# NAME.toml` (it is a file)"
