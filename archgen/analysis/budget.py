@@ -46,13 +46,18 @@ def budget_check(spec: NetSpec) -> list[RuleViolation]:
     if space is None or (space.max_params is None and space.max_macs is None and space.max_activations is None):
         return []
     points, complete = corner_points(space)
-    specs, _ = valid_points(spec, points)
-    if not complete or not specs:
+    if not complete:
         return []
-    costs = [analyze(point) for point in specs]
-    if any(check_budget(space, cost).fits for cost in costs):
+    cheapest: Complexity | None = None
+    for point in valid_points(spec, points):
+        if isinstance(point, str):
+            continue
+        cost = analyze(point)
+        if check_budget(space, cost).fits:
+            return []  # the usual case, found at the first corners: no need to make the others
+        cheapest = min(filter(None, (cheapest, cost)), key=lambda cost: (cost.params, cost.macs, cost.acts))
+    if cheapest is None:
         return []
-    cheapest = min(costs, key=lambda cost: (cost.params, cost.macs, cost.acts))
     verdict = check_budget(space, cheapest)
     return [
         (
