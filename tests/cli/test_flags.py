@@ -1,8 +1,8 @@
 """One set of flags: a walk over every command's parameters and `--help` (whatever commands exist, new ones too).
 
 One meaning per short flag across commands; booleans are `--x/--no-x`; every value is named in words; a file
-option refuses a folder and a folder option a file, in one line; help is wrapped once, to the width; the exit
-codes are in `archgen --help`.
+help is wrapped once, to the width; the exit codes are in `archgen --help`. (Path options given a folder where a
+file is meant, and the reverse: tests/faults/test_path_arguments.py.)
 """
 
 from __future__ import annotations
@@ -73,35 +73,6 @@ def test_help_is_wrapped_once_to_the_width(name: str, monkeypatch: pytest.Monkey
         lines = [line for line in paragraph.splitlines() if not line.lstrip().startswith(("-", "0", "1", "2"))]
         ragged = [line for line in lines[:-1] if len(line) < 40 and lines[-1] is not line]
         assert len(ragged) <= 1, f"archgen {name} --help wraps twice: {ragged}"
-
-
-def _path_options(kind: str) -> list[tuple[str, str]]:
-    return [(name, max(option.opts, key=len)) for name, option in _every_option() if option.metavar == kind]
-
-
-@pytest.mark.parametrize(("name", "flag"), _path_options("FILE"))
-def test_a_file_option_given_a_folder_is_one_line(name: str, flag: str, tmp_path: Path) -> None:
-    outcome = archgen_here(name, flag, str(tmp_path))
-    assert outcome.code == 2 and "is a directory" in outcome.stderr and len(outcome.stderr.splitlines()) == 1
-    assert "Traceback" not in outcome.stderr
-
-
-@pytest.mark.parametrize(("name", "flag"), _path_options("DIR"))
-def test_a_folder_option_given_a_file_is_one_line(name: str, flag: str, tmp_path: Path) -> None:
-    file = tmp_path / "a-file"
-    file.write_text("")
-    outcome = archgen_here(name, flag, str(file))
-    assert outcome.code == 2 and "is a file" in outcome.stderr and len(outcome.stderr.splitlines()) == 1
-
-
-def test_the_file_options_are_found() -> None:  # control: the two walks above are not empty
-    assert ("new", "--out") in _path_options("FILE") and ("train", "--out") in _path_options("DIR")
-
-
-def test_new_out_dot_is_one_line_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    outcome = archgen_here("new", "--family", "cifar", "--depth", "20", "--out", ".")
-    assert outcome.code == 2 and "'.' is a directory" in outcome.stderr and list(tmp_path.iterdir()) == []
 
 
 def test_usage_errors_are_one_line_with_where_the_options_are() -> None:
