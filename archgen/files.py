@@ -68,6 +68,14 @@ def read_bounded(path: Path, limit: Limit) -> bytes:
     return data
 
 
+def open_bounded(path: Path, limit: Limit) -> io.BufferedReader:
+    """`path` opened for reading, to read part of (a header): a regular file of at most `limit.most` bytes, never a
+    FIFO waited on; anything else is a RunError naming the file."""
+    opened = _open(path, limit, missing_ok=False)
+    assert opened is not None
+    return opened[0]
+
+
 def read_if_present(path: Path, limit: Limit) -> bytes | None:
     """`read_bounded`, or None when nothing is at `path` (a record a run has not written yet)."""
     return _read(path, limit, missing_ok=True)

@@ -24,7 +24,6 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from archgen.analysis import MAX_PARAMS
 from archgen.errors import RunError, first_line, printable
 from archgen.files import (
     Limit,
@@ -38,7 +37,7 @@ from archgen.files import (
     sha256_of,
     write_atomic,
 )
-from archgen.training.record import SPEC, SPEC_LIMIT
+from archgen.training.record import SPEC, SPEC_LIMIT, WEIGHTS_LIMIT
 from archgen.training.state import TrainState
 
 WEIGHTS, STATE, MANIFEST = "weights.safetensors", "state.pt", "manifest.json"
@@ -46,8 +45,6 @@ FORMAT = 1
 ZIP = b"PK\x03\x04"  # how a zip archive (torch.save's format) begins
 
 # What each file of a checkpoint (and a run's final weights) can legitimately hold.
-WEIGHTS_LIMIT = Limit(8 * MAX_PARAMS + 2**26, f"a network's weights ({MAX_PARAMS:,} float32 parameters, as many "
-                                                "buffer values, and a header)")
 MANIFEST_LIMIT = Limit(2**16, f"a checkpoint's {MANIFEST} (a few sha256s and counters)")
 REST_BYTES = 2**26  # a state's RNG states and its history of up to MAX_EPOCHS epochs, beside the optimiser's tensors
 

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from archgen.errors import RunError, printable
+from archgen.files import open_bounded
 from archgen.spec.schema import MAX_CHANNELS, MAX_CLASSES, MAX_SIZE
+from archgen.training.record import WEIGHTS_LIMIT
 
 if TYPE_CHECKING:
     from archgen.data import ImageData, StreamedData
@@ -168,10 +170,11 @@ def safetensors_metadata(path: Path) -> dict[str, str]:
     """A safetensors file's `__metadata__` (its header is an 8-byte little-endian length, then JSON)."""
     shown = printable(str(path))
     try:
-        with open(path, "rb") as file:
+        with open_bounded(path, WEIGHTS_LIMIT) as file:
             length = int.from_bytes(file.read(8), "little")
-            if length > MAX_RECORD_BYTES * 8:
-                raise RunError(f"{shown}: a safetensors header of {length:,} bytes, more than archgen reads")
+            if length > MAX_RECORD_BYTES * 8:  # a pickle's first bytes read as a length: gigabytes
+                raise RunError(f"{shown} is not a safetensors file (its header would be {length:,} bytes, more than "
+                               f"{MAX_RECORD_BYTES * 8:,})")
             header = json.loads(file.read(length))
     except OSError as error:
         raise RunError(f"cannot read {shown}: {printable(error.strerror or str(error))}") from None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archgen.analysis.limits import MAX_PARAMS
 from archgen.errors import ArchgenError, RunError, first_line, printable
 from archgen.files import Limit, read_if_present
 from archgen.spec import read_spec
@@ -32,6 +33,8 @@ SUMMARY_LIMIT = Limit(ESCAPED * MAX_FILE_BYTES + 2**16, f"a run's {SUMMARY} (its
 DATA_LIMIT = Limit(MAX_CLASSES * (ESCAPED * NAME_BYTES + 4) + 2**16,
                    f"a run's {DATA} ({MAX_CLASSES:,} class names of {NAME_BYTES} bytes, escaped)")
 SPEC_LIMIT = Limit(MAX_FILE_BYTES, f"a {SPEC} (a spec file)")
+WEIGHTS_LIMIT = Limit(8 * MAX_PARAMS + 2**26, f"a network's weights ({MAX_PARAMS:,} float32 parameters, as many "
+                                                "buffer values, and a header)")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ LOAD_PATHS = {
     ("export.py", "torch.jit.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "torch.export.load"): "only the file export just wrote, in its private folder (tested here)",
     ("export.py", "onnxruntime.InferenceSession"): "ONNX is protobuf, no pickles; its own fresh file",
+    ("export.py", "onnx.load"): "ONNX is protobuf, no pickles: the metadata of an export archgen wrote",
+    ("cli/evaluate.py", "load"): "archgen.inference.load: a run's weights through read_weights (safetensors, checked)",
+    ("cli/predict.py", "load"): "archgen.inference.load: a run's weights through read_weights (safetensors, checked)",
     ("training/pretrained.py", "torch.load"): "`--init`'s state dicts: weights_only=True (tested here)",
     ("training/pretrained.py", "load_safetensors"): "`--init`'s safetensors files (tested here)",
 }
