@@ -30,7 +30,7 @@ CPU = torch.device("cpu")
 
 
 class Batches:
-    """Two separable classes of 4x4 images, a fixed order per epoch (what a BatchLoader promises)."""
+    """Two separable classes of 4x4 images, a fixed order per epoch (what a `Loader` promises)."""
 
     def __init__(self, count: int = 48, batch_size: int = 8, *, poison: int | None = None) -> None:
         generator = torch.Generator().manual_seed(0)
